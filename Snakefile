@@ -1,0 +1,22 @@
+# Levenberg-Marquardt versus Adam on two spirals: from the generator to the article.
+# Stages live in workflow/rules/<stage>.smk; all numerics in src/secondorder.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/article.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,41 @@
+"""The result every training arm returns, whatever its optimizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Columns of ``history.csv``: one row per epoch (first-order) or iteration (LM).
+HISTORY_COLUMNS = ("iteration", "ssq_train", "ssq_val", "wall_s")
+
+
+@dataclass
+class FitResult:
+    """One fit: final weights (flat, float64), per-iteration history, and a summary.
+
+    ``status`` is a short token (``"early_stopping"``, ``"max_iter"``, ``"ftol"``, ...),
+    ``message`` says it in words and ``success`` tells whether the optimizer ended
+    normally (not whether the classifier is good: that is evaluation's job).
+    """
+
+    weights: np.ndarray
+    history: pd.DataFrame
+    status: str
+    message: str
+    success: bool
+    iterations: int | None
+    evaluations: int
+    wall_s: float
+    compile_s: float = 0.0
+    status_code: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The JSON-ready part of ``fit.json`` that this result knows."""
+        return {"status": self.status, "status_code": self.status_code,
+                "message": self.message, "success": bool(self.success),
+                "iterations": None if self.iterations is None else int(self.iterations), "evaluations": int(self.evaluations),
+                "wall_s": float(self.wall_s), "compile_s": float(self.compile_s),
+                **self.extra}

@@ -1,0 +1,80 @@
+"""What produced an artifact: library versions, device, host, git state, times."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+#: Libraries whose versions the results depend on.
+LIBRARIES = ("secondorder", "tensorflow", "keras", "numpy", "scipy", "pandas",
+             "matplotlib", "snakemake", "papermill", "nbconvert")
+
+
+def versions() -> dict:
+    """Python and library versions (``None`` for a library that is not installed)."""
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device() -> dict:
+    """The device TensorFlow computes on: the first GPU if one is visible, else the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return {"type": "GPU", "name": details.get("device_name", gpus[0].name),
+                "tf_device": "/GPU:0"}
+    return {"type": "CPU", "name": _cpu_model(), "tf_device": "/CPU:0",
+            "cores": os.cpu_count()}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state(root=None) -> dict:
+    """Commit of the working tree and whether it has uncommitted changes."""
+    root = Path(root or Path(__file__).resolve().parents[2])
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def scheduler() -> dict:
+    """SLURM job id and node when running under SLURM, else empty."""
+    keys = {"SLURM_JOB_ID": "slurm_job_id", "SLURMD_NODENAME": "slurm_node"}
+    return {name: os.environ[var] for var, name in keys.items() if var in os.environ}
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict:
+    """Everything above in one dict for a ``fit.json`` or provenance record."""
+    return {"versions": versions(), "device": device(), "host": socket.gethostname(),
+            "git": git_state(), **scheduler()}

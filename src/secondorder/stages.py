@@ -1,0 +1,187 @@
+"""One function per pipeline stage, from input files to output files.
+
+Snakemake scripts (``workflow/scripts/``) only unpack ``snakemake.input``/``output``/
+``params`` and call these; the numerics they use live in the other modules.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from . import data, evaluate, io, model, provenance
+from .fit import FitResult
+
+log = logging.getLogger(__name__)
+
+
+# --- data ------------------------------------------------------------------------------
+
+def make_spirals(out_csv, n_samples: int) -> None:
+    """``spirals.csv``: x, y and class (1 or 2) of the article's generator."""
+    spiral = data.spiral_data(n_samples)
+    frame = pd.DataFrame({"x": spiral[:, 0], "y": spiral[:, 1],
+                          "class": data.class_labels(spiral[:, 2:])})
+    io.write_csv(out_csv, frame)
+    log.info("wrote %d points to %s", len(frame), out_csv)
+
+
+def read_spirals(path):
+    """Inputs ``(n, 2)`` and one-hot targets ``(n, 2)`` from ``spirals.csv``."""
+    frame = io.read_csv(path)
+    return frame[["x", "y"]].to_numpy(), data.one_hot(frame["class"].to_numpy())
+
+
+def split_scale(spirals_csv, split_json, scaler_json, scaled_csv, *, train_fraction,
+                split_seed, scale_min, scale_max, swap_min_max) -> None:
+    """The article's split, then its scaling fitted on the training rows."""
+    x, y = read_spirals(spirals_csv)
+    trn, val = data.split_indices(len(x), train_fraction, split_seed)
+    io.write_json(split_json, {"seed": split_seed, "train_fraction": train_fraction,
+                               "n_train": len(trn), "n_validation": len(val),
+                               "train": trn, "validation": val,
+                               "note": "train in the order np.random.choice drew it"})
+    scaler = data.article_scaler(x[trn], scale_min, scale_max, swap_min_max)
+    scaler["fitted_on"] = "training rows"
+    io.write_json(scaler_json, scaler)
+    scaled = data.apply_scaler(x, scaler)
+    subset = np.full(len(x), "train", dtype=object)
+    subset[val] = "validation"
+    io.write_csv(scaled_csv, pd.DataFrame({"x": scaled[:, 0], "y": scaled[:, 1],
+                                           "class": data.class_labels(y), "set": subset}))
+
+
+def make_shared_init(out_npy, out_json, *, seed, low, high, hidden) -> None:
+    """``shared_init.npy`` (the flat weight vector every arm starts from) and its JSON."""
+    arch = model.Architecture(2, hidden, 2)
+    ws = model.init_weights(seed, arch, low, high)
+    io.write_npy(out_npy, ws)
+    io.write_json(out_json, {
+        "sha256": io.sha256(out_npy), "seed": seed, "low": low, "high": high,
+        "n_params": arch.n_params, "architecture": f"{arch.nin}-{arch.nhid}-{arch.nout}",
+        "packing": ("Fortran-order (nin+1) x nhid block then (nhid+1) x nout block; "
+                    "the last row of each block is the bias")})
+
+
+def load_problem(spirals_csv, scaled_csv, split_json, inputs: str) -> data.Problem:
+    """The training problem an arm sees: raw or scaled inputs with the shared split."""
+    x, y = read_spirals(spirals_csv)
+    if inputs == "scaled":
+        x = io.read_csv(scaled_csv)[["x", "y"]].to_numpy()
+    split = io.read_json(split_json)
+    return data.Problem(x, y, np.asarray(split["train"]), np.asarray(split["validation"]),
+                        inputs)
+
+
+def load_init(init_npy, arch: model.Architecture) -> np.ndarray:
+    return model.check_flat(io.read_npy(init_npy), arch)
+
+
+# --- training ----------------------------------------------------------------------------
+
+def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_seed,
+          init_sha256, out_weights, out_history, out_fit) -> FitResult:
+    """Run one arm from ``ws0`` and write weights, history and ``fit.json``."""
+    from .train import fit_arm
+
+    started = provenance.now()
+    result = fit_arm(arm, problem, ws0, arch)
+    io.write_npy(out_weights, result.weights)
+    io.write_csv(out_history, result.history)
+    io.write_json(out_fit, {"arm": arm_name, "settings": arm, "inputs": problem.inputs,
+                            "init_seed": init_seed, "init_sha256": init_sha256,
+                            "started": started, "finished": provenance.now(),
+                            **result.summary(), **provenance.environment()})
+    log.info("%s: %s after %s iterations, %.2f s (%s)", arm_name, result.status,
+             result.iterations, result.wall_s, result.message)
+    return result
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+def evaluate_fit(fit_json, weights_npy, *, problem: data.Problem, arch, out_metrics,
+                 out_predictions) -> None:
+    fit = io.read_json(fit_json)
+    scores, pred = evaluate.metrics(problem, io.read_npy(weights_npy), arch)
+    io.write_json(out_metrics, {"arm": fit["arm"], "inputs": fit["inputs"],
+                                "init_seed": fit["init_seed"], **scores})
+    io.write_csv(out_predictions, pred)
+    log.info("%s: accuracy all %.3f, train %.3f, val %.3f", fit["arm"],
+             scores["accuracy_all"], scores["accuracy_train"], scores["accuracy_val"])
+
+
+#: Columns of ``fits.csv``, in order.
+FITS_COLUMNS = ("arm", "optimizer", "init_seed", "inputs", "accuracy_all", "accuracy_train",
+                "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations",
+                "wall_s", "compile_s", "status", "message", "device")
+
+
+def summarize(fit_jsons, metrics_jsons, out_csv) -> pd.DataFrame:
+    """One row per fit: the fit's summary joined with its metrics."""
+    rows = []
+    for fit_path, metrics_path in zip(fit_jsons, metrics_jsons):
+        fit, scores = io.read_json(fit_path), io.read_json(metrics_path)
+        rows.append({**{k: fit.get(k) for k in FITS_COLUMNS}, **{
+            k: scores[k] for k in FITS_COLUMNS if k in scores},
+            "optimizer": fit["settings"]["optimizer"], "device": fit["device"]["type"]})
+    frame = pd.DataFrame(rows, columns=list(FITS_COLUMNS))
+    io.write_csv(out_csv, frame)
+    return frame
+
+
+# --- script set-up -------------------------------------------------------------------------
+
+def start(log_path, threads: int | None = None) -> None:
+    """Log to ``log_path`` (and stderr) and, for TensorFlow jobs, pin its thread pools to
+    the job's ``threads`` so parallel jobs do not oversubscribe the cores."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        handlers=[logging.FileHandler(log_path, mode="w"),
+                                  logging.StreamHandler()])
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+# --- article ----------------------------------------------------------------------------
+
+def render_article(notebook, out_ipynb, out_html, figures_dir, parameters: dict,
+                   kernel_name: str = "python3") -> None:
+    """Execute ``notebook`` with papermill (``parameters`` injected after the cell tagged
+    ``parameters``), then render it to HTML without code. Figures go to a temporary
+    directory that replaces ``figures_dir`` only when everything succeeded."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import nbconvert
+    import nbformat
+    import papermill
+
+    figures_dir = Path(figures_dir)
+    figures_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_figures = Path(tempfile.mkdtemp(dir=figures_dir.parent, prefix=".figures."))
+    try:
+        with io.atomic_path(out_ipynb) as tmp_nb:
+            papermill.execute_notebook(
+                str(notebook), str(tmp_nb), kernel_name=kernel_name, progress_bar=False,
+                parameters={**parameters, "figures_dir": str(tmp_figures)},
+                cwd=str(Path.cwd()))
+            executed = nbformat.read(tmp_nb, as_version=4)
+        exporter = nbconvert.HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                          exclude_output_prompt=True)
+        html, _ = exporter.from_notebook_node(executed)
+        io.write_text(out_html, html)
+        shutil.rmtree(figures_dir, ignore_errors=True)
+        tmp_figures.rename(figures_dir)
+    finally:
+        shutil.rmtree(tmp_figures, ignore_errors=True)
+    log.info("article: %s, %s, %d figures", out_ipynb, out_html,
+             len(list(figures_dir.glob("*.png"))))

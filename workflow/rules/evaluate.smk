@@ -1,0 +1,31 @@
+# Stage 5: score each fit, then one table for all of them.
+
+
+rule evaluate:
+    input:
+        spirals="results/data/spirals.csv",
+        scaled="results/data/inputs_scaled.csv",
+        split="results/data/split.json",
+        weights="results/fits/{arm}/weights.npy",
+        fit="results/fits/{arm}/fit.json",
+    output:
+        metrics="results/eval/{arm}/metrics.json",
+        predictions="results/eval/{arm}/predictions.csv",
+    params:
+        hidden=config["model"]["hidden"],
+    log:
+        "logs/evaluate/{arm}.log",
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summary:
+    input:
+        fits=expand("results/fits/{arm}/fit.json", arm=ARMS),
+        metrics=expand("results/eval/{arm}/metrics.json", arm=ARMS),
+    output:
+        "results/summary/fits.csv",
+    log:
+        "logs/summary.log",
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,67 @@
+# Stage 4: one training rule per kind of optimizer, one job per arm, run in parallel.
+
+TRAIN_INPUT = {
+    "spirals": "results/data/spirals.csv",
+    "scaled": "results/data/inputs_scaled.csv",
+    "split": "results/data/split.json",
+    "init": "results/init/shared_init.npy",
+    "init_json": "results/init/shared_init.json",
+}
+TRAIN_OUTPUT = {
+    "weights": "results/fits/{arm}/weights.npy",
+    "history": "results/fits/{arm}/history.csv",
+    "fit": "results/fits/{arm}/fit.json",
+}
+
+
+rule train_adam:
+    input:
+        **TRAIN_INPUT,
+    output:
+        **TRAIN_OUTPUT,
+    wildcard_constraints:
+        arm=arm_regex(*FIRST_ORDER),
+    params:
+        arm=lambda w: config["arms"][w.arm],
+        hidden=config["model"]["hidden"],
+    threads: 1
+    resources:
+        gpu=0,
+    log:
+        "logs/train/{arm}.log",
+    script:
+        "../scripts/train.py"
+
+
+rule train_lm:
+    input:
+        **TRAIN_INPUT,
+    output:
+        **TRAIN_OUTPUT,
+    wildcard_constraints:
+        arm=arm_regex("lm"),
+    params:
+        arm=lambda w: config["arms"][w.arm],
+        hidden=config["model"]["hidden"],
+    threads: 1
+    log:
+        "logs/train/{arm}.log",
+    script:
+        "../scripts/train.py"
+
+
+rule train_lm_fd:
+    input:
+        **TRAIN_INPUT,
+    output:
+        **TRAIN_OUTPUT,
+    wildcard_constraints:
+        arm=arm_regex("scipy_lm_fd"),
+    params:
+        arm=lambda w: config["arms"][w.arm],
+        hidden=config["model"]["hidden"],
+    threads: 1
+    log:
+        "logs/train/{arm}.log",
+    script:
+        "../scripts/train.py"

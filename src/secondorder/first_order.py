@@ -85,7 +85,8 @@ def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="ada
     """Train the Keras model from the flat weights ``ws0`` on ``problem`` (float32).
 
     Returns a :class:`FitResult` whose weights are the restored best-validation weights
-    (cast to float64) and whose history has one row per epoch run.
+    (cast to float64) and whose history has one row per epoch run, with the loss in
+    columns ``ssq_train``/``ssq_val`` (or ``crossentropy_train``/``crossentropy_val``).
     ``progress(dict)`` is called now and then with the epoch, SSQs and elapsed time.
     """
     import keras
@@ -99,14 +100,16 @@ def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="ada
     data = [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
     run = _run_keras_fit if engine == "keras_fit" else _run_compiled
-    return run(model, opt, loss_fn, data, int(epochs), int(patience), int(chunk),
-               progress or (lambda info: None))
+    train_loss, val_loss, wall, stopped, best_epoch, compile_s = run(
+        model, opt, loss_fn, data, int(epochs), int(patience), int(chunk),
+        progress or (lambda info: None))
+    return _result(model, loss, train_loss, val_loss, wall, stopped, best_epoch, compile_s)
 
 
-def _result(model, train_loss, val_loss, wall, stopped, best_epoch, compile_s=0.0):
+def _result(model, loss_name, train_loss, val_loss, wall, stopped, best_epoch, compile_s=0.0):
     n = len(train_loss)
-    history = pd.DataFrame({"iteration": np.arange(1, n + 1), "ssq_train": train_loss,
-                            "ssq_val": val_loss, "wall_s": wall})
+    history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss_name}_train": train_loss,
+                            f"{loss_name}_val": val_loss, "wall_s": wall})
     finite = np.isfinite(train_loss).all() and np.isfinite(val_loss).all()
     if not finite:
         status, message = "nan_loss", "the loss became NaN or infinite; training stopped"
@@ -148,9 +151,8 @@ def _run_keras_fit(model, opt, loss_fn, data, epochs, patience, chunk, progress)
     model.compile(loss=loss_fn, optimizer=opt)
     hist = model.fit(x=x, y=y, validation_data=(xv, yv), epochs=epochs, batch_size=len(x),
                      callbacks=[stop, record, keras.callbacks.TerminateOnNaN()], verbose=0)
-    return _result(model, np.asarray(hist.history["loss"]),
-                   np.asarray(hist.history["val_loss"]), np.asarray(record.wall),
-                   stopped=stop.stopped_epoch > 0, best_epoch=stop.best_epoch)
+    return (np.asarray(hist.history["loss"]), np.asarray(hist.history["val_loss"]),
+            np.asarray(record.wall), stop.stopped_epoch > 0, stop.best_epoch, 0.0)
 
 
 def _run_compiled(model, opt, loss_fn, data, epochs, patience, chunk, progress):
@@ -212,7 +214,5 @@ def _run_compiled(model, opt, loss_fn, data, epochs, patience, chunk, progress):
                   "ssq_val": float(vl[-1]), "elapsed_s": elapsed})
     for w, b in zip(weights, best):
         w.assign(b)
-    finite = np.isfinite(train_loss).all() and np.isfinite(val_loss).all()
-    return _result(model, np.asarray(train_loss), np.asarray(val_loss), np.asarray(wall),
-                   stopped=stopped and finite, best_epoch=int(best_epoch.numpy()),
-                   compile_s=compile_s)
+    return (np.asarray(train_loss), np.asarray(val_loss), np.asarray(wall), stopped,
+            int(best_epoch.numpy()), compile_s)

@@ -88,7 +88,7 @@ def write_csv(path, frame: pd.DataFrame) -> None:
 
 
 def read_csv(path) -> pd.DataFrame:
-    return pd.read_csv(path, float_precision="round_trip")
+    return pd.read_csv(path)
 
 
 def write_npy(path, array) -> None:

@@ -137,7 +137,11 @@ def mlp_tf(x, w, arch: Architecture = ARTICLE):
 
 
 def build_keras_model(arch: Architecture = ARTICLE, dtype: str = "float32"):
-    """The article's Keras model: ``Dense(nhid, sigmoid) -> Dense(nout, softmax)``."""
+    """The article's Keras model: ``Dense(nhid, sigmoid) -> Dense(nout, softmax)``.
+
+    With ``dtype="float64"`` call the model directly (``model(x)``): ``predict`` and
+    ``fit`` cast numpy inputs to Keras' ``floatx`` (float32) first.
+    """
     import keras
 
     inp = keras.Input(shape=(arch.nin,), dtype=dtype)

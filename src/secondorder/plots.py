@@ -32,7 +32,8 @@ def save(fig, figures_dir, name: str) -> list[Path]:
 def _square(ax, title):
     ax.set_aspect("equal")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+              frameon=False)
 
 
 def spirals(points: pd.DataFrame):

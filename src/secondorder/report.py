@@ -72,8 +72,8 @@ def differences(fit_info: dict[str, dict], scaler: dict) -> str:
     items = [
         f"Libraries: Python {versions['python']}, TensorFlow {versions['tensorflow']}, "
         f"Keras {versions['keras']}, numpy {versions['numpy']}, scipy {versions['scipy']}. "
-        "The article used TensorFlow 2 with its bundled Keras 2 "
-        "(`Input(shape=int(2))` no longer works in Keras 3: we write `Input(shape=(2,))`).",
+        "The article's code was written for TensorFlow 2 with Keras 2 "
+        "(its `Input(shape=int(2))` fails in Keras 3, where we write `Input(shape=(2,))`).",
         "Scaling quirk kept: the article passes the training **maximum** as `data_min` and "
         "the minimum as `data_max`, so both axes are flipped "
         f"(x: {scaler['data_min'][0]:.3f} → {scaler['scale_min'][0]}, "
@@ -95,3 +95,18 @@ def differences(fit_info: dict[str, dict], scaler: dict) -> str:
         "recorded.",
     ]
     return "\n".join(f"- {item}" for item in items)
+
+
+def settings_chain(records) -> str:
+    """Markdown: the settings each stage used, traced from the generator onwards."""
+    by_rule = {}
+    for rec in records:
+        by_rule.setdefault(rec["rule"], []).append(rec)
+    lines = []
+    for rule in ("spirals", "split_scale", "shared_init", "train_adam", "train_lm",
+                 "train_lm_fd", "evaluate", "summary"):
+        for rec in by_rule.get(rule, []):
+            name = rule + "".join(f" `{v}`" for v in rec["wildcards"].values())
+            params = ", ".join(f"{k}={v}" for k, v in rec["params"].items()) or "none"
+            lines.append(f"- **{name}** — params: {params}")
+    return "\n".join(lines)

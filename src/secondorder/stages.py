@@ -152,36 +152,24 @@ def start(log_path, threads: int | None = None) -> None:
 
 # --- article ----------------------------------------------------------------------------
 
-def render_article(notebook, out_ipynb, out_html, figures_dir, parameters: dict,
+def render_article(notebook, out_ipynb, out_html, parameters: dict,
                    kernel_name: str = "python3") -> None:
     """Execute ``notebook`` with papermill (``parameters`` injected after the cell tagged
-    ``parameters``), then render it to HTML without code. Figures go to a temporary
-    directory that replaces ``figures_dir`` only when everything succeeded."""
-    import shutil
-    import tempfile
+    ``parameters``; the notebook saves its figures under ``parameters["figures_dir"]``),
+    then render it to HTML without code. Both files are written atomically."""
     from pathlib import Path
 
     import nbconvert
     import nbformat
     import papermill
 
-    figures_dir = Path(figures_dir)
-    figures_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_figures = Path(tempfile.mkdtemp(dir=figures_dir.parent, prefix=".figures."))
-    try:
-        with io.atomic_path(out_ipynb) as tmp_nb:
-            papermill.execute_notebook(
-                str(notebook), str(tmp_nb), kernel_name=kernel_name, progress_bar=False,
-                parameters={**parameters, "figures_dir": str(tmp_figures)},
-                cwd=str(Path.cwd()))
-            executed = nbformat.read(tmp_nb, as_version=4)
-        exporter = nbconvert.HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                                          exclude_output_prompt=True)
-        html, _ = exporter.from_notebook_node(executed)
-        io.write_text(out_html, html)
-        shutil.rmtree(figures_dir, ignore_errors=True)
-        tmp_figures.rename(figures_dir)
-    finally:
-        shutil.rmtree(tmp_figures, ignore_errors=True)
-    log.info("article: %s, %s, %d figures", out_ipynb, out_html,
-             len(list(figures_dir.glob("*.png"))))
+    with io.atomic_path(out_ipynb) as tmp_nb:
+        papermill.execute_notebook(str(notebook), str(tmp_nb), kernel_name=kernel_name,
+                                   progress_bar=False, parameters=parameters,
+                                   cwd=str(Path.cwd()))
+        executed = nbformat.read(tmp_nb, as_version=4)
+    exporter = nbconvert.HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                      exclude_output_prompt=True)
+    html, _ = exporter.from_notebook_node(executed)
+    io.write_text(out_html, html)
+    log.info("article: %s and %s", out_ipynb, out_html)

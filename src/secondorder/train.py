@@ -41,24 +41,57 @@ def fit_arm(arm: dict, problem: Problem, ws0, arch: Architecture) -> FitResult:
     raise ValueError(f"unknown optimizer {optimizer!r}")
 
 
+def mlp_residuals(problem: Problem, arch: Architecture):
+    """The article's SSQ residuals as TensorFlow functions of the flat float64 weights:
+    ``(residuals, jacobian, validation_residuals)``, residuals row-major
+    ``mlp(x_train, w) - y_train`` and their per-sample autodiff Jacobian."""
+    import tensorflow as tf
+
+    from . import lm
+    from .model import mlp_tf
+
+    x, y = tf.constant(problem.x_train), tf.constant(problem.y_train)
+    xv, yv = tf.constant(problem.x_val), tf.constant(problem.y_val)
+
+    def residuals(w):
+        return tf.reshape(mlp_tf(x, w, arch) - y, [-1])
+
+    def validation_residuals(w):
+        return tf.reshape(mlp_tf(xv, w, arch) - yv, [-1])
+
+    jacobian = lm.per_sample_jacobian(lambda w, x_i: mlp_tf(x_i, w, arch), x)
+    return residuals, jacobian, validation_residuals
+
+
 def fit_lm(arm: dict, problem: Problem, ws0, arch: Architecture) -> FitResult:
-    """Levenberg-Marquardt (:mod:`secondorder.lm`) on the article's SSQ residuals."""
+    """Levenberg-Marquardt (:mod:`secondorder.lm`) on the article's SSQ residuals.
+
+    Validation SSQ is recorded each accepted step; with ``max_fail`` set it also stops
+    early and returns the best-validation weights (trainlm), otherwise the last ones
+    (the article's LM has no early stopping).
+    """
     from . import lm
 
-    residuals, jacobian, val_residuals = lm.mlp_residuals(problem, arch)
+    residuals, jacobian, val_residuals = mlp_residuals(problem, arch)
+    solve = arm.get("solve", "tf")
     res = lm.least_squares(
-        residuals, np.asarray(ws0, dtype=np.float64), jacobian=jacobian,
-        solve=arm.get("solve", "tf"), damping=arm.get("damping", "marquardt"),
-        scaling=arm.get("scaling", "identity"), mu0=arm.get("mu0", 1e-3),
-        mu_max=arm.get("mu_max", 1e10), max_iter=arm["max_iter"],
-        max_time=arm.get("max_time"), validation=val_residuals,
-        max_fail=arm.get("max_fail"), chunk=arm.get("chunk", 50), progress=_progress)
+        residuals, np.asarray(ws0, dtype=np.float64), jacobian=jacobian, solve=solve,
+        damping=arm.get("damping", "marquardt"), scaling=arm.get("scaling", "identity"),
+        mu0=arm.get("mu0", 1e-3), mu_max=arm.get("mu_max", 1e10), max_iter=arm["max_iter"],
+        **({} if solve == "scipy" else {
+            "max_time": arm.get("max_time"), "validation": val_residuals,
+            "max_fail": arm.get("max_fail"), "chunk": arm.get("chunk", 50),
+            "progress": _lm_progress}))
     hist = res.history
     history = pd.DataFrame({"iteration": hist["iteration"], "ssq_train": hist["ssq"],
-                            "ssq_val": hist["val_ssq"], "wall_s": hist["wall_s"],
-                            "mu": hist["mu"]})
-    return FitResult(weights=res.x, history=history, status=res.status_name,
+                            "ssq_val": hist.get("val_ssq", np.nan), "wall_s": hist["wall_s"],
+                            "mu": hist.get("mu", np.nan)})
+    return FitResult(weights=res.x, history=history, status=res.status.name.lower(),
                      status_code=int(res.status), message=res.message, success=res.success,
                      iterations=res.nit, evaluations=res.nfev, wall_s=res.wall_s,
-                     compile_s=res.compile_s,
-                     extra={"njev": res.njev, "cost": float(res.cost)})
+                     compile_s=res.compile_s, extra={"njev": res.njev, "cost": res.cost})
+
+
+def _lm_progress(info: dict) -> None:
+    _progress({k: info[k] for k in ("iteration", "ssq", "val_ssq", "mu", "elapsed")
+               if k in info})

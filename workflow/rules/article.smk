@@ -3,7 +3,7 @@
 
 rule article:
     input:
-        notebook=workflow.source_path("../../notebooks/article.ipynb"),
+        notebook=NOTEBOOK,
         spirals="results/data/spirals.csv",
         scaled="results/data/inputs_scaled.csv",
         split="results/data/split.json",
@@ -12,11 +12,20 @@ rule article:
         fits="results/summary/fits.csv",
         predictions=expand("results/eval/{arm}/predictions.csv", arm=ARMS),
         fit_json=expand("results/fits/{arm}/fit.json", arm=ARMS),
+        history=expand("results/fits/{arm}/history.csv", arm=ARMS),
+        records=upstream_records(),
     output:
         notebook="results/article/article.ipynb",
-        html="results/article/article.html",
-        figures=directory("results/article/figures"),
+        html=report(
+            "results/article/article.html", caption=caption("article"), category="article"
+        ),
+        figures=article_figures(),
+        provenance="results/provenance/article.json",
     log:
         "logs/article.log",
+    benchmark:
+        "benchmarks/article.tsv"
+    conda:
+        ENV
     script:
         "../scripts/article.py"

@@ -1,6 +1,7 @@
 # Config validation and the helpers the rules share.
 
 import sys
+from pathlib import Path
 
 from secondorder.config import ConfigError, validate
 
@@ -11,6 +12,18 @@ except ConfigError as err:
 
 
 ARMS = config["run"]
+FIRST_ORDER = ("adam", "sgd", "rmsprop")
+ENV = str(Path(workflow.basedir) / "environment.yml")
+NOTEBOOK = str(Path(workflow.basedir) / "notebooks" / "article.ipynb")
+REPORT_DIR = Path(workflow.basedir) / "report"
+
+
+report: "../../report/workflow.rst"
+
+
+def caption(name):
+    """The report caption of an artifact: ``report/<name>.rst``."""
+    return str(REPORT_DIR / f"{name}.rst")
 
 
 def arms_with(*optimizers):
@@ -24,15 +37,45 @@ def arm_regex(*optimizers):
     return "|".join(names) if names else "(?!)"
 
 
-FIRST_ORDER = ("adam", "sgd", "rmsprop")
+def arm_settings(wildcards):
+    """The config entry of the arm a job trains."""
+    return config["arms"][wildcards.arm]
 
 
-def fit_files(arm):
-    return expand("results/fits/{arm}/{f}", arm=arm, f=["weights.npy", "history.csv", "fit.json"])
+def upstream_records():
+    """Provenance records of every job the article is built from."""
+    return [
+        "results/provenance/spirals.json",
+        "results/provenance/split_scale.json",
+        "results/provenance/shared_init.json",
+        *expand("results/provenance/train/{arm}.json", arm=ARMS),
+        *expand("results/provenance/evaluate/{arm}.json", arm=ARMS),
+        "results/provenance/summary.json",
+    ]
+
+
+FIGURES = {
+    "fig1_spirals": "data",
+    "fig2_split": "data",
+    "fig_training_curves": "training",
+    **{f"fig_predicted_{arm}": "evaluation" for arm in ARMS},
+}
+
+
+def article_figures():
+    """Every figure of the article, PNG (in the report, with a caption) and SVG."""
+    figures = []
+    for name, category in FIGURES.items():
+        stem = "predicted" if name.startswith("fig_predicted_") else name
+        png = f"results/article/figures/{name}.png"
+        figures.append(report(png, caption=caption(stem), category=category))
+        figures.append(f"results/article/figures/{name}.svg")
+    return figures
 
 
 def all_outputs():
     return [
         "results/summary/fits.csv",
         "results/article/article.html",
+        "results/audit/manifest.json",
     ]

@@ -1,13 +1,20 @@
-# Stage 1-3: the spirals, the train/validation split and scaling, the shared init.
+# Stages 1-3: the spirals, the train/validation split and scaling, the shared init.
 
 
 rule spirals:
     output:
-        "results/data/spirals.csv",
+        csv=report(
+            "results/data/spirals.csv", caption=caption("spirals"), category="data"
+        ),
+        provenance="results/provenance/spirals.json",
     params:
         n_samples=config["data"]["n_samples"],
     log:
         "logs/spirals.log",
+    benchmark:
+        "benchmarks/spirals.tsv"
+    conda:
+        ENV
     script:
         "../scripts/spirals.py"
 
@@ -17,12 +24,23 @@ rule split_scale:
         "results/data/spirals.csv",
     output:
         split="results/data/split.json",
-        scaler="results/data/scaler.json",
-        scaled="results/data/inputs_scaled.csv",
+        scaler=report(
+            "results/data/scaler.json", caption=caption("scaler"), category="data"
+        ),
+        scaled=report(
+            "results/data/inputs_scaled.csv",
+            caption=caption("inputs_scaled"),
+            category="data",
+        ),
+        provenance="results/provenance/split_scale.json",
     params:
         data=config["data"],
     log:
         "logs/split_scale.log",
+    benchmark:
+        "benchmarks/split_scale.tsv"
+    conda:
+        ENV
     script:
         "../scripts/split_scale.py"
 
@@ -30,11 +48,18 @@ rule split_scale:
 rule shared_init:
     output:
         npy="results/init/shared_init.npy",
-        json="results/init/shared_init.json",
+        json=report(
+            "results/init/shared_init.json", caption=caption("shared_init"), category="data"
+        ),
+        provenance="results/provenance/shared_init.json",
     params:
         init=config["init"],
         hidden=config["model"]["hidden"],
     log:
         "logs/shared_init.log",
+    benchmark:
+        "benchmarks/shared_init.tsv"
+    conda:
+        ENV
     script:
         "../scripts/shared_init.py"

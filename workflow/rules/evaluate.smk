@@ -11,10 +11,15 @@ rule evaluate:
     output:
         metrics="results/eval/{arm}/metrics.json",
         predictions="results/eval/{arm}/predictions.csv",
+        provenance="results/provenance/evaluate/{arm}.json",
     params:
         hidden=config["model"]["hidden"],
     log:
         "logs/evaluate/{arm}.log",
+    benchmark:
+        "benchmarks/evaluate/{arm}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/evaluate.py"
 
@@ -24,8 +29,15 @@ rule summary:
         fits=expand("results/fits/{arm}/fit.json", arm=ARMS),
         metrics=expand("results/eval/{arm}/metrics.json", arm=ARMS),
     output:
-        "results/summary/fits.csv",
+        csv=report(
+            "results/summary/fits.csv", caption=caption("fits"), category="evaluation"
+        ),
+        provenance="results/provenance/summary.json",
     log:
         "logs/summary.log",
+    benchmark:
+        "benchmarks/summary.tsv"
+    conda:
+        ENV
     script:
         "../scripts/summary.py"

@@ -9,8 +9,14 @@ TRAIN_INPUT = {
 }
 TRAIN_OUTPUT = {
     "weights": "results/fits/{arm}/weights.npy",
-    "history": "results/fits/{arm}/history.csv",
+    "history": report(
+        "results/fits/{arm}/history.csv",
+        caption=caption("history"),
+        category="training",
+        subcategory="{arm}",
+    ),
     "fit": "results/fits/{arm}/fit.json",
+    "provenance": "results/provenance/train/{arm}.json",
 }
 
 
@@ -22,13 +28,17 @@ rule train_adam:
     wildcard_constraints:
         arm=arm_regex(*FIRST_ORDER),
     params:
-        arm=lambda w: config["arms"][w.arm],
+        arm=arm_settings,
         hidden=config["model"]["hidden"],
     threads: 1
     resources:
         gpu=0,
     log:
         "logs/train/{arm}.log",
+    benchmark:
+        "benchmarks/train/{arm}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/train.py"
 
@@ -41,11 +51,15 @@ rule train_lm:
     wildcard_constraints:
         arm=arm_regex("lm"),
     params:
-        arm=lambda w: config["arms"][w.arm],
+        arm=arm_settings,
         hidden=config["model"]["hidden"],
     threads: 1
     log:
         "logs/train/{arm}.log",
+    benchmark:
+        "benchmarks/train/{arm}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/train.py"
 
@@ -58,10 +72,14 @@ rule train_lm_fd:
     wildcard_constraints:
         arm=arm_regex("scipy_lm_fd"),
     params:
-        arm=lambda w: config["arms"][w.arm],
+        arm=arm_settings,
         hidden=config["model"]["hidden"],
     threads: 1
     log:
         "logs/train/{arm}.log",
+    benchmark:
+        "benchmarks/train/{arm}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/train.py"

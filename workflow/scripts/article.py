@@ -1,9 +1,15 @@
-from secondorder import stages
+from pathlib import Path
 
-stages.start(snakemake.log[0])
-inp, out = snakemake.input, snakemake.output
-stages.render_article(
-    inp.notebook, out.notebook, out.html, out.figures,
-    parameters={"spirals_csv": inp.spirals, "scaled_csv": inp.scaled, "split_json": inp.split,
-                "scaler_json": inp.scaler, "init_json": inp.init, "fits_csv": inp.fits,
-                "fit_jsons": list(inp.fit_json), "predictions_csvs": list(inp.predictions)})
+from secondorder import audit, stages
+
+with audit.job(snakemake):
+    inp, out = snakemake.input, snakemake.output
+    stages.render_article(
+        inp.notebook, out.notebook, out.html,
+        parameters={"spirals_csv": inp.spirals, "scaled_csv": inp.scaled,
+                    "split_json": inp.split, "scaler_json": inp.scaler,
+                    "init_json": inp.init, "fits_csv": inp.fits,
+                    "fit_jsons": list(inp.fit_json),
+                    "predictions_csvs": list(inp.predictions),
+                    "provenance_jsons": list(inp.records),
+                    "figures_dir": str(Path(out.figures[0]).parent)})

@@ -1,6 +1,6 @@
-from secondorder import stages
+from secondorder import audit, stages
 
-stages.start(snakemake.log[0])
-init = snakemake.params.init
-stages.make_shared_init(snakemake.output.npy, snakemake.output.json, seed=init["seed"],
-                        low=init["low"], high=init["high"], hidden=snakemake.params.hidden)
+with audit.job(snakemake):
+    init = snakemake.params.init
+    stages.make_shared_init(snakemake.output.npy, snakemake.output.json, seed=init["seed"],
+                            low=init["low"], high=init["high"], hidden=snakemake.params.hidden)

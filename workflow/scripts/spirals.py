@@ -1,4 +1,4 @@
-from secondorder import stages
+from secondorder import audit, stages
 
-stages.start(snakemake.log[0])
-stages.make_spirals(snakemake.output[0], snakemake.params.n_samples)
+with audit.job(snakemake):
+    stages.make_spirals(snakemake.output.csv, snakemake.params.n_samples)

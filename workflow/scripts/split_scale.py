@@ -1,8 +1,9 @@
-from secondorder import stages
+from secondorder import audit, stages
 
-stages.start(snakemake.log[0])
-d = snakemake.params.data
-stages.split_scale(
-    snakemake.input[0], snakemake.output.split, snakemake.output.scaler,
-    snakemake.output.scaled, train_fraction=d["train_fraction"], split_seed=d["split_seed"],
-    scale_min=d["scale_min"], scale_max=d["scale_max"], swap_min_max=d["swap_min_max"])
+with audit.job(snakemake):
+    d = snakemake.params.data
+    stages.split_scale(
+        snakemake.input[0], snakemake.output.split, snakemake.output.scaler,
+        snakemake.output.scaled, train_fraction=d["train_fraction"],
+        split_seed=d["split_seed"], scale_min=d["scale_min"], scale_max=d["scale_max"],
+        swap_min_max=d["swap_min_max"])

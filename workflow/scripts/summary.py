@@ -1,4 +1,4 @@
-from secondorder import stages
+from secondorder import audit, stages
 
-stages.start(snakemake.log[0])
-stages.summarize(snakemake.input.fits, snakemake.input.metrics, snakemake.output[0])
+with audit.job(snakemake):
+    stages.summarize(snakemake.input.fits, snakemake.input.metrics, snakemake.output.csv)

@@ -1,0 +1,98 @@
+"""Bad configurations are rejected before any job runs, with the key named."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from secondorder import config as cfg
+
+
+@pytest.fixture(scope="module")
+def default(root):
+    with open(root / "config" / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_default_and_test_configs_are_valid(root, default):
+    cfg.validate(copy.deepcopy(default))
+    merged = copy.deepcopy(default)
+    with open(root / "config" / "test.yaml") as fh:
+        tiny = yaml.safe_load(fh)
+    for section, values in tiny.items():
+        for key, value in values.items():
+            if isinstance(value, dict):
+                merged[section][key].update(value)
+            else:
+                merged[section][key] = value
+    cfg.validate(merged)
+
+
+def test_defaults_come_from_the_schema(default):
+    conf = copy.deepcopy(default)
+    del conf["data"]["scale_min"], conf["arms"]["lm"]["damping"]
+    cfg.validate(conf)
+    assert conf["data"]["scale_min"] == 0.1 and conf["arms"]["lm"]["damping"] == "marquardt"
+
+
+def _set(conf, dotted, value):
+    *parents, last = dotted.split(".")
+    node = conf
+    for key in parents:
+        node = node[key]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+
+
+BAD = [
+    # (key, value, text the message must contain)
+    ("arms.x", {"optimizer": "newton", "inputs": "raw"}, "arms.x.optimizer"),
+    ("run", ["adam", "bfgs"], "unknown arm 'bfgs'"),
+    ("arms.adam.epochs", "ten", "arms.adam.epochs"),
+    ("data.n_samples", -5, "data.n_samples"),
+    ("model.hidden", 0, "model.hidden"),
+    ("arms.lm.solve", "cuda", "allowed values are ['tf', 'scipy']"),
+    ("arms.lm.damping", "fletcher", "arms.lm.damping"),
+    ("run", [], "config key 'run': must not be empty"),
+    ("init.seed", KeyError, "'seed' is a required property"),
+    ("arms.adam.lr", 0.1, "unknown key(s) ['lr']"),
+    ("data.train_fraction", 1.5, "data.train_fraction"),
+    ("arms.adam.learning_rate", 0, "arms.adam.learning_rate"),
+    ("arms.lm.inputs", "normalized", "arms.lm.inputs"),
+    ("init.low", 0.5, "init.low"),
+    ("arms.lm_fd.max_nfev", 2.5, "arms.lm_fd.max_nfev"),
+]
+
+
+@pytest.mark.parametrize("key,value,text", BAD, ids=[b[0] + "=" + str(b[1]) for b in BAD])
+def test_bad_values_are_named(default, key, value, text):
+    conf = copy.deepcopy(default)
+    _set(conf, key, value)
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(conf)
+    assert text in str(err.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="does not exist"):
+        cfg.load(tmp_path / "nope.yaml")
+
+
+def test_snakemake_rejects_bad_config_before_any_job(root, tmp_path, default):
+    conf = copy.deepcopy(default)
+    conf["arms"]["lm"]["solve"] = "cuda"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(conf))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--cores", "1",
+         "--directory", str(tmp_path), "--configfile", str(bad)],
+        capture_output=True, text=True, timeout=120)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key 'arms.lm.solve'" in output and "['tf', 'scipy']" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "results").exists()

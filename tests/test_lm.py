@@ -1,0 +1,366 @@
+"""Tests of the Levenberg-Marquardt engine ``secondorder.lm`` (CPU, no timings)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from secondorder import data, model
+from secondorder.lm import (LMResult, Marquardt, Nielsen, Status, autodiff_jacobian,
+                            damped_step, fit_keras, identity_scaling, jtj_diag_scaling,
+                            least_squares, per_sample_jacobian)
+from secondorder.lm.damping import gain_ratio, make_damping, predicted_reduction
+
+F64 = tf.float64
+
+
+def central_differences(fn, x, h=1e-6):
+    """``(m, n)`` Jacobian of numpy ``fn`` by central differences."""
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = h
+        cols.append((fn(x + e) - fn(x - e)) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def relative_error(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.fixture(scope="module")
+def article():
+    """The article's training problem: raw inputs, one-hot targets, 800 residuals."""
+    spirals = data.spiral_data(500)
+    trn, val = data.split_indices(500)
+    x = tf.constant(spirals[trn, 0:2])
+    y = tf.constant(spirals[trn, 2:4])
+
+    def residuals(w):
+        return tf.reshape(model.mlp_tf(x, w) - y, [-1])
+
+    def accuracy(w):
+        predicted = np.argmax(model.mlp_numpy(spirals[:, 0:2], w), axis=1)
+        return np.mean(predicted == np.argmax(spirals[:, 2:4], axis=1))
+
+    return dict(spirals=spirals, trn=trn, val=val, x=x, y=y, residuals=residuals,
+                jacobian=per_sample_jacobian(lambda w, x_i: model.mlp_tf(x_i, w), x),
+                accuracy=accuracy, w0=model.init_weights(1))
+
+
+def linear(a, b):
+    """Residuals ``A x - b`` as a TensorFlow function."""
+    a, b = tf.constant(a, F64), tf.constant(b, F64)
+    return lambda x: tf.linalg.matvec(a, x) - b
+
+
+def rosenbrock(x):
+    return tf.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])
+
+
+def rosenbrock_plus_one(x):
+    """Rosenbrock with a constant residual 1: minimum SSQ 1 at (1, 1), so the
+    ``ssq_goal = 0`` default never fires."""
+    return tf.concat([rosenbrock(x), tf.ones([1], F64)], axis=0)
+
+
+# --- Jacobians --------------------------------------------------------------------
+
+@pytest.mark.parametrize("m", [5, 2], ids=["forward-mode", "reverse-mode"])
+def test_autodiff_jacobian_matches_finite_differences(m):
+    def residuals(x):
+        k = tf.range(1, m + 1, dtype=F64)
+        return tf.sin(k * x[0]) * x[1] ** 2 + tf.exp(x[2] / k) - k * x[0] * x[2]
+
+    x = np.array([0.3, -1.2, 0.7])
+    jac = tf.function(autodiff_jacobian(residuals, m, 3), jit_compile=True)
+    fd = central_differences(lambda v: residuals(tf.constant(v)).numpy(), x)
+    assert relative_error(jac(tf.constant(x)).numpy(), fd) < 1e-6
+
+
+def test_autodiff_jacobian_of_the_article_mlp(article):
+    w0 = article["w0"]
+    jac = tf.function(autodiff_jacobian(article["residuals"], 800, 127), jit_compile=True)
+    x, y = article["x"].numpy(), article["y"].numpy()
+    fd = central_differences(lambda w: (model.mlp_numpy(x, w) - y).reshape(-1), w0)
+    assert fd.shape == (800, 127)
+    assert relative_error(jac(tf.constant(w0)).numpy(), fd) < 1e-6
+
+
+def test_per_sample_jacobian_of_the_article_mlp(article):
+    w0 = article["w0"]
+    x, y = article["x"].numpy(), article["y"].numpy()
+    jac = tf.function(article["jacobian"], jit_compile=True)
+    fd = central_differences(lambda w: (model.mlp_numpy(x, w) - y).reshape(-1), w0)
+    assert relative_error(jac(tf.constant(w0)).numpy(), fd) < 1e-6
+
+
+def test_per_sample_jacobian_flattens_row_major():
+    """Outputs of shape (2, 2) per sample: rows follow ``(fn(w, X) - Y).reshape(-1)``."""
+    inputs = np.array([[1.0, 2.0], [-0.5, 0.3], [0.1, 0.0]])
+
+    def fn(w, x_i):
+        return tf.reshape(tf.tanh(w[:4] * tf.tile(x_i, [2]) + w[4]), [2, 2])
+
+    w = np.array([0.1, -0.2, 0.3, 0.4, 0.05])
+    jac = per_sample_jacobian(fn, tf.constant(inputs))(tf.constant(w)).numpy()
+
+    def batch(v):
+        return np.stack([fn(tf.constant(v), tf.constant(x)).numpy() for x in inputs]).reshape(-1)
+    assert jac.shape == (12, 5)
+    assert relative_error(jac, central_differences(batch, w)) < 1e-6
+
+
+# --- Damping rules, scaling, linear solve --------------------------------------------
+
+def tensors(*values):
+    return [tf.constant(v, F64) for v in values]
+
+
+def test_marquardt_multiplies_and_divides():
+    rule = Marquardt()
+    mu, nu, rho = tensors(1e-3, 2.0, 0.5)
+    up_mu, up_nu = rule.update(mu, nu, tf.constant(True), rho)
+    assert up_mu.numpy() == pytest.approx(1e-4) and up_nu.numpy() == 2.0
+    down_mu, _ = rule.update(mu, nu, tf.constant(False), rho)
+    assert down_mu.numpy() == pytest.approx(1e-2)
+    assert make_damping("marquardt", 0.5, 3.0) == Marquardt(0.5, 3.0)
+
+
+@pytest.mark.parametrize("rho, factor", [(1.0, 1 / 3), (0.5, 1.0), (0.25, 1.125),
+                                         (0.95, 1 / 3)])
+def test_nielsen_success_rule(rho, factor):
+    mu, nu, rho_t = tensors(2.0, 8.0, rho)
+    new_mu, new_nu = Nielsen().update(mu, nu, tf.constant(True), rho_t)
+    assert new_mu.numpy() == pytest.approx(2.0 * max(1 / 3, 1 - (2 * rho - 1) ** 3))
+    assert new_mu.numpy() == pytest.approx(2.0 * factor)
+    assert new_nu.numpy() == 2.0
+
+
+def test_nielsen_failure_rule_doubles_nu():
+    mu, nu, rho = tensors(2.0, 2.0, -1.0)
+    for expected_mu, expected_nu in [(4.0, 4.0), (16.0, 8.0), (128.0, 16.0)]:
+        mu, nu = Nielsen().update(mu, nu, tf.constant(False), rho)
+        assert (mu.numpy(), nu.numpy()) == (expected_mu, expected_nu)
+
+
+def test_gain_ratio_and_predicted_reduction():
+    rng = np.random.default_rng(0)
+    jac, r = rng.normal(size=(6, 3)), rng.normal(size=6)
+    mu, d2 = 0.3, np.array([1.0, 2.0, 0.5])
+    jtj, grad = jac.T @ jac, jac.T @ r
+    delta = np.linalg.solve(jtj + mu * np.diag(d2), -grad)
+    model_reduction = r @ r - np.sum((r + jac @ delta) ** 2)
+    predicted = predicted_reduction(*tensors(delta, grad, mu, d2))
+    assert predicted.numpy() == pytest.approx(model_reduction, rel=1e-12)
+    assert gain_ratio(*tensors(1.0, 2.0)).numpy() == 0.5
+    assert gain_ratio(*tensors(1.0, 0.0)).numpy() == 0.0
+
+
+def test_scalings():
+    jtj = tf.constant([[4.0, 1.0, 0.0], [1.0, 9.0, 0.0], [0.0, 0.0, 0.0]], F64)
+    np.testing.assert_array_equal(identity_scaling(jtj).numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(jtj_diag_scaling(jtj).numpy(), [4.0, 9.0, 1.0])
+
+
+def test_damped_step_solves_the_lm_equations():
+    rng = np.random.default_rng(1)
+    jac, r = rng.normal(size=(8, 4)), rng.normal(size=8)
+    jtj, grad, d2 = jac.T @ jac, jac.T @ r, np.array([1.0, 2.0, 3.0, 4.0])
+    delta, fallback = damped_step(*tensors(jtj, grad, 0.1, d2))
+    np.testing.assert_allclose(delta.numpy(), np.linalg.solve(jtj + 0.1 * np.diag(d2), -grad))
+    assert not fallback.numpy()
+
+
+@pytest.mark.parametrize("jac", [[[1.0, 0.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]],
+                         ids=["zero-column", "rank-one"])
+def test_damped_step_falls_back_on_singular_jtj(jac):
+    """Singular J^T J with mu = 0: Cholesky fails (a zero pivot, or a rounding-size
+    one), and the minimum-norm solution is returned."""
+    jac, r = np.array(jac), np.array([-1.0, -3.0])
+    jtj, grad = jac.T @ jac, jac.T @ r
+    delta, fallback = damped_step(*tensors(jtj, grad, 0.0, np.ones(2)))
+    assert fallback.numpy()
+    np.testing.assert_allclose(delta.numpy(), -np.linalg.pinv(jtj) @ grad, atol=1e-14)
+
+
+def test_loop_uses_fallback_on_singular_jtj():
+    residuals = linear([[1.0, 1.0], [1.0, 1.0]], [1.0, 3.0])
+    result = least_squares(residuals, [0.0, 0.0], mu0=0.0, gtol=1e-12)
+    assert result.history["fallback"][1]
+    np.testing.assert_allclose(result.x, [1.0, 1.0])
+    assert result.ssq == pytest.approx(2.0)
+    assert result.status == Status.GTOL and result.success
+
+
+# --- Stopping reasons ----------------------------------------------------------------
+
+NO_TOL = dict(gtol=0.0, ftol=0.0, xtol=0.0)
+
+
+@pytest.mark.parametrize("options, status", [
+    (dict(max_iter=3), Status.MAX_ITER),
+    (dict(max_time=1e-9, chunk=1, **NO_TOL), Status.MAX_TIME),
+    (dict(ssq_goal=1.5, **NO_TOL), Status.SSQ_GOAL),
+    (dict(gtol=1e-6, ftol=0.0, xtol=0.0), Status.GTOL),
+    (dict(gtol=0.0, ftol=1e-2, xtol=0.0), Status.FTOL),
+    (dict(gtol=0.0, ftol=0.0, xtol=1e-3), Status.XTOL),
+    (dict(gtol=0.0, ftol=1.0, xtol=1e3), Status.FTOL_XTOL),
+    (dict(progress=lambda info: True, **NO_TOL), Status.CALLBACK),
+])
+def test_stopping_reasons(options, status):
+    result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], **options)
+    assert result.status == status
+    assert result.message and result.success == (status not in (Status.MAX_ITER,
+                                                                Status.MAX_TIME))
+    if status == Status.MAX_ITER:
+        assert result.nit == 3
+
+
+def test_mu_max_stop_when_no_step_helps():
+    """At a kink every step raises the SSQ (r = 1 + x for x >= 0, 1 - x below, and
+    autodiff takes the slope 1 at 0), so mu grows past mu_max."""
+    def residuals(x):
+        return 1.0 + x + 2.0 * tf.nn.relu(-x)
+
+    result = least_squares(residuals, [0.0], mu_max=5e3, **NO_TOL)
+    assert result.status == Status.MU_MAX and not result.success
+    assert not result.history["accepted"].any()
+    assert result.nit == 7  # mu = 1e-3 * 10**7 is the first above 5e3
+    np.testing.assert_array_equal(result.x, [0.0])
+
+
+def test_gtol_at_start_takes_no_step():
+    residuals = linear([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], [1.0, 2.0, 1.0])
+    result = least_squares(residuals, [1.0, 2.0])
+    assert result.status == Status.GTOL and result.nit == 0
+
+
+def test_validation_early_stopping_returns_best_parameters():
+    """Train x -> 1, validate x -> 0.5; with mu0 = 10 the iterates are
+    1/11, 6/11, 0.9587, 0.99959: validation is best at 6/11, then fails twice."""
+    result = least_squares(linear([[1.0]], [1.0]), [0.0], mu0=10.0, max_fail=2,
+                           validation=linear([[1.0]], [0.5]), **NO_TOL)
+    assert result.status == Status.VALIDATION and result.success
+    np.testing.assert_allclose(result.x, [6 / 11])
+    assert result.nit == 4
+    val = result.history["val_ssq"]
+    np.testing.assert_allclose(val[2], (6 / 11 - 0.5) ** 2)
+    assert np.argmin(val) == 2
+    np.testing.assert_allclose(result.fun, [6 / 11 - 1.0])
+
+
+@pytest.mark.parametrize("damping", ["marquardt", "nielsen"])
+def test_nan_trial_is_never_accepted(damping):
+    """Residuals are NaN for x > 2; the minimum of the finite part is at 5."""
+    def residuals(x):
+        nan = tf.constant(np.nan, F64)
+        return tf.where(x > 2.0, nan, x - 5.0)
+
+    result = least_squares(residuals, [0.0], damping=damping, max_iter=200)
+    assert np.all(np.isfinite(result.history["ssq"]))
+    assert not result.history["accepted"].all()
+    assert 1.9 < result.x[0] <= 2.0 and np.isfinite(result.ssq)
+
+
+@pytest.mark.parametrize("solve", ["tf", "scipy"])
+def test_nonfinite_start_is_a_failed_status(solve):
+    result = least_squares(lambda x: tf.math.log(x) * tf.ones([2], F64), [-1.0], solve=solve)
+    assert result.status == Status.NONFINITE_START and result.status < 0
+    assert not result.success and result.nit == 0
+    assert "not finite" in result.message
+
+
+# --- Input validation --------------------------------------------------------------------
+
+@pytest.mark.parametrize("x0, match", [
+    (np.zeros((2, 2)), "1-D"), ([], "non-empty"), (["a", "b"], "real"),
+    ([1.0 + 1j, 0.0], "real"), ([np.nan, 1.0], "finite"),
+])
+def test_bad_x0(x0, match):
+    with pytest.raises(ValueError, match=match):
+        least_squares(rosenbrock, x0)
+
+
+@pytest.mark.parametrize("residuals, match", [
+    (lambda x: tf.reshape(tf.stack([x[0], x[1]]), [1, 2]), "1-D"),
+    (lambda x: tf.reduce_sum(x), "1-D"),
+    (lambda x: tf.cast(x, tf.float32), "float64"),
+    ("not callable", "callable"),
+])
+def test_bad_residuals(residuals, match):
+    with pytest.raises(ValueError, match=match):
+        least_squares(residuals, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("solve", ["tf", "scipy"])
+def test_bad_jacobian_shape(solve):
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        least_squares(rosenbrock, [1.0, 2.0], jacobian=lambda x: tf.ones([3, 2], F64),
+                      solve=solve)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(solve="numpy"), "solve"), (dict(damping="levenberg"), "damping"),
+    (dict(scaling="more"), "scaling"), (dict(chunk=0), "chunk"),
+    (dict(max_iter=-1), "max_iter"), (dict(mu0=-1.0), "mu0"), (dict(mu_dec=2.0), "mu_dec"),
+    (dict(mu_inc=0.5), "mu_inc"), (dict(max_fail=0), "max_fail"), (dict(max_time=0), "max_time"),
+    (dict(solve="scipy", validation=rosenbrock), "validation"),
+    (dict(solve="scipy", damping="nielsen"), "damping"),
+])
+def test_bad_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        least_squares(rosenbrock, [1.0, 2.0], **options)
+
+
+# --- Result record ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("solve", ["tf", "scipy"])
+def test_result_fields_and_history(solve):
+    result = least_squares(rosenbrock, [-1.2, 1.0], solve=solve, max_iter=200)
+    assert isinstance(result, LMResult) and result.success
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
+    assert result.cost == pytest.approx(0.5 * result.ssq)
+    assert result.nfev == result.nit + 1 and 1 <= result.njev <= result.nfev
+    assert result.compile_s > 0 and result.wall_s > 0
+    history = result.history
+    assert set(history) == {"iteration", "ssq", "mu", "accepted", "fallback", "wall_s"}
+    assert all(len(v) == result.nit + 1 for v in history.values())
+    assert np.all(np.diff(history["ssq"]) <= 0) and np.all(np.diff(history["wall_s"]) >= 0)
+    assert history["ssq"][-1] == pytest.approx(result.ssq, abs=1e-20)
+
+
+def test_history_is_the_same_whatever_the_chunk():
+    one = least_squares(rosenbrock, [-1.2, 1.0], chunk=1)
+    many = least_squares(rosenbrock, [-1.2, 1.0], chunk=7)
+    for name in ("ssq", "mu", "accepted"):
+        np.testing.assert_array_equal(one.history[name], many.history[name])
+    np.testing.assert_array_equal(one.x, many.x)
+
+
+# --- The article's problem ---------------------------------------------------------------
+
+def test_article_problem_reaches_97_percent(article):
+    result = least_squares(article["residuals"], article["w0"],
+                           jacobian=article["jacobian"], max_iter=1000)
+    assert article["accuracy"](result.x) >= 0.97
+    assert result.nit <= 1000 and np.all(np.diff(result.history["ssq"]) <= 0)
+
+
+def test_fit_keras_follows_least_squares(article):
+    keras_model = model.build_keras_model(dtype="float64")
+    model.set_flat_weights(keras_model, article["w0"])
+    val = article["spirals"][article["val"]]
+    result = fit_keras(keras_model, article["x"].numpy(), article["y"].numpy(),
+                       validation_data=(val[:, 0:2], val[:, 2:4]), max_fail=None,
+                       max_iter=40)
+    reference = least_squares(article["residuals"], article["w0"],
+                              jacobian=article["jacobian"], max_iter=40)
+    np.testing.assert_allclose(result.history["ssq"], reference.history["ssq"], rtol=1e-9)
+    np.testing.assert_array_equal(result.history["accepted"], reference.history["accepted"])
+    np.testing.assert_allclose(model.get_flat_weights(keras_model), reference.x, rtol=1e-7,
+                               atol=1e-10)
+    predictions = keras_model(article["x"]).numpy()
+    np.testing.assert_allclose(predictions.reshape(-1) - article["y"].numpy().reshape(-1),
+                               result.fun, atol=1e-12)
+    assert np.isfinite(result.history["val_ssq"]).all()

@@ -1,0 +1,19 @@
+# Gather every job's provenance record into one manifest a reader can verify with
+# `secondorder audit verify results`.
+
+
+rule audit:
+    input:
+        records=upstream_records() + ["results/provenance/article.json"],
+    output:
+        manifest=report(
+            "results/audit/manifest.json", caption=caption("manifest"), category="audit"
+        ),
+    log:
+        "logs/audit.log",
+    benchmark:
+        "benchmarks/audit.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/audit.py"

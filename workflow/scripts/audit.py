@@ -1,0 +1,4 @@
+from secondorder import audit, stages
+
+stages.start(snakemake.log[0])
+audit.build_manifest(snakemake.input.records, snakemake.output.manifest)

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -14,3 +15,30 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+def run_snakemake(workdir, *args, timeout=900, check=True):
+    """Run the project's Snakefile in ``workdir`` (``args`` passed through)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+           "--directory", str(workdir), *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return proc
+
+
+def configs(*extra):
+    """``--configfile`` arguments: the default config, then ``extra`` files on top."""
+    return ["--configfile", ROOT / "config" / "config.yaml", *extra]
+
+
+TINY = ROOT / "config" / "test.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The real workflow on the tiny config, run once per test session; returns the
+    working directory (its ``results/`` holds every artifact)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_snakemake(workdir, "--cores", "2", *configs(TINY))
+    return workdir

@@ -127,6 +127,7 @@ def summarize(fit_jsons, metrics_jsons, out_csv) -> pd.DataFrame:
             k: scores[k] for k in FITS_COLUMNS if k in scores},
             "optimizer": fit["settings"]["optimizer"], "device": fit["device"]["type"]})
     frame = pd.DataFrame(rows, columns=list(FITS_COLUMNS))
+    frame["iterations"] = frame["iterations"].astype("Int64")  # empty where not counted
     io.write_csv(out_csv, frame)
     return frame
 

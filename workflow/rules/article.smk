@@ -17,7 +17,9 @@ rule article:
     output:
         notebook="results/article/article.ipynb",
         html=report(
-            "results/article/article.html", caption=caption("article"), category="article"
+            "results/article/article.html",
+            caption=caption("article"),
+            category="article",
         ),
         figures=article_figures(),
         provenance="results/provenance/article.json",

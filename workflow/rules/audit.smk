@@ -7,7 +7,9 @@ rule audit:
         records=upstream_records() + ["results/provenance/article.json"],
     output:
         manifest=report(
-            "results/audit/manifest.json", caption=caption("manifest"), category="audit"
+            "results/audit/manifest.json",
+            caption=caption("manifest"),
+            category="audit",
         ),
     log:
         "logs/audit.log",

@@ -7,14 +7,14 @@ rule spirals:
             "results/data/spirals.csv", caption=caption("spirals"), category="data"
         ),
         provenance="results/provenance/spirals.json",
-    params:
-        n_samples=config["data"]["n_samples"],
     log:
         "logs/spirals.log",
     benchmark:
         "benchmarks/spirals.tsv"
     conda:
         ENV
+    params:
+        n_samples=config["data"]["n_samples"],
     script:
         "../scripts/spirals.py"
 
@@ -33,14 +33,14 @@ rule split_scale:
             category="data",
         ),
         provenance="results/provenance/split_scale.json",
-    params:
-        data=config["data"],
     log:
         "logs/split_scale.log",
     benchmark:
         "benchmarks/split_scale.tsv"
     conda:
         ENV
+    params:
+        data=config["data"],
     script:
         "../scripts/split_scale.py"
 
@@ -49,17 +49,19 @@ rule shared_init:
     output:
         npy="results/init/shared_init.npy",
         json=report(
-            "results/init/shared_init.json", caption=caption("shared_init"), category="data"
+            "results/init/shared_init.json",
+            caption=caption("shared_init"),
+            category="data",
         ),
         provenance="results/provenance/shared_init.json",
-    params:
-        init=config["init"],
-        hidden=config["model"]["hidden"],
     log:
         "logs/shared_init.log",
     benchmark:
         "benchmarks/shared_init.tsv"
     conda:
         ENV
+    params:
+        init=config["init"],
+        hidden=config["model"]["hidden"],
     script:
         "../scripts/shared_init.py"

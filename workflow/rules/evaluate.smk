@@ -12,14 +12,14 @@ rule evaluate:
         metrics="results/eval/{arm}/metrics.json",
         predictions="results/eval/{arm}/predictions.csv",
         provenance="results/provenance/evaluate/{arm}.json",
-    params:
-        hidden=config["model"]["hidden"],
     log:
         "logs/evaluate/{arm}.log",
     benchmark:
         "benchmarks/evaluate/{arm}.tsv"
     conda:
         ENV
+    params:
+        hidden=config["model"]["hidden"],
     script:
         "../scripts/evaluate.py"
 

@@ -25,20 +25,20 @@ rule train_adam:
         **TRAIN_INPUT,
     output:
         **TRAIN_OUTPUT,
-    wildcard_constraints:
-        arm=arm_regex(*FIRST_ORDER),
-    params:
-        arm=arm_settings,
-        hidden=config["model"]["hidden"],
-    threads: 1
-    resources:
-        gpu=0,
     log:
         "logs/train/{arm}.log",
     benchmark:
         "benchmarks/train/{arm}.tsv"
+    wildcard_constraints:
+        arm=arm_regex(*FIRST_ORDER),
     conda:
         ENV
+    threads: 1
+    resources:
+        gpu=0,
+    params:
+        arm=arm_settings,
+        hidden=config["model"]["hidden"],
     script:
         "../scripts/train.py"
 
@@ -48,18 +48,18 @@ rule train_lm:
         **TRAIN_INPUT,
     output:
         **TRAIN_OUTPUT,
-    wildcard_constraints:
-        arm=arm_regex("lm"),
-    params:
-        arm=arm_settings,
-        hidden=config["model"]["hidden"],
-    threads: 1
     log:
         "logs/train/{arm}.log",
     benchmark:
         "benchmarks/train/{arm}.tsv"
+    wildcard_constraints:
+        arm=arm_regex("lm"),
     conda:
         ENV
+    threads: 1
+    params:
+        arm=arm_settings,
+        hidden=config["model"]["hidden"],
     script:
         "../scripts/train.py"
 
@@ -69,17 +69,17 @@ rule train_lm_fd:
         **TRAIN_INPUT,
     output:
         **TRAIN_OUTPUT,
-    wildcard_constraints:
-        arm=arm_regex("scipy_lm_fd"),
-    params:
-        arm=arm_settings,
-        hidden=config["model"]["hidden"],
-    threads: 1
     log:
         "logs/train/{arm}.log",
     benchmark:
         "benchmarks/train/{arm}.tsv"
+    wildcard_constraints:
+        arm=arm_regex("scipy_lm_fd"),
     conda:
         ENV
+    threads: 1
+    params:
+        arm=arm_settings,
+        hidden=config["model"]["hidden"],
     script:
         "../scripts/train.py"

@@ -338,6 +338,21 @@ def test_history_is_the_same_whatever_the_chunk():
     np.testing.assert_array_equal(one.x, many.x)
 
 
+def test_without_xla_gives_the_same_iterates():
+    xla = least_squares(rosenbrock_plus_one, [-1.2, 1.0], max_iter=30)
+    graph = least_squares(rosenbrock_plus_one, [-1.2, 1.0], max_iter=30, jit_compile=False)
+    np.testing.assert_array_equal(xla.history["accepted"], graph.history["accepted"])
+    np.testing.assert_allclose(xla.x, graph.x, rtol=1e-10)
+
+
+def test_progress_is_called_once_per_chunk():
+    infos = []
+    least_squares(rosenbrock_plus_one, [-1.2, 1.0], max_iter=20, chunk=5, **NO_TOL,
+                  progress=infos.append)
+    assert [info["iteration"] for info in infos] == [5, 10, 15, 20]
+    assert set(infos[0]) == {"iteration", "ssq", "mu", "elapsed", "status", "x"}
+
+
 # --- The article's problem ---------------------------------------------------------------
 
 def test_article_problem_reaches_97_percent(article):

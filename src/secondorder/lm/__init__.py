@@ -1,0 +1,26 @@
+"""Levenberg-Marquardt least squares in TensorFlow.
+
+``least_squares(residuals, x0, ...)`` minimises ``sum(residuals(x)**2)`` with the whole
+iteration compiled (``solve="tf"``) or through MINPACK (``solve="scipy"``);
+``fit_keras`` trains a Keras model on sum-of-squares residuals with it. Pieces:
+
+* :mod:`.jacobian` -- autodiff Jacobians, generic and per-sample;
+* :mod:`.damping` -- damping rules (Marquardt, Nielsen) and the gain ratio;
+* :mod:`.linalg` -- scaling ``D`` and the damped step solve with its fallback;
+* :mod:`.engine` -- state, one iteration, stopping tests, the compiled loop;
+* :mod:`.result` -- status codes and :class:`LMResult`.
+"""
+
+from .damping import Marquardt, Nielsen
+from .engine import LMProblem, LMState, lm_step
+from .jacobian import autodiff_jacobian, per_sample_jacobian
+from .keras_fit import fit_keras
+from .linalg import damped_step, identity_scaling, jtj_diag_scaling
+from .result import MESSAGES, LMResult, Status
+from .solver import least_squares
+
+__all__ = [
+    "LMProblem", "LMResult", "LMState", "MESSAGES", "Marquardt", "Nielsen", "Status",
+    "autodiff_jacobian", "damped_step", "fit_keras", "identity_scaling",
+    "jtj_diag_scaling", "least_squares", "lm_step", "per_sample_jacobian",
+]

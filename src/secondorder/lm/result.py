@@ -1,0 +1,115 @@
+"""Stopping codes and the result record of :func:`secondorder.lm.least_squares`.
+
+The vocabulary follows ``scipy.optimize.least_squares`` (``x``, ``cost``, ``fun``,
+``status``, ``message``, ``success``, ``nfev``, ``njev``); codes -1..4 mean what
+they mean there, codes 5..9 are the stopping rules scipy does not have (MATLAB
+``trainlm``'s goal, ``mu_max``, ``max_fail`` and ``time``, and a user callback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class Status(IntEnum):
+    """Why the iteration stopped (``LMResult.status``).
+
+    ===  ===============  ===========================================================
+    -1   NONFINITE_START  residuals or Jacobian not finite at ``x0``; nothing was done
+     0   MAX_ITER         ``max_iter`` iterations done
+     1   GTOL             gradient small: ``||J^T r||_inf <= gtol``
+     2   FTOL             accepted step with ``ssq_old - ssq <= ftol * ssq_old``
+     3   XTOL             accepted step with ``||delta||_2 <= xtol * (xtol + ||x||_2)``
+     4   FTOL_XTOL        both 2 and 3 on the same step
+     5   SSQ_GOAL         ``ssq <= ssq_goal`` (trainlm's ``goal``)
+     6   MU_MAX           damping ``mu > mu_max`` (trainlm's ``mu_max``): no step helps
+     7   VALIDATION       ``max_fail`` accepted steps in a row without a new best
+                          validation SSQ (trainlm's ``max_fail``)
+     8   MAX_TIME         ``max_time`` seconds elapsed (checked between chunks)
+     9   CALLBACK         the ``progress`` callback returned ``True``
+    ===  ===============  ===========================================================
+
+    ``RUNNING`` is the in-graph marker of a loop still going; it is never returned.
+    """
+
+    NONFINITE_START = -1
+    MAX_ITER = 0
+    GTOL = 1
+    FTOL = 2
+    XTOL = 3
+    FTOL_XTOL = 4
+    SSQ_GOAL = 5
+    MU_MAX = 6
+    VALIDATION = 7
+    MAX_TIME = 8
+    CALLBACK = 9
+    RUNNING = 99
+
+
+MESSAGES = {
+    Status.NONFINITE_START: "Residuals or Jacobian are not finite at the initial point.",
+    Status.MAX_ITER: "The maximum number of iterations is exceeded.",
+    Status.GTOL: "`gtol` termination condition is satisfied.",
+    Status.FTOL: "`ftol` termination condition is satisfied.",
+    Status.XTOL: "`xtol` termination condition is satisfied.",
+    Status.FTOL_XTOL: "Both `ftol` and `xtol` termination conditions are satisfied.",
+    Status.SSQ_GOAL: "The sum of squares reached `ssq_goal`.",
+    Status.MU_MAX: "The damping parameter exceeded `mu_max`: no step reduces the SSQ.",
+    Status.VALIDATION: "Validation SSQ did not improve for `max_fail` accepted steps.",
+    Status.MAX_TIME: "The time limit `max_time` is exceeded.",
+    Status.CALLBACK: "Stopped by the progress callback.",
+}
+
+#: Stops that mean a convergence test or a goal the caller set was met.
+SUCCESS = frozenset({Status.GTOL, Status.FTOL, Status.XTOL, Status.FTOL_XTOL,
+                     Status.SSQ_GOAL, Status.VALIDATION, Status.CALLBACK})
+
+
+@dataclass
+class LMResult:
+    """Outcome of a least-squares solve.
+
+    Attributes
+    ----------
+    x : parameters returned (the best-validation ones when early stopping is on).
+    cost : ``0.5 * sum(fun**2)``, scipy's objective.
+    fun : residuals at ``x``.
+    ssq : ``sum(fun**2)`` (the article's loss), ``2 * cost``.
+    status, message, success : see :class:`Status`.
+    nit : iterations, i.e. trial steps (accepted or not); ``nfev - 1`` for both solvers.
+    nfev, njev : residual and Jacobian evaluations (validation not counted).
+    wall_s : seconds of the solve, compilation excluded.
+    compile_s : seconds spent tracing and compiling before the timed solve.
+    history : per-iteration numpy arrays ``iteration, ssq, val_ssq (if validation),
+        mu, accepted, fallback, wall_s``; row 0 is the start ``x0``. ``ssq`` is the
+        SSQ of the current (last accepted) iterate.
+    """
+
+    x: np.ndarray
+    cost: float
+    fun: np.ndarray
+    ssq: float
+    status: Status
+    message: str
+    success: bool
+    nit: int
+    nfev: int
+    njev: int
+    wall_s: float
+    compile_s: float
+    history: dict = field(default_factory=dict, repr=False)
+
+
+def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history) -> LMResult:
+    """Fill in the derived fields (cost, ssq, message, success) of an :class:`LMResult`."""
+    x = np.asarray(x, dtype=np.float64)
+    fun = np.asarray(fun, dtype=np.float64)
+    ssq = float(np.dot(fun, fun))
+    status = Status(int(status))
+    return LMResult(x=x, cost=0.5 * ssq, fun=fun, ssq=ssq, status=status,
+                    message=MESSAGES[status], success=status in SUCCESS, nit=int(nit),
+                    nfev=int(nfev), njev=int(njev), wall_s=float(wall_s),
+                    compile_s=float(compile_s), history=history)

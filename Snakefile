@@ -12,9 +12,11 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/study.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/article.smk"
 include: "workflow/rules/audit.smk"
+include: "workflow/rules/bench.smk"
 
 
 rule all:

@@ -8,7 +8,8 @@ import pytest
 from conftest import configs, run_snakemake
 
 RULES = {"spirals", "split_scale", "shared_init", "train_adam", "train_lm", "train_lm_fd",
-         "evaluate", "summary", "article", "audit", "all"}
+         "evaluate", "summary", "article", "audit", "all",
+         "study_first_order", "study_second_order", "scaling"}
 
 
 def test_dry_run_plans_every_rule(root, tmp_path):

@@ -18,7 +18,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 
 #: Which schema in ``$defs`` checks an arm with this optimizer.
 ARM_SCHEMA = {"adam": "first_order", "sgd": "first_order", "rmsprop": "first_order",
-              "lm": "lm", "scipy_lm_fd": "scipy_lm_fd"}
+              "lm": "lm", "lbfgs": "lbfgs", "scipy_lm_fd": "scipy_lm_fd"}
 
 
 class ConfigError(ValueError):
@@ -103,9 +103,13 @@ def validate(config: dict, schema: dict | None = None) -> dict:
 def _cross_checks(config: dict) -> list[str]:
     problems = []
     arms = sorted(config["arms"])
-    for name in config["run"]:
+    named = [("run", name) for name in config["run"]]
+    if "study" in config:
+        named += [(f"study.{key}", name) for key in ("arms", "single_seed_arms")
+                  for name in config["study"][key]]
+    for key, name in named:
         if name not in config["arms"]:
-            problems.append(f"config key 'run': unknown arm {name!r}; defined arms are {arms}")
+            problems.append(f"config key '{key}': unknown arm {name!r}; defined arms are {arms}")
     data, init = config["data"], config["init"]
     if not data["scale_min"] < data["scale_max"]:
         problems.append("config key 'data.scale_min': must be below data.scale_max")

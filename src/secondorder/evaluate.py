@@ -1,6 +1,7 @@
 """Scoring a fit: predictions, accuracy, SSQ and confusion matrices.
 
-Every arm is scored the same way: the article's numpy ``mlp`` in float64 on the inputs
+Every arm is scored the same way: the article's numpy ``mlp`` in float64 (with a
+max-shifted softmax, so diverged weights still give finite probabilities) on the inputs
 the arm was trained on, predicted class = the larger softmax output (the article's
 ``np.round`` of two probabilities, except at an exact tie).
 """
@@ -23,7 +24,7 @@ def confusion(true_labels, predicted_labels, nclass: int = 2) -> list[list[int]]
 
 def predictions(problem: Problem, weights, arch: Architecture) -> pd.DataFrame:
     """One row per point: inputs seen, true class, probabilities, predicted class, set."""
-    proba = mlp_numpy(problem.x_all, weights, arch)
+    proba = mlp_numpy(problem.x_all, weights, arch, stable=True)
     subset = np.full(len(problem.x_all), "train", dtype=object)
     subset[problem.validation] = "validation"
     frame = pd.DataFrame({"x": problem.x_all[:, 0], "y": problem.x_all[:, 1],

@@ -90,23 +90,32 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def softmax(z):
-    """Row-wise softmax, as the article writes it (no max shift)."""
+def softmax(z, stable: bool = False):
+    """Row-wise softmax. ``stable=False`` is the article's formula (no max shift: it
+    overflows for large activations); ``stable=True`` subtracts each row's maximum
+    first (the same function, safe for any weights)."""
+    if stable:
+        z = z - np.max(z, axis=1, keepdims=True)
     ez = np.exp(z)
     return ez / np.atleast_2d(np.sum(ez, axis=1)).T
 
 
-def mlp_numpy(x, ws, arch: Architecture = ARTICLE) -> np.ndarray:
-    """The article's ``mlp``: class probabilities ``(n, nout)`` for inputs ``x`` ``(n, nin)``."""
+def mlp_numpy(x, ws, arch: Architecture = ARTICLE, stable: bool = False) -> np.ndarray:
+    """The article's ``mlp``: class probabilities ``(n, nout)`` for inputs ``x`` ``(n, nin)``.
+
+    ``stable=True`` uses the max-shifted softmax and silences the harmless overflow of
+    ``exp`` in the sigmoid (large weights, as a diverged optimizer leaves them).
+    """
     x = np.asarray(x, dtype=float)
     ws = check_flat(ws, arch)
     k = arch.n_hidden_params
     w_hid = np.reshape(ws[:k], (arch.nin + 1, arch.nhid), order="F")
     w_out = np.reshape(ws[k:], (arch.nhid + 1, arch.nout), order="F")
     x = np.hstack((x, np.ones((x.shape[0], 1))))
-    hid = sigmoid(np.matmul(x, w_hid))
+    with np.errstate(over="ignore" if stable else "warn"):
+        hid = sigmoid(np.matmul(x, w_hid))
     hid = np.hstack((hid, np.ones((hid.shape[0], 1))))
-    return softmax(np.matmul(hid, w_out))
+    return softmax(np.matmul(hid, w_out), stable)
 
 
 def ssq(y_true, y_pred):

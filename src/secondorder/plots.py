@@ -95,3 +95,129 @@ def training_curves(histories: dict[str, pd.DataFrame]):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --- the study -------------------------------------------------------------------------
+
+INPUT_COLORS = {"raw": "tab:green", "scaled": "tab:purple"}
+
+
+def success_rates(robust: pd.DataFrame):
+    """Success rate per arm, raw and scaled side by side, with Wilson intervals."""
+    arms = list(dict.fromkeys(robust["arm"]))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(arms) + 1.5))
+    for k, inputs in enumerate(("raw", "scaled")):
+        part = robust[robust["inputs"] == inputs].set_index("arm").reindex(arms)
+        y = np.arange(len(arms)) + (k - 0.5) * 0.38
+        ax.barh(y, part["rate"], height=0.36, color=INPUT_COLORS[inputs], label=f"{inputs} inputs")
+        err = np.vstack([part["rate"] - part["ci_low"], part["ci_high"] - part["rate"]])
+        ax.errorbar(part["rate"], y, xerr=err, fmt="none", ecolor="black", capsize=2, lw=0.8)
+        for yi, (rate, n) in zip(y, zip(part["rate"], part["n"])):
+            if not np.isnan(rate):
+                ax.text(1.02, yi, f"{rate:.0%} of {int(n)}", va="center", fontsize=7)
+    ax.set_yticks(np.arange(len(arms)), arms)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.18)
+    ax.set_xlabel("success rate (95% Wilson interval)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def distributions(fits: pd.DataFrame, column: str, label: str, log: bool = False):
+    """Every fit's ``column`` per arm, raw and scaled inputs, as dots over box plots."""
+    arms = list(dict.fromkeys(fits["arm"]))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(arms) + 2), 4))
+    rng = np.random.default_rng(0)  # fixed jitter: identical figures run to run
+    for k, inputs in enumerate(("raw", "scaled")):
+        data = [fits[(fits["arm"] == a) & (fits["inputs"] == inputs)][column].dropna()
+                for a in arms]
+        pos = np.arange(len(arms)) + (k - 0.5) * 0.36
+        ax.boxplot([d.to_numpy() if len(d) else [np.nan] for d in data], positions=pos,
+                   widths=0.3, showfliers=False, medianprops={"color": "black"})
+        for p, d in zip(pos, data):
+            ax.scatter(p + rng.uniform(-0.09, 0.09, len(d)), d, s=7, alpha=0.6,
+                       color=INPUT_COLORS[inputs], label=f"{inputs} inputs" if p == pos[0] else None)
+    ax.set_xticks(np.arange(len(arms)), arms, rotation=30, ha="right")
+    ax.set_ylabel(label)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def median_curves(curves: dict[tuple[str, str], dict[str, pd.DataFrame]]):
+    """Median training SSQ (band: quartiles) per (arm, inputs) against iteration and
+    against seconds; ``curves[(arm, inputs)] = {"iteration": frame, "wall_s": frame}``."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = dict(zip(dict.fromkeys(a for a, _ in curves), plt.cm.tab10.colors))
+    for (arm, inputs), by_x in curves.items():
+        for ax, x in zip(axes, ("iteration", "wall_s")):
+            c = by_x[x]
+            if c.empty:
+                continue
+            style = "-" if inputs == "raw" else "--"
+            ax.plot(c[x], c["median"], style, color=colors[arm], label=f"{arm} ({inputs})")
+            ax.fill_between(c[x], c["q25"], c["q75"], color=colors[arm], alpha=0.08)
+    axes[0].set_xlabel("iteration (epoch for first-order arms)")
+    axes[1].set_xlabel("wall time per fit (s)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel("training SSQ (median over inits)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def decision_surfaces(surfaces: dict[tuple[str, str], np.ndarray], grid, points: pd.DataFrame):
+    """Probability of class 1 over the raw plane for each (arm, inputs), data on top."""
+    arms = list(dict.fromkeys(a for a, _ in surfaces))
+    inputs_list = list(dict.fromkeys(i for _, i in surfaces))
+    fig, axes = plt.subplots(len(inputs_list), len(arms), squeeze=False,
+                             figsize=(2.1 * len(arms), 2.3 * len(inputs_list)))
+    gx, gy = grid
+    for r, inputs in enumerate(inputs_list):
+        for c, arm in enumerate(arms):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if (arm, inputs) not in surfaces:
+                ax.set_axis_off()
+                continue
+            ax.contourf(gx, gy, surfaces[(arm, inputs)], levels=np.linspace(0, 1, 11),
+                        cmap="RdBu_r", alpha=0.8)
+            for k in (1, 2):
+                rows = points["class"] == k
+                ax.scatter(points.x[rows], points.y[rows], s=1.5, color=COLORS[k])
+            ax.set_title(f"{arm}\n{inputs}", fontsize=7)
+            ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumptions: str):
+    """Left: ms per LM iteration / Adam epoch against weights. Right: estimated fit time
+    of each and the crossover."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for engine, part in table.groupby("engine"):
+        axes[0].plot(part["n_params"], part["ms_per_iter"], "o-", label=engine)
+    axes[0].set_ylabel("ms per iteration (LM) / epoch (Adam)")
+    axes[1].plot(costs["n_params"], costs["lm_fit_s"], "o-", label="LM fit")
+    axes[1].plot(costs["n_params"], costs["adam_fit_s"], "o-", label="Adam fit")
+    if crossover_params:
+        axes[1].axvline(crossover_params, color="red", ls=":",
+                        label=f"crossover ≈ {crossover_params:.0f} weights")
+    axes[1].set_ylabel("estimated seconds per fit")
+    axes[1].set_title(assumptions, fontsize=8)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("weights (2-h-2 perceptron)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

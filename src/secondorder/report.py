@@ -110,3 +110,130 @@ def settings_chain(records) -> str:
             params = ", ".join(f"{k}={v}" for k, v in rec["params"].items()) or "none"
             lines.append(f"- **{name}** — params: {params}")
     return "\n".join(lines)
+
+
+# --- the study -------------------------------------------------------------------------
+
+def robustness_table(robust: pd.DataFrame) -> pd.DataFrame:
+    """``robustness.csv`` for reading: rate with its interval, medians."""
+    return pd.DataFrame({
+        "arm": robust["arm"], "inputs": robust["inputs"],
+        "successes": [f"{s} / {n}" for s, n in zip(robust["successes"], robust["n"])],
+        "rate [95% CI]": [f"{pct(r)} [{pct(lo)}, {pct(hi)}]" for r, lo, hi in
+                          zip(robust["rate"], robust["ci_low"], robust["ci_high"])],
+        "median accuracy": robust["median_accuracy"].map(pct),
+        "median wall (s)": robust["median_wall_s"].round(2)}).set_index(["arm", "inputs"])
+
+
+def _rate(robust, arm, inputs):
+    row = robust[(robust["arm"] == arm) & (robust["inputs"] == inputs)]
+    return None if row.empty else row.iloc[0]
+
+
+def _describe_rate(r) -> str:
+    return (f"{int(r.successes)} of {int(r.n)} ({pct(r.rate)}, 95% CI "
+            f"{pct(r.ci_low)}–{pct(r.ci_high)})")
+
+
+def study_findings(robust: pd.DataFrame, success_accuracy: float, second_order="lm",
+                   first_order="adam") -> str:
+    """Bullet points stating the study's results, generated from ``robustness.csv``."""
+    lines = []
+    best = robust.sort_values(["rate", "median_accuracy"], ascending=False).iloc[0]
+    lines.append(f"Success means at least {pct(success_accuracy)} of all points right. The "
+                 f"most reliable arm was `{best.arm}` on {best.inputs} inputs: "
+                 f"{_describe_rate(best)} initial weights succeeded.")
+    lm_raw, adam_scaled = (_rate(robust, second_order, "raw"),
+                           _rate(robust, first_order, "scaled"))
+    if lm_raw is not None and adam_scaled is not None:
+        lines.append(f"As published (LM on raw inputs, Adam on scaled ones): LM succeeded "
+                     f"from {_describe_rate(lm_raw)}, Adam from {_describe_rate(adam_scaled)}.")
+    for inputs in ("raw", "scaled"):
+        lm, adam = _rate(robust, second_order, inputs), _rate(robust, first_order, inputs)
+        if lm is not None and adam is not None:
+            verdict = ("LM ahead, the intervals apart" if lm.ci_low > adam.ci_high else
+                       "Adam ahead, the intervals apart" if adam.ci_low > lm.ci_high else
+                       "the intervals overlap: no clear difference")
+            lines.append(f"Controlled, both on {inputs} inputs: LM {pct(lm.rate)}, Adam "
+                         f"{pct(adam.rate)} ({verdict}).")
+    xent, ssq = _rate(robust, "adam_crossentropy", "scaled"), adam_scaled
+    if xent is not None and ssq is not None:
+        similar = not (xent.ci_low > ssq.ci_high or ssq.ci_low > xent.ci_high)
+        lines.append(f"The article says cross-entropy gives similar results to the SSQ "
+                     f"loss under Adam. Here (scaled inputs) cross-entropy succeeded from "
+                     f"{_describe_rate(xent)} against {_describe_rate(ssq)} for SSQ: "
+                     + ("consistent with the claim." if similar else
+                        "**not** similar; the claim does not hold here."))
+    for arm in robust["arm"].unique():
+        if arm in (first_order, second_order, "adam_crossentropy"):
+            continue
+        parts = [f"{_describe_rate(r)} on {r.inputs}" for r in
+                 robust[robust["arm"] == arm].itertuples()]
+        lines.append(f"`{arm}`: " + "; ".join(parts) + ".")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def scaling_findings(table: pd.DataFrame, exponents: dict, crossover_params,
+                     assumptions: str) -> str:
+    """Bullet points on the cost of growing, from ``scaling.csv``."""
+    lines = []
+    wide = table.pivot_table(index=["hidden", "n_params"], columns="engine",
+                             values=["ms_per_iter", "peak_mem_mb"]).reset_index()
+    small, large = wide.iloc[0], wide.iloc[-1]
+    lines.append(
+        f"From {int(small['hidden'].iloc[0])} to {int(large['hidden'].iloc[0])} hidden units "
+        f"({int(small['n_params'].iloc[0])} to {int(large['n_params'].iloc[0])} weights) one LM "
+        f"iteration went from {small[('ms_per_iter', 'lm_tf')]:.2f} to "
+        f"{large[('ms_per_iter', 'lm_tf')]:.1f} ms and its peak memory from "
+        f"{small[('peak_mem_mb', 'lm_tf')]:.0f} to {large[('peak_mem_mb', 'lm_tf')]:.0f} MB; one "
+        f"Adam epoch from {small[('ms_per_iter', 'adam_compiled')]:.3f} to "
+        f"{large[('ms_per_iter', 'adam_compiled')]:.3f} ms.")
+    if exponents:
+        lines.append("Fitted growth of time per iteration with the number of weights n "
+                     "(larger sizes): " + ", ".join(f"{engine} ~ n^{slope:.2f}"
+                                                   for engine, slope in exponents.items())
+                     + " (LM's theory: between n^2 for forming JᵀJ and n^3 for "
+                     "factoring it).")
+    if crossover_params is None:
+        lines.append(f"With {assumptions}, an LM fit stayed cheaper than an Adam fit at "
+                     "every size measured.")
+    elif crossover_params == 0:
+        lines.append(f"With {assumptions}, an LM fit was dearer than an Adam fit at every "
+                     "size measured.")
+    else:
+        lines.append(f"With {assumptions}, an LM fit stops being cheaper than the Adam fit "
+                     f"it replaces at about {crossover_params:.0f} weights.")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def study_curves(history_csvs) -> dict:
+    """Median SSQ curves per (arm, inputs) against iteration and seconds, from the
+    study's thinned histories (arms trained on another loss are left out)."""
+    from . import io
+    from .study import median_curve
+
+    frames = [io.read_csv(p) for p in history_csvs]
+    history = pd.concat([f for f in frames if not f.empty], ignore_index=True)
+    curves = {}
+    for (arm, inputs), group in history.groupby(["arm", "inputs"], sort=False):
+        if "ssq_train" in group and group["ssq_train"].notna().any():
+            group = group.dropna(subset=["ssq_train"])
+            curves[(arm, inputs)] = {x: median_curve(group, x) for x in ("iteration", "wall_s")}
+    return curves
+
+
+def scaling_analysis(table: pd.DataFrame, fits: pd.DataFrame, hidden: int) -> dict:
+    """Growth exponents, estimated fit costs and the crossover, with fit lengths taken
+    from the study (median LM iterations on raw inputs, median Adam epochs on scaled)."""
+    from .scaling import crossover, fit_costs, growth_exponents
+
+    study = fits[fits["source"] == "study"]
+    lm_iters = float(study[(study["arm"] == "lm") & (study["inputs"] == "raw")]
+                     ["iterations"].median())
+    adam_epochs = float(study[(study["arm"] == "adam") & (study["inputs"] == "scaled")]
+                        ["iterations"].median())
+    costs = fit_costs(table, lm_iters, adam_epochs)
+    assumptions = (f"{lm_iters:.0f} LM iterations and {adam_epochs:.0f} Adam epochs per fit "
+                   f"(the study's medians at {hidden} hidden units)")
+    return {"table": table, "exponents": growth_exponents(table), "costs": costs,
+            "crossover": crossover(costs), "assumptions": assumptions}

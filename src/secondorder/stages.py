@@ -112,24 +112,73 @@ def evaluate_fit(fit_json, weights_npy, *, problem: data.Problem, arch, out_metr
              scores["accuracy_all"], scores["accuracy_train"], scores["accuracy_val"])
 
 
-#: Columns of ``fits.csv``, in order.
-FITS_COLUMNS = ("arm", "optimizer", "init_seed", "inputs", "accuracy_all", "accuracy_train",
-                "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations",
-                "wall_s", "compile_s", "status", "message", "device")
+#: Columns of ``fits.csv``, in order: every fit, the article's and the study's.
+FITS_COLUMNS = ("source", "arm", "optimizer", "init_seed", "inputs", "accuracy_all",
+                "accuracy_train", "accuracy_val", "ssq_train", "ssq_val", "iterations",
+                "evaluations", "wall_s", "compile_s", "status", "message", "device")
 
 
-def summarize(fit_jsons, metrics_jsons, out_csv) -> pd.DataFrame:
-    """One row per fit: the fit's summary joined with its metrics."""
+def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustness=None,
+              success_accuracy=0.95) -> pd.DataFrame:
+    """``fits.csv``: one row per fit of the article (``source`` = article) and of the
+    study (``source`` = study); with ``out_robustness``, the study's success rates."""
+    from .study import robustness
+
     rows = []
     for fit_path, metrics_path in zip(fit_jsons, metrics_jsons):
         fit, scores = io.read_json(fit_path), io.read_json(metrics_path)
-        rows.append({**{k: fit.get(k) for k in FITS_COLUMNS}, **{
-            k: scores[k] for k in FITS_COLUMNS if k in scores},
-            "optimizer": fit["settings"]["optimizer"], "device": fit["device"]["type"]})
-    frame = pd.DataFrame(rows, columns=list(FITS_COLUMNS))
-    frame["iterations"] = frame["iterations"].astype("Int64")  # empty where not counted
+        rows.append({**{k: fit.get(k) for k in FITS_COLUMNS},
+                     **{k: scores[k] for k in FITS_COLUMNS if k in scores},
+                     "source": "article", "optimizer": fit["settings"]["optimizer"],
+                     "device": fit["device"]["type"]})
+    frames = [pd.DataFrame(rows, columns=list(FITS_COLUMNS))]
+    frames += [io.read_csv(p).assign(source="study") for p in study_csvs]
+    frame = pd.concat([f for f in frames if not f.empty], ignore_index=True)
+    frame = frame.reindex(columns=list(FITS_COLUMNS))
+    for column in ("iterations", "evaluations", "init_seed"):
+        frame[column] = frame[column].astype("Int64")  # empty where not counted
     io.write_csv(out_csv, frame)
+    if out_robustness is not None:
+        io.write_csv(out_robustness,
+                     robustness(frame[frame["source"] == "study"], success_accuracy))
     return frame
+
+
+# --- study ------------------------------------------------------------------------------
+
+def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_csv,
+                scaled_csv, split_json, hidden: int, init: dict, history_points: int,
+                out_csv, out_history, out_weights) -> None:
+    """Train one arm on ``inputs`` from every seed of ``block`` (e.g. ``"1-50"``) and
+    write its rows, thinned histories and final weights (one row per seed)."""
+    from . import study
+    from .train import log_progress
+
+    arch = model.Architecture(2, hidden, 2)
+    problem = load_problem(spirals_csv, scaled_csv, split_json, inputs)
+    seeds = study.block_seeds(block)
+    log.info("%s on %s inputs, seeds %s (%d fits)", arm_name, inputs, block, len(seeds))
+    results = study.train_block(arm, problem, seeds, arch, low=init["low"],
+                                high=init["high"], progress=log_progress)
+    table = study.rows(arm_name, arm, problem, seeds, results, arch)
+    io.write_csv(out_csv, table)
+    io.write_csv(out_history, study.histories(arm_name, problem, seeds, results,
+                                              history_points))
+    nan = np.full(arch.n_params, np.nan)
+    io.write_npy(out_weights, np.stack([nan if isinstance(r, Exception) else r.weights
+                                        for r in results]))
+    for row in table.itertuples():
+        log.info("seed %s: accuracy %.3f, %s", row.init_seed, row.accuracy_all, row.status)
+
+
+def scaling(out_csv, *, hidden, lm_iterations, adam_epochs, repeats) -> None:
+    """``scaling.csv``: ms per LM iteration / Adam epoch and peak memory per size."""
+    from .scaling import scaling_table
+    from .train import log_progress
+
+    io.write_csv(out_csv, scaling_table(hidden, lm_iterations=lm_iterations,
+                                        adam_epochs=adam_epochs, repeats=repeats,
+                                        progress=log_progress))
 
 
 # --- script set-up -------------------------------------------------------------------------

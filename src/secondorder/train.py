@@ -14,7 +14,7 @@ from .model import Architecture
 log = logging.getLogger(__name__)
 
 
-def _progress(info: dict) -> None:
+def log_progress(info: dict) -> None:
     log.info("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
                        for k, v in info.items()))
 
@@ -30,14 +30,19 @@ def fit_arm(arm: dict, problem: Problem, ws0, arch: Architecture) -> FitResult:
             momentum=arm.get("momentum", 0.0), loss=arm.get("loss", "ssq"),
             epochs=arm["epochs"], patience=arm["patience"],
             engine=arm.get("engine", "compiled"), chunk=arm.get("chunk", 250),
-            seed=arm.get("seed", 0), progress=_progress)
+            seed=arm.get("seed", 0), progress=log_progress)
     if optimizer == "lm":
         return fit_lm(arm, problem, ws0, arch)
+    if optimizer == "lbfgs":
+        from .quasi_newton import fit_lbfgs
+
+        return fit_lbfgs(problem, ws0, arch=arch, max_iter=arm["max_iter"],
+                         memory=arm.get("memory", 10))
     if optimizer == "scipy_lm_fd":
         from .article_lm import fit_scipy_fd
 
         return fit_scipy_fd(problem, ws0, arch=arch, max_nfev=arm["max_nfev"],
-                            progress=_progress)
+                            progress=log_progress)
     raise ValueError(f"unknown optimizer {optimizer!r}")
 
 
@@ -93,5 +98,5 @@ def fit_lm(arm: dict, problem: Problem, ws0, arch: Architecture) -> FitResult:
 
 
 def _lm_progress(info: dict) -> None:
-    _progress({k: info[k] for k in ("iteration", "ssq", "val_ssq", "mu", "elapsed")
+    log_progress({k: info[k] for k in ("iteration", "ssq", "val_ssq", "mu", "elapsed")
                if k in info})

@@ -10,6 +10,10 @@ rule article:
         scaler="results/data/scaler.json",
         init="results/init/shared_init.json",
         fits="results/summary/fits.csv",
+        robustness="results/summary/robustness.csv",
+        scaling=["results/summary/scaling.csv"] if "scaling" in config else [],
+        study_history=study_files("history.csv"),
+        study_weights=study_files("weights.npy"),
         predictions=expand("results/eval/{arm}/predictions.csv", arm=ARMS),
         fit_json=expand("results/fits/{arm}/fit.json", arm=ARMS),
         history=expand("results/fits/{arm}/history.csv", arm=ARMS),
@@ -29,5 +33,7 @@ rule article:
         "benchmarks/article.tsv"
     conda:
         ENV
+    params:
+        success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:
         "../scripts/article.py"

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from secondorder.config import ConfigError, validate
+from secondorder.study import seed_blocks
 
 try:
     validate(config)
@@ -12,6 +13,7 @@ except ConfigError as err:
 
 
 ARMS = config["run"]
+STUDY = config.get("study")
 FIRST_ORDER = ("adam", "sgd", "rmsprop")
 ENV = str(Path(workflow.basedir) / "environment.yml")
 NOTEBOOK = str(Path(workflow.basedir) / "notebooks" / "article.ipynb")
@@ -50,6 +52,8 @@ def upstream_records():
         "results/provenance/shared_init.json",
         *expand("results/provenance/train/{arm}.json", arm=ARMS),
         *expand("results/provenance/evaluate/{arm}.json", arm=ARMS),
+        *study_records(),
+        *(["results/provenance/scaling.json"] if "scaling" in config else []),
         "results/provenance/summary.json",
     ]
 
@@ -59,6 +63,18 @@ FIGURES = {
     "fig2_split": "data",
     "fig_training_curves": "training",
     **{f"fig_predicted_{arm}": "evaluation" for arm in ARMS},
+    **(
+        {
+            "fig_success_rates": "study",
+            "fig_accuracy_distributions": "study",
+            "fig_time_distributions": "study",
+            "fig_median_curves": "study",
+            "fig_decision_surfaces": "study",
+        }
+        if STUDY
+        else {}
+    ),
+    **({"fig_scaling": "study"} if "scaling" in config else {}),
 }
 
 
@@ -78,4 +94,43 @@ def all_outputs():
         "results/summary/fits.csv",
         "results/article/article.html",
         "results/audit/manifest.json",
+    ]
+
+
+# --- the study ----------------------------------------------------------------------------
+
+
+def study_arms(*optimizers):
+    """Study arms (many seeds and single-seed ones) with one of these optimizers."""
+    names = STUDY["arms"] + STUDY["single_seed_arms"] if STUDY else []
+    return [a for a in names if config["arms"][a]["optimizer"] in optimizers]
+
+
+def study_arm_regex(*optimizers):
+    return "|".join(study_arms(*optimizers)) or "(?!)"
+
+
+def study_blocks(arm):
+    """Seed blocks of an arm: every block of the study, or the first seed alone."""
+    if arm in STUDY["single_seed_arms"]:
+        return [f"{STUDY['first_seed']}-{STUDY['first_seed']}"]
+    return seed_blocks(STUDY["n_inits"], STUDY["inits_per_job"], STUDY["first_seed"])
+
+
+def study_files(name):
+    """One file (fits.csv, history.csv or weights.npy) per study job."""
+    if not STUDY:
+        return []
+    return [
+        f"results/study/{arm}/{inputs}/{block}/{name}"
+        for arm in STUDY["arms"] + STUDY["single_seed_arms"]
+        for inputs in STUDY["inputs"]
+        for block in study_blocks(arm)
+    ]
+
+
+def study_records():
+    return [
+        f"results/provenance/{p.removeprefix('results/').removesuffix('/fits.csv')}.json"
+        for p in study_files("fits.csv")
     ]

@@ -1,4 +1,4 @@
-# Stage 5: score each fit, then one table for all of them.
+# Stage 5: score each fit, then one table for all of them (and the study's rates).
 
 
 rule evaluate:
@@ -28,9 +28,15 @@ rule summary:
     input:
         fits=expand("results/fits/{arm}/fit.json", arm=ARMS),
         metrics=expand("results/eval/{arm}/metrics.json", arm=ARMS),
+        study=study_files("fits.csv"),
     output:
         csv=report(
             "results/summary/fits.csv", caption=caption("fits"), category="evaluation"
+        ),
+        robustness=report(
+            "results/summary/robustness.csv",
+            caption=caption("robustness"),
+            category="study",
         ),
         provenance="results/provenance/summary.json",
     log:
@@ -39,5 +45,7 @@ rule summary:
         "benchmarks/summary.tsv"
     conda:
         ENV
+    params:
+        success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:
         "../scripts/summary.py"

@@ -1,4 +1,7 @@
 from secondorder import audit, stages
 
 with audit.job(snakemake):
-    stages.summarize(snakemake.input.fits, snakemake.input.metrics, snakemake.output.csv)
+    stages.summarize(
+        snakemake.input.fits, snakemake.input.metrics, snakemake.output.csv,
+        study_csvs=snakemake.input.study, out_robustness=snakemake.output.robustness,
+        success_accuracy=snakemake.params.success_accuracy)

@@ -1,0 +1,488 @@
+"""The speed benchmark: every engine from the shared init on the article's problem.
+
+:func:`run_bench` times, in one process and from ``model.init_weights(1)`` (the
+article's ``ws_init``) on the article's 500 spirals and split:
+
+* the article's own Levenberg-Marquardt call, ``scipy.optimize.least_squares(method=
+  "lm", max_nfev=...)`` with MINPACK's forward-difference Jacobian on numpy residuals
+  of raw inputs (as published);
+* our LM, :func:`secondorder.lm.least_squares` with ``solve="tf"`` (the compiled loop,
+  Marquardt damping, ``mu0 = 1e-3``) and ``solve="scipy"`` (MINPACK with the
+  TensorFlow Jacobian), raw inputs;
+* tf-levenberg-marquardt (PyPI), when it is installed, on a float64 Keras model with
+  the same weights, raw inputs, MSE loss, full batch;
+* Adam per epoch: Keras ``model.fit`` (the article's procedure, validation data and
+  EarlyStopping) and our compiled loop, both on the scaled inputs (as in the article).
+
+"Time to target" is the time until the accuracy on all 500 points first reaches
+``target``; accuracy checks are either excluded from the timed run (our LM: the
+iteration count is found first, then exactly that many iterations are timed) or
+timed and subtracted. Compilation and tracing are reported apart, never included.
+:func:`bench_table` turns the summary into a short table for the article.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import logging
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import data, model, provenance
+from .model import ARTICLE, mlp_numpy
+
+log = logging.getLogger(__name__)
+
+#: The issue's goals: summary key, comparison, threshold.
+TARGETS = {
+    "lm_time_to_target": ("lm_time_to_target_s", "<=", 0.5),
+    "lm_vs_article_call": ("speedup_lm_vs_seed_fd", ">=", 100.0),
+    "lm_vs_tflm": ("speedup_lm_vs_tflm", ">=", 40.0),
+    "lm_ms_per_iter": ("lm_ms_per_iter", "<=", 1.0),
+    "adam_compiled_vs_fit": ("speedup_adam_compiled_vs_fit", ">=", 50.0),
+}
+
+#: Settings of the article's problem.
+N_SAMPLES, TRAIN_FRACTION, SPLIT_SEED, INIT_SEED = 500, 0.8, 0, 1
+
+
+# --- problem and scoring ------------------------------------------------------------------
+
+def article_problems() -> tuple[data.Problem, data.Problem]:
+    """The article's 500 spirals with its split: ``(raw, scaled)`` problems."""
+    spiral = data.spiral_data(N_SAMPLES)
+    x, y = spiral[:, :2], spiral[:, 2:]
+    trn, val = data.split_indices(N_SAMPLES, TRAIN_FRACTION, SPLIT_SEED)
+    scaled = data.apply_scaler(x, data.article_scaler(x[trn]))
+    return (data.Problem(x, y, trn, val, "raw"),
+            data.Problem(scaled, y, trn, val, "scaled"))
+
+
+def accuracy(problem: data.Problem, weights) -> float:
+    """Accuracy on all points, scored as :mod:`.evaluate` does (numpy ``mlp``, float64,
+    max-shifted softmax, predicted class = the larger output)."""
+    proba = mlp_numpy(problem.x_all, np.asarray(weights, dtype=np.float64), ARTICLE,
+                      stable=True)
+    return float(np.mean(np.argmax(proba, axis=1) == np.argmax(problem.y_all, axis=1)))
+
+
+def _ratio(slow, fast):
+    return None if slow is None or fast is None or fast <= 0 else float(slow / fast)
+
+
+# --- the article's finite-difference call ----------------------------------------------
+
+def bench_article_fd(problem, ws0, *, target, max_nfev) -> dict:
+    """The article's ``least_squares(fun, ws0, method="lm", max_nfev=max_nfev)`` run to
+    the end, noting when the accuracy first reaches ``target``.
+
+    The residuals are the article's (numpy ``mlp`` on the raw training inputs, without
+    its per-call printing). ``max_nfev`` is scipy's: with scipy >= 1.16 it counts
+    MINPACK's own evaluations only, not the ``n_params`` of each finite-difference
+    Jacobian (the article's 50000 is never reached: the call stops on ``ftol`` after
+    about 1800 iterations, some 233,000 evaluations in all). Every ``n_params + 1``
+    residual evaluations (one forward-difference Jacobian) the accuracy is checked at
+    the lowest-SSQ point evaluated so far, which is MINPACK's current iterate up to a
+    finite-difference perturbation. The bookkeeping and checks are timed and
+    subtracted.
+    """
+    import scipy.optimize
+
+    x, y = problem.x_train, problem.y_train
+    cycle = ARTICLE.n_params + 1
+    st = {"count": 0, "check_s": 0.0, "best_ssq": np.inf, "best_x": None, "reached": None}
+
+    def residuals(ws):
+        st["count"] += 1
+        res = mlp_numpy(x, ws, ARTICLE) - y
+        if st["reached"] is None:
+            tic = time.perf_counter()
+            ssq = float(np.sum(res ** 2))
+            if ssq < st["best_ssq"]:
+                st["best_ssq"], st["best_x"] = ssq, np.array(ws)
+            if st["count"] % cycle == 0:
+                acc = accuracy(problem, st["best_x"])
+                if acc >= target:
+                    st["reached"] = {"t": tic - start - st["check_s"], "nfev": st["count"],
+                                     "accuracy": acc}
+            st["check_s"] += time.perf_counter() - tic
+        return res.flatten()
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # the article's sigmoid overflows (harmlessly) at times
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        sol = scipy.optimize.least_squares(fun=residuals, x0=np.asarray(ws0, dtype=float),
+                                           method="lm", max_nfev=max_nfev)
+    total = time.perf_counter() - start - st["check_s"]
+    reached = st["reached"] or {}
+    return {
+        "seed_fd_time_to_target_s": reached.get("t"),
+        "seed_fd_nfev_to_target": reached.get("nfev"),
+        "seed_fd_accuracy_at_target": reached.get("accuracy"),
+        "seed_fd_total_s": total,
+        "seed_fd_nfev": st["count"],
+        "seed_fd_ms_per_jacobian_cycle": 1e3 * total * cycle / st["count"],
+        "seed_fd_final_accuracy": accuracy(problem, sol.x),
+        "seed_fd_status": int(sol.status),
+        "seed_fd_check_s": st["check_s"],
+    }
+
+
+# --- our LM, compiled loop ----------------------------------------------------------------
+
+def bench_lm_tf(problem, ws0, *, target, max_iter, say) -> dict:
+    """Our LM (``solve="tf"``, Marquardt, ``mu0 = 1e-3``): first the iterations to
+    ``target`` (``chunk=1``, accuracy checked by the progress callback, which stops the
+    run), then a clean timing run of exactly that many iterations in one chunk."""
+    from . import lm
+    from .train import mlp_residuals
+
+    residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
+    ws0 = np.asarray(ws0, dtype=np.float64)
+
+    def stop_at_target(info):
+        return accuracy(problem, info["x"]) >= target
+
+    search = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
+                              max_iter=max_iter, chunk=1, progress=stop_at_target)
+    reached = search.status == lm.Status.CALLBACK
+    n = search.nit if reached else max_iter
+    say(f"LM tf: {'target reached after' if reached else 'target not reached in'} "
+        f"{n} iterations (search run, chunk=1: {search.wall_s:.2f} s); timing {n} "
+        "iterations in one chunk")
+    timed = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
+                             max_iter=n, chunk=max(n, 1), progress=lambda info: False)
+    final = accuracy(problem, timed.x)
+    verified = bool(reached and timed.nit == n and final >= target)
+    if reached and not verified:
+        log.warning("LM tf timing run ended at iteration %d with accuracy %.4f (search "
+                    "run: %d iterations); time to target not reported", timed.nit, final, n)
+    return {
+        "lm_time_to_target_s": timed.wall_s if verified else None,
+        "lm_compile_s": timed.compile_s,
+        "lm_iters_to_target": n if reached else None,
+        "lm_ms_per_iter": 1e3 * timed.wall_s / max(timed.nit, 1),
+        "lm_timed_iters": timed.nit,
+        "lm_timed_wall_s": timed.wall_s,
+        "lm_accuracy_at_target": final if reached else None,
+        "lm_final_accuracy": final,
+        "lm_status": timed.status.name.lower(),
+        "lm_timing_verified": verified,
+        "lm_search_wall_s": search.wall_s,
+    }
+
+
+# --- our LM through MINPACK ---------------------------------------------------------------
+
+class _Reached(Exception):
+    """Raised from the Jacobian callback to stop MINPACK at the target."""
+
+
+def bench_lm_scipy(problem, ws0, *, target, max_iter) -> dict:
+    """Our ``solve="scipy"`` path (MINPACK ``lmder`` with the XLA-compiled TensorFlow
+    residuals and Jacobian), stopped when the accuracy reaches ``target``.
+
+    ``least_squares(solve="scipy")`` takes no callback, so this makes the call
+    :func:`secondorder.lm.scipy_backend.solve_scipy` makes (same compiled functions,
+    same :class:`~secondorder.lm.scipy_backend.Recorder` wrappers, same MINPACK
+    options with the defaults of ``least_squares``) with a Recorder whose Jacobian
+    callback also checks the accuracy. MINPACK evaluates the Jacobian once at ``x0``
+    and once per accepted step, so the check sees every iterate; its time is
+    subtracted.
+    """
+    import scipy.optimize
+    import tensorflow as tf
+
+    from .lm.scipy_backend import FROM_SCIPY, Recorder
+    from .train import mlp_residuals
+
+    residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
+    fun = tf.function(residuals, jit_compile=True)
+    jac = tf.function(jacobian, jit_compile=True)
+    x0 = np.asarray(ws0, dtype=np.float64)
+    tic = time.perf_counter()
+    fun(tf.constant(x0)).numpy()
+    jac(tf.constant(x0)).numpy()
+    compile_s = time.perf_counter() - tic
+
+    class Checking(Recorder):
+        check_s, reached = 0.0, None
+
+        def jac(self, x):
+            out = super().jac(x)
+            tic = time.perf_counter()
+            acc = accuracy(problem, x)
+            if acc >= target:
+                self.reached = {"t": tic - self.start - self.check_s,
+                                "nit": len(self.ssq) - 1, "accuracy": acc}
+                raise _Reached
+            self.check_s += time.perf_counter() - tic
+            return out
+
+    rec = Checking(fun, jac)
+    eps = np.finfo(np.float64).eps
+    try:
+        out = scipy.optimize.least_squares(rec.fun, x0, jac=rec.jac, method="lm",
+                                           max_nfev=max_iter + 1, gtol=max(1e-10, eps),
+                                           ftol=max(1e-12, eps), xtol=max(1e-12, eps),
+                                           x_scale=1.0)
+        status, x_end = FROM_SCIPY[out.status].name.lower(), out.x
+    except _Reached:
+        status, x_end = "target", rec.last_x
+    wall = time.perf_counter() - rec.start - rec.check_s
+    reached = rec.reached or {}
+    nit = max(len(rec.ssq) - 1, 1)
+    return {
+        "lm_scipy_time_to_target_s": reached.get("t"),
+        "lm_scipy_iters_to_target": reached.get("nit"),
+        "lm_scipy_compile_s": compile_s,
+        "lm_scipy_wall_s": wall,
+        "lm_scipy_iters": len(rec.ssq) - 1,
+        "lm_scipy_ms_per_iter": 1e3 * wall / nit,
+        "lm_scipy_final_accuracy": reached.get("accuracy", accuracy(problem, x_end)),
+        "lm_scipy_status": status,
+    }
+
+
+# --- tf-levenberg-marquardt ---------------------------------------------------------------
+
+def tflm_version() -> str | None:
+    try:
+        return importlib.metadata.version("tf-levenberg-marquardt")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _floatx(dtype: str):
+    """Keras' default float type set to ``dtype`` for the block (``fit`` casts numpy
+    inputs and targets to it, and tf-levenberg-marquardt's damping factor takes it)."""
+    import keras
+
+    old = keras.backend.floatx()
+    keras.backend.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.backend.set_floatx(old)
+
+
+def bench_tflm(problem, ws0, *, target, max_steps) -> dict:
+    """tf-levenberg-marquardt: ``ModelWrapper`` around the float64 Keras model with the
+    shared weights, SGD(1.0), its MSE loss, full batch, raw inputs, default damping.
+
+    One warm-up step (tracing its Jacobian function) is run and reported as
+    ``tflm_compile_s``; then weights, damping factor and backup are reset to the start
+    and up to ``max_steps`` steps are timed, the accuracy checked after each (timed and
+    subtracted); training stops at ``target``.
+    """
+    import keras
+    import tf_levenberg_marquardt as tflm
+
+    x, y = problem.x_train, problem.y_train
+    with _floatx("float64"):
+        inner = model.build_keras_model(ARTICLE, dtype="float64")
+        model.set_flat_weights(inner, ws0, ARTICLE)
+        wrapper = tflm.model.ModelWrapper(inner)
+        wrapper.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0),
+                        loss=tflm.loss.MeanSquaredError())
+        tic = time.perf_counter()
+        wrapper.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
+        compile_s = time.perf_counter() - tic
+        model.set_flat_weights(inner, ws0, ARTICLE)
+        wrapper.trainer.reset_damping_factor()
+        wrapper.trainer.backup_variables()
+
+        class Check(keras.callbacks.Callback):
+            steps, check_s, reached = 0, 0.0, None
+
+            def on_train_begin(self, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                tic = time.perf_counter()
+                self.steps = epoch + 1
+                acc = accuracy(problem, model.get_flat_weights(inner))
+                if acc >= target:
+                    self.reached = {"t": tic - self.start - self.check_s,
+                                    "steps": epoch + 1, "accuracy": acc}
+                    self.model.stop_training = True
+                self.end = time.perf_counter()
+                self.check_s += self.end - tic
+
+        check = Check()
+        wrapper.fit(x, y, epochs=int(max_steps), batch_size=len(x), verbose=0,
+                    callbacks=[check])
+    wall = check.end - check.start - check.check_s
+    reached = check.reached or {}
+    return {
+        "tflm_time_to_target_s": reached.get("t"),
+        "tflm_steps_to_target": reached.get("steps"),
+        "tflm_ms_per_step": 1e3 * wall / max(check.steps, 1),
+        "tflm_compile_s": compile_s,
+        "tflm_wall_s": wall,
+        "tflm_steps": check.steps,
+        "tflm_final_accuracy": accuracy(problem, model.get_flat_weights(inner)),
+    }
+
+
+TFLM_FIELDS = ("tflm_time_to_target_s", "tflm_steps_to_target", "tflm_ms_per_step",
+               "tflm_compile_s", "tflm_wall_s", "tflm_steps", "tflm_final_accuracy")
+
+
+# --- Adam per epoch -----------------------------------------------------------------------
+
+def bench_adam(problem, ws0, *, fit_epochs, compiled_epochs) -> dict:
+    """Adam (lr 1e-3, SSQ loss, full batch, scaled inputs) per epoch: Keras ``model.fit``
+    with validation data and EarlyStopping (the article's procedure), and our compiled
+    loop. Patience is at least the epoch budget, so both run every epoch. ``model.fit``'s
+    first epoch (which traces its train function) is left out of its per-epoch time and
+    reported apart; the compiled loop's compilation is excluded."""
+    from .first_order import fit_first_order
+
+    fit = fit_first_order(problem, ws0, arch=ARTICLE, engine="keras_fit",
+                          epochs=fit_epochs, patience=max(500, fit_epochs))
+    wall = fit.history["wall_s"].to_numpy()
+    fit_ms = 1e3 * ((wall[-1] - wall[0]) / (len(wall) - 1) if len(wall) > 1 else wall[0])
+    comp = fit_first_order(problem, ws0, arch=ARTICLE, engine="compiled",
+                           epochs=compiled_epochs, patience=max(500, compiled_epochs))
+    return {
+        "adam_fit_ms_per_epoch": fit_ms,
+        "adam_fit_first_epoch_s": float(wall[0]),
+        "adam_fit_epochs": fit.iterations,
+        "adam_compiled_ms_per_epoch": 1e3 * comp.wall_s / max(comp.iterations, 1),
+        "adam_compiled_compile_s": comp.compile_s,
+        "adam_compiled_epochs": comp.iterations,
+    }
+
+
+# --- the whole benchmark ------------------------------------------------------------------
+
+def _s(seconds) -> str:
+    return "not reached" if seconds is None else f"{seconds:.3f} s"
+
+
+def _met(value, op, threshold):
+    if value is None:
+        return None
+    return bool(value <= threshold if op == "<=" else value >= threshold)
+
+
+def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_steps=1000,
+              fit_epochs=100, compiled_epochs=5000, include_tflm=None,
+              progress: Callable | None = None) -> dict:
+    """Run every measurement (see the module docstring) and return a JSON-ready summary.
+
+    ``include_tflm``: ``None`` runs tf-levenberg-marquardt when it is importable, True
+    requires it, False skips it (its fields are then ``None``). ``progress(line)``
+    receives one line per stage (default: logged at INFO level).
+
+    Times are seconds, compilation excluded; ``None`` where a method did not reach
+    ``target`` within its budget. ``speedup_*`` are ratios of times measured here
+    (slower / faster); ``targets`` compares them with the issue's goals, ``met`` being
+    ``None`` where a value is missing.
+    """
+    say = progress or log.info
+    raw, scaled = article_problems()
+    ws0 = model.init_weights(INIT_SEED, ARTICLE)
+    version = tflm_version()
+    if include_tflm is None:
+        include_tflm = version is not None
+    elif include_tflm and version is None:
+        raise ImportError("include_tflm=True but tf-levenberg-marquardt is not installed")
+
+    out = {"target": float(target), "initial_accuracy": accuracy(raw, ws0),
+           "settings": {"target": target, "lm_max_iter": lm_max_iter,
+                        "fd_max_nfev": fd_max_nfev, "tflm_max_steps": tflm_max_steps,
+                        "fit_epochs": fit_epochs, "compiled_epochs": compiled_epochs,
+                        "include_tflm": bool(include_tflm)},
+           "started": provenance.now()}
+    t0 = time.perf_counter()
+
+    say("LM solve='tf' ...")
+    out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say))
+    say(f"LM tf: {_s(out['lm_time_to_target_s'])} to target "
+        f"({out['lm_iters_to_target']} iterations), {out['lm_ms_per_iter']:.3f} "
+        f"ms/iteration, compile {out['lm_compile_s']:.2f} s")
+
+    say("LM solve='scipy' (MINPACK, TF Jacobian) ...")
+    out.update(bench_lm_scipy(raw, ws0, target=target, max_iter=lm_max_iter))
+    say(f"LM scipy: {_s(out['lm_scipy_time_to_target_s'])} to target "
+        f"({out['lm_scipy_iters']} iterations, final accuracy "
+        f"{out['lm_scipy_final_accuracy']:.3f})")
+
+    if include_tflm:
+        say(f"tf-levenberg-marquardt {version}, up to {tflm_max_steps} steps ...")
+        out.update(bench_tflm(raw, ws0, target=target, max_steps=tflm_max_steps))
+        say(f"tflm: {_s(out['tflm_time_to_target_s'])} to target "
+            f"({out['tflm_steps']} steps run), {out['tflm_ms_per_step']:.1f} ms/step, "
+            f"final accuracy {out['tflm_final_accuracy']:.3f}")
+    else:
+        out.update(dict.fromkeys(TFLM_FIELDS))
+
+    say(f"the article's scipy LM, finite differences, max_nfev {fd_max_nfev} ...")
+    out.update(bench_article_fd(raw, ws0, target=target, max_nfev=fd_max_nfev))
+    say(f"article LM: {_s(out['seed_fd_time_to_target_s'])} to target, "
+        f"{out['seed_fd_total_s']:.1f} s in all ({out['seed_fd_nfev']} evaluations), "
+        f"final accuracy {out['seed_fd_final_accuracy']:.3f}")
+
+    say(f"Adam: model.fit {fit_epochs} epochs, compiled loop {compiled_epochs} epochs ...")
+    out.update(bench_adam(scaled, ws0, fit_epochs=fit_epochs,
+                          compiled_epochs=compiled_epochs))
+    say(f"Adam: model.fit {out['adam_fit_ms_per_epoch']:.1f} ms/epoch, compiled "
+        f"{out['adam_compiled_ms_per_epoch']:.3f} ms/epoch")
+
+    out["speedup_lm_vs_seed_fd"] = _ratio(out["seed_fd_time_to_target_s"],
+                                          out["lm_time_to_target_s"])
+    out["speedup_lm_vs_tflm"] = _ratio(out["tflm_time_to_target_s"],
+                                       out["lm_time_to_target_s"])
+    out["speedup_lm_vs_lm_scipy"] = _ratio(out["lm_scipy_time_to_target_s"],
+                                           out["lm_time_to_target_s"])
+    out["speedup_adam_compiled_vs_fit"] = _ratio(out["adam_fit_ms_per_epoch"],
+                                                 out["adam_compiled_ms_per_epoch"])
+    out["targets"] = {
+        name: {"key": key, "op": op, "threshold": threshold, "value": out[key],
+               "met": _met(out[key], op, threshold)}
+        for name, (key, op, threshold) in TARGETS.items()}
+    out["bench_wall_s"] = time.perf_counter() - t0
+    out["finished"] = provenance.now()
+    env = provenance.environment()
+    out["device"] = env["device"]
+    out["versions"] = {**env["versions"], "tf-levenberg-marquardt": version}
+    out["environment"] = env
+    say(f"benchmark done in {out['bench_wall_s']:.0f} s")
+    return out
+
+
+def bench_table(summary: dict) -> pd.DataFrame:
+    """A short table: method, time to target, time per iteration, speed-up.
+
+    ``speedup`` is how many times faster the row is than the article's own code for
+    the same optimizer: the article's finite-difference LM call for the LM rows (time
+    to target), Keras ``model.fit`` for the Adam rows (time per epoch).
+    """
+    s = summary
+    fd = s.get("seed_fd_time_to_target_s")
+    fit = s.get("adam_fit_ms_per_epoch")
+    rows = [
+        ("LM, compiled TensorFlow loop (ours)", s.get("lm_time_to_target_s"),
+         s.get("lm_ms_per_iter"), "iteration", _ratio(fd, s.get("lm_time_to_target_s"))),
+        ("LM, MINPACK + TensorFlow Jacobian (ours)", s.get("lm_scipy_time_to_target_s"),
+         s.get("lm_scipy_ms_per_iter"), "iteration",
+         _ratio(fd, s.get("lm_scipy_time_to_target_s"))),
+        ("LM, tf-levenberg-marquardt", s.get("tflm_time_to_target_s"),
+         s.get("tflm_ms_per_step"), "step", _ratio(fd, s.get("tflm_time_to_target_s"))),
+        ("LM, the article's scipy call (finite differences)", fd,
+         s.get("seed_fd_ms_per_jacobian_cycle"), f"{ARTICLE.n_params + 1} evaluations",
+         1.0 if fd else None),
+        ("Adam, Keras model.fit (the article's)", None, fit, "epoch", 1.0 if fit else None),
+        ("Adam, compiled loop (ours)", None, s.get("adam_compiled_ms_per_epoch"), "epoch",
+         _ratio(fit, s.get("adam_compiled_ms_per_epoch"))),
+    ]
+    return pd.DataFrame(rows, columns=["method", "time_to_target_s", "per_iteration_ms",
+                                       "per", "speedup"])

@@ -1,0 +1,216 @@
+"""The robustness study: many initial weights per arm, both kinds of inputs.
+
+Each job trains one arm on one kind of inputs (``raw`` or ``scaled``) from a block of
+initial-weight seeds (the article's recipe, ``np.random.seed(s)`` then U(low, high);
+seed 1 is the article's), batched where the optimizer allows it, and scores every fit.
+A fit that fails, or a batch that raises, becomes rows with their status: the study
+goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+
+from .data import Problem
+from .evaluate import metrics
+from .fit import FitResult
+from .model import Architecture, init_weights
+
+log = logging.getLogger(__name__)
+
+FIRST_ORDER = ("adam", "sgd", "rmsprop")
+
+#: Columns of a study job's table (and of the study rows of ``fits.csv``).
+COLUMNS = ("arm", "optimizer", "init_seed", "inputs", "accuracy_all", "accuracy_train",
+           "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations", "wall_s",
+           "compile_s", "status", "message")
+
+
+def seed_blocks(n_inits: int, per_job: int, first: int = 1) -> list[str]:
+    """Names of the blocks of seeds ``first .. first + n_inits - 1``, ``per_job`` each:
+    ``"1-25"``, ``"26-50"``, ..."""
+    if n_inits < 1 or per_job < 1:
+        raise ValueError(f"n_inits and per_job must be >= 1, got {n_inits}, {per_job}")
+    last = first + n_inits - 1
+    return [f"{a}-{min(a + per_job - 1, last)}" for a in range(first, last + 1, per_job)]
+
+
+def block_seeds(block: str) -> list[int]:
+    """The seeds of a block name from :func:`seed_blocks`."""
+    match = re.fullmatch(r"(\d+)-(\d+)", block)
+    if not match or int(match[1]) > int(match[2]):
+        raise ValueError(f"a seed block looks like '1-25', got {block!r}")
+    return list(range(int(match[1]), int(match[2]) + 1))
+
+
+def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-0.1,
+                high=0.1, progress=None) -> list[FitResult | Exception]:
+    """Train ``arm`` from each seed's initial weights; one result (or the exception that
+    stopped that fit) per seed, in order."""
+    W0 = np.stack([init_weights(s, arch, low, high) for s in seeds])
+    optimizer = arm["optimizer"]
+    try:
+        if optimizer in FIRST_ORDER:
+            from .batch import fit_first_order_batch
+
+            return fit_first_order_batch(
+                problem, W0, arch=arch, optimizer=optimizer,
+                learning_rate=arm["learning_rate"], momentum=arm.get("momentum", 0.0),
+                loss=arm.get("loss", "ssq"), epochs=arm["epochs"], patience=arm["patience"],
+                chunk=arm.get("chunk", 250), progress=progress)
+        if optimizer == "lm":
+            from .study_lm import fit_lm_batch
+
+            return fit_lm_batch(arm, problem, W0, arch)
+    except Exception as err:  # a failed batch: retry its fits one by one below
+        log.exception("batched %s failed; training its fits one by one", optimizer)
+        if len(W0) == 1:
+            return [err]
+    from .train import fit_arm
+
+    results = []
+    for seed, w0 in zip(seeds, W0):
+        try:
+            results.append(fit_arm(arm, problem, w0, arch))
+        except Exception as err:
+            log.exception("fit from seed %s failed", seed)
+            results.append(err)
+    return results
+
+
+def rows(arm_name: str, arm: dict, problem: Problem, seeds, results,
+         arch: Architecture) -> pd.DataFrame:
+    """One row per fit: its scores on ``problem`` and the optimizer's summary."""
+    out = []
+    for seed, res in zip(seeds, results):
+        row = {"arm": arm_name, "optimizer": arm["optimizer"], "init_seed": seed,
+               "inputs": problem.inputs}
+        if isinstance(res, Exception):
+            row.update(status="error", message=f"{type(res).__name__}: {res}")
+        else:
+            scores, _ = metrics(problem, res.weights, arch)
+            row.update({k: scores[k] for k in COLUMNS if k in scores})
+            row.update(iterations=res.iterations, evaluations=res.evaluations,
+                       wall_s=res.wall_s, compile_s=res.compile_s, status=res.status,
+                       message=res.message)
+        out.append(row)
+    frame = pd.DataFrame(out, columns=list(COLUMNS))
+    frame["iterations"] = frame["iterations"].astype("Int64")
+    frame["evaluations"] = frame["evaluations"].astype("Int64")
+    return frame
+
+
+def thin_history(history: pd.DataFrame, points: int) -> pd.DataFrame:
+    """About ``points`` rows of a history, log-spaced in iteration (first and last kept),
+    enough for median curves without storing every epoch of every fit."""
+    if len(history) <= points:
+        return history.reset_index(drop=True)
+    idx = np.unique(np.geomspace(1, len(history), points).astype(int) - 1)
+    return history.iloc[np.union1d(idx, [0, len(history) - 1])].reset_index(drop=True)
+
+
+def histories(arm_name: str, problem: Problem, seeds, results, points: int) -> pd.DataFrame:
+    """Thinned histories of a block in long form (arm, inputs, init_seed, iteration,
+    ssq_train, ssq_val, wall_s); loss columns other than SSQ are kept under their name."""
+    frames = []
+    for seed, res in zip(seeds, results):
+        if isinstance(res, Exception) or res.history.empty:
+            continue
+        hist = thin_history(res.history.drop(columns=["mu"], errors="ignore"), points)
+        frames.append(hist.assign(arm=arm_name, inputs=problem.inputs, init_seed=seed))
+    if not frames:
+        return pd.DataFrame(columns=["arm", "inputs", "init_seed", "iteration", "wall_s"])
+    frame = pd.concat(frames, ignore_index=True)
+    first = ["arm", "inputs", "init_seed", "iteration"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+# --- summaries ---------------------------------------------------------------------------
+
+def wilson_interval(successes, n, z: float = 1.959963984540054):
+    """Wilson score interval for a binomial proportion (Wilson 1927).
+
+    ``centre = (p + z^2 / 2n) / (1 + z^2 / n)``,
+    ``half = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)`` with ``p = k / n``;
+    returns ``(low, high)``, ``(nan, nan)`` for ``n = 0``. Default ``z``: 95%.
+    """
+    successes, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = successes / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
+    """One row per arm x inputs: fits, successes (accuracy on all points >=
+    ``success_accuracy``; a failed fit counts as no success), rate with its 95% Wilson
+    interval, median accuracy and median wall time."""
+    groups = fits.groupby(["arm", "inputs"], sort=False)
+    table = groups.agg(n=("init_seed", "size"),
+                       successes=("accuracy_all", lambda a: int((a >= success_accuracy).sum())),
+                       median_accuracy=("accuracy_all", "median"),
+                       median_wall_s=("wall_s", "median")).reset_index()
+    table["rate"] = table["successes"] / table["n"]
+    table["ci_low"], table["ci_high"] = wilson_interval(table["successes"], table["n"])
+    return table[["arm", "inputs", "n", "successes", "rate", "ci_low", "ci_high",
+                  "median_accuracy", "median_wall_s"]]
+
+
+def median_curve(history: pd.DataFrame, x: str, y: str = "ssq_train",
+                 points: int = 80) -> pd.DataFrame:
+    """Median (and quartiles) over fits of ``y`` against ``x`` (``iteration`` or
+    ``wall_s``) on a common log-spaced grid. Each fit's curve is interpolated in
+    ``log x``; past its last point it keeps its final value (a stopped fit stays where
+    it stopped)."""
+    fits = [g.sort_values(x) for _, g in history.groupby("init_seed") if len(g)]
+    positive = history[x][history[x] > 0]
+    if not fits or positive.empty:
+        return pd.DataFrame(columns=[x, "median", "q25", "q75"])
+    grid = np.geomspace(positive.min(), positive.max(), points)
+    curves = []
+    for g in fits:
+        g = g[g[x] > 0]
+        if len(g):
+            curves.append(np.interp(np.log(grid), np.log(g[x].to_numpy()),
+                                    g[y].to_numpy(dtype=float)))
+    values = np.vstack(curves)
+    return pd.DataFrame({x: grid, "median": np.nanmedian(values, axis=0),
+                         "q25": np.nanpercentile(values, 25, axis=0),
+                         "q75": np.nanpercentile(values, 75, axis=0)})
+
+
+def weights_of_seed(weights_npys, seed: int) -> dict[tuple[str, str], np.ndarray]:
+    """``{(arm, inputs): weights}`` of one seed, from the study's
+    ``results/study/<arm>/<inputs>/<block>/weights.npy`` files (rows in seed order)."""
+    from pathlib import Path
+
+    out = {}
+    for path in map(Path, weights_npys):
+        arm, inputs, block = path.parts[-4:-1]
+        seeds = block_seeds(block)
+        if seed in seeds:
+            out[(arm, inputs)] = np.load(path)[seeds.index(seed)]
+    return out
+
+
+def decision_surface(weights, arch: Architecture, scaler: dict, inputs: str, extent=5.5,
+                     resolution=120):
+    """Probability of class 1 on a grid over the raw plane ``[-extent, extent]^2``; for an
+    arm trained on scaled inputs the grid is scaled first. Returns ``((gx, gy), p1)``."""
+    from .data import apply_scaler
+    from .model import mlp_numpy
+
+    axis = np.linspace(-extent, extent, resolution)
+    gx, gy = np.meshgrid(axis, axis)
+    plane = np.column_stack([gx.ravel(), gy.ravel()])
+    if inputs == "scaled":
+        plane = apply_scaler(plane, scaler)
+    if not np.all(np.isfinite(weights)):
+        return (gx, gy), np.full(gx.shape, np.nan)
+    return (gx, gy), mlp_numpy(plane, weights, arch, stable=True)[:, 0].reshape(gx.shape)

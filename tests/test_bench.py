@@ -1,0 +1,94 @@
+"""Smoke test of the speed benchmark: tiny budgets, keys, types and consistent ratios
+(no assertion on how fast anything is)."""
+
+import json
+import math
+
+import pytest
+
+from secondorder import bench, evaluate, model
+from secondorder.bench import TFLM_FIELDS, bench_table, run_bench
+
+HAVE_TFLM = bench.tflm_version() is not None
+
+TIMES = ["lm_time_to_target_s", "lm_compile_s", "lm_ms_per_iter",
+         "lm_scipy_time_to_target_s", "seed_fd_time_to_target_s", "seed_fd_total_s",
+         "adam_fit_ms_per_epoch", "adam_compiled_ms_per_epoch"]
+RATIOS = {"speedup_lm_vs_seed_fd": ("seed_fd_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_lm_vs_tflm": ("tflm_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_adam_compiled_vs_fit": ("adam_fit_ms_per_epoch",
+                                           "adam_compiled_ms_per_epoch")}
+
+
+@pytest.fixture(scope="module")
+def summary():
+    lines = []
+    out = run_bench(target=0.6, lm_max_iter=50, fd_max_nfev=20, tflm_max_steps=10,
+                    fit_epochs=3, compiled_epochs=50, include_tflm=HAVE_TFLM,
+                    progress=lines.append)
+    out["_lines"] = lines
+    return out
+
+
+def test_summary_has_every_field_with_its_type(summary):
+    for key in TIMES:
+        assert isinstance(summary[key], float) and summary[key] > 0, key
+    assert isinstance(summary["lm_iters_to_target"], int)
+    assert summary["lm_iters_to_target"] > 0
+    assert summary["lm_timing_verified"] is True
+    assert summary["lm_accuracy_at_target"] >= 0.6
+    assert summary["target"] == 0.6 and summary["device"]["type"] in ("CPU", "GPU")
+    assert summary["versions"]["tensorflow"]
+    assert summary["adam_fit_epochs"] == 3 and summary["adam_compiled_epochs"] == 50
+    for key in set(TFLM_FIELDS) - {"tflm_time_to_target_s", "tflm_steps_to_target"}:
+        assert (summary[key] is not None) == HAVE_TFLM, key  # None only when not run
+    assert (summary["tflm_time_to_target_s"] is None) == (summary["tflm_steps_to_target"]
+                                                          is None)
+    assert summary["settings"]["include_tflm"] == HAVE_TFLM
+    assert summary["_lines"], "progress lines go to the callable"
+    json.dumps({k: v for k, v in summary.items() if k != "_lines"})  # JSON-ready as is
+
+
+def test_ratios_agree_with_the_times(summary):
+    for ratio, (slow, fast) in RATIOS.items():
+        if summary[slow] is None or summary[fast] is None:
+            assert summary[ratio] is None
+        else:
+            assert summary[ratio] == pytest.approx(summary[slow] / summary[fast]), ratio
+    assert summary["lm_ms_per_iter"] == pytest.approx(
+        1e3 * summary["lm_time_to_target_s"] / summary["lm_iters_to_target"])
+
+
+def test_targets_compare_values_with_goals(summary):
+    assert set(summary["targets"]) == set(bench.TARGETS)
+    for name, goal in summary["targets"].items():
+        value = summary[goal["key"]]
+        assert goal["value"] == value
+        if value is None:
+            assert goal["met"] is None
+        else:
+            limit = goal["threshold"]
+            assert goal["met"] is (value <= limit if goal["op"] == "<=" else value >= limit)
+
+
+def test_table(summary):
+    table = bench_table(summary)
+    assert list(table.columns) == ["method", "time_to_target_s", "per_iteration_ms", "per",
+                                   "speedup"]
+    assert len(table) == 6
+    ours = table.iloc[0]
+    assert ours["time_to_target_s"] == summary["lm_time_to_target_s"]
+    assert ours["speedup"] == pytest.approx(summary["speedup_lm_vs_seed_fd"])
+    compiled = table.iloc[-1]
+    assert compiled["speedup"] == pytest.approx(summary["speedup_adam_compiled_vs_fit"])
+    # A summary without tf-levenberg-marquardt still makes a table.
+    missing = {**summary, **dict.fromkeys(TFLM_FIELDS)}
+    assert math.isnan(bench_table(missing).iloc[2]["time_to_target_s"])
+
+
+def test_accuracy_matches_evaluation():
+    raw, _ = bench.article_problems()
+    ws = model.init_weights(3)
+    scores, _ = evaluate.metrics(raw, ws, model.ARTICLE)
+    assert bench.accuracy(raw, ws) == scores["accuracy_all"]
+    assert len(raw.x_all) == 500 and len(raw.train) == 400

@@ -1,0 +1,24 @@
+# The speed benchmark (not in the default target): `snakemake bench --cores 2`.
+# Every engine from the shared init on the article's problem, timed in one job.
+
+
+rule bench:
+    output:
+        summary=report(
+            "results/bench/summary.json",
+            caption=caption("bench"),
+            category="evaluation",
+        ),
+        table="results/bench/table.csv",
+        provenance="results/provenance/bench.json",
+    log:
+        "logs/bench.log",
+    benchmark:
+        "benchmarks/bench.tsv"
+    conda:
+        ENV
+    threads: 2  # the baseline machine's cores; pins TensorFlow's thread pools
+    params:
+        bench=config["bench"],
+    script:
+        "../scripts/bench.py"

@@ -1,0 +1,8 @@
+from secondorder import audit, bench, io
+
+with audit.job(snakemake, threads=snakemake.threads):
+    summary = bench.run_bench(**snakemake.params.bench)
+    io.write_json(snakemake.output.summary, summary)
+    table = bench.bench_table(summary)
+    io.write_csv(snakemake.output.table, table)
+    print(table.to_string(index=False))

@@ -1,0 +1,6 @@
+from secondorder import audit, stages
+
+with audit.job(snakemake):
+    s = snakemake.params.scaling
+    stages.scaling(snakemake.output.csv, hidden=s["hidden"], lm_iterations=s["lm_iterations"],
+                   adam_epochs=s["adam_epochs"], repeats=s["repeats"])

@@ -1,0 +1,137 @@
+"""The study's pieces: batched training, seed blocks, Wilson intervals, summaries."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import article_reference as ref
+from secondorder import data, model, scaling, study
+from secondorder.batch import fit_first_order_batch
+from secondorder.first_order import fit_first_order
+
+
+@pytest.fixture(scope="module")
+def scaled_problem():
+    spiral = ref.spiral_data(500)
+    trn, val = ref.split(spiral)
+    return data.Problem(ref.scaled_inputs(spiral, trn), spiral[:, 2:], trn, val, "scaled")
+
+
+def test_batched_fits_equal_fits_run_one_by_one(scaled_problem):
+    seeds = [1, 2, 3]
+    W0 = np.stack([model.init_weights(s) for s in seeds])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=400, patience=30, chunk=64)
+    together = fit_first_order_batch(scaled_problem, W0, **kwargs)
+    for w0, batched in zip(W0, together):
+        alone = fit_first_order_batch(scaled_problem, w0[None], **kwargs)[0]
+        assert (batched.status, batched.iterations) == (alone.status, alone.iterations)
+        assert batched.extra["best_epoch"] == alone.extra["best_epoch"]
+        np.testing.assert_allclose(batched.weights, alone.weights, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(batched.history["ssq_val"], alone.history["ssq_val"],
+                                   rtol=1e-5)
+    # rows stop independently: at least two different lengths with this patience
+    assert len({r.iterations for r in together}) > 1
+
+
+def test_batched_row_equals_keras_compiled_engine(scaled_problem):
+    w0 = model.init_weights(1)
+    batched = fit_first_order_batch(scaled_problem, w0[None], arch=model.ARTICLE,
+                                    epochs=300, patience=500)[0]
+    keras_loop = fit_first_order(scaled_problem, w0, arch=model.ARTICLE, epochs=300,
+                                 patience=500)
+    np.testing.assert_allclose(batched.weights, keras_loop.weights, rtol=0, atol=1e-5)
+
+
+def test_batched_cross_entropy_matches_keras(scaled_problem):
+    w0 = model.init_weights(2)
+    kwargs = dict(arch=model.ARTICLE, loss="crossentropy", epochs=100, patience=500)
+    batched = fit_first_order_batch(scaled_problem, w0[None], **kwargs)[0]
+    keras_loop = fit_first_order(scaled_problem, w0, **kwargs)
+    np.testing.assert_allclose(batched.history["crossentropy_train"],
+                               keras_loop.history["crossentropy_train"], rtol=1e-5)
+
+
+def test_seed_blocks_cover_every_seed_once():
+    blocks = study.seed_blocks(50, 20)
+    assert blocks == ["1-20", "21-40", "41-50"]
+    seeds = [s for b in blocks for s in study.block_seeds(b)]
+    assert seeds == list(range(1, 51))
+    assert study.seed_blocks(3, 50, first=7) == ["7-9"]
+    with pytest.raises(ValueError, match="looks like"):
+        study.block_seeds("9-3")
+
+
+@pytest.mark.parametrize("k,n,low,high", [
+    (0, 10, 0.0, 0.27753), (5, 10, 0.23659, 0.76341), (10, 10, 0.72247, 1.0),
+    (1, 50, 0.00354, 0.10496), (48, 50, 0.86539, 0.98896)])
+def test_wilson_interval_known_values(k, n, low, high):
+    lo, hi = study.wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-5) and hi == pytest.approx(high, abs=1e-5)
+
+
+def test_wilson_interval_properties():
+    k = np.arange(0, 21)
+    lo, hi = study.wilson_interval(k, 20)
+    p = k / 20
+    assert np.all((lo <= p) & (p <= hi)) and np.all(np.diff(lo) > 0)
+    assert np.all(np.isnan(study.wilson_interval(0, 0)))
+
+
+def test_robustness_counts_failures_as_no_success():
+    fits = pd.DataFrame({
+        "arm": ["lm"] * 4 + ["adam"] * 2, "inputs": ["raw"] * 6,
+        "init_seed": [1, 2, 3, 4, 1, 2],
+        "accuracy_all": [0.99, 0.95, 0.5, np.nan, 0.96, 0.2],
+        "wall_s": [1.0, 2.0, 3.0, np.nan, 0.5, 0.5],
+        "status": ["max_iter", "max_iter", "max_iter", "error", "early_stopping", "nan_loss"]})
+    table = study.robustness(fits, 0.95).set_index("arm")
+    assert table.loc["lm", "n"] == 4 and table.loc["lm", "successes"] == 2
+    assert table.loc["lm", "rate"] == 0.5
+    assert table.loc["adam", "successes"] == 1
+    lo, hi = study.wilson_interval(2, 4)
+    assert table.loc["lm", "ci_low"] == pytest.approx(lo)
+
+
+def test_a_failing_fit_becomes_a_row(scaled_problem):
+    arm = {"optimizer": "lbfgs", "inputs": "scaled", "max_iter": 5}
+    bad = data.Problem(np.where(np.arange(500)[:, None] == 3, np.nan, scaled_problem.x_all),
+                       scaled_problem.y_all, scaled_problem.train, scaled_problem.validation,
+                       "scaled")
+    results = study.train_block(arm, bad, [1, 2], model.ARTICLE)
+    table = study.rows("lbfgs", arm, bad, [1, 2], results, model.ARTICLE)
+    assert len(table) == 2
+    assert set(table["status"]) <= {"error", "nan_loss", "failed"}
+
+
+def test_thin_history_keeps_ends():
+    hist = pd.DataFrame({"iteration": np.arange(1, 1001), "ssq_train": np.linspace(9, 1, 1000)})
+    thin = study.thin_history(hist, 50)
+    assert len(thin) <= 52 and thin["iteration"].iloc[0] == 1
+    assert thin["iteration"].iloc[-1] == 1000
+
+
+def test_median_curve_carries_final_values():
+    hist = pd.DataFrame({"init_seed": [1, 1, 2, 2, 2],
+                         "iteration": [1, 10, 1, 10, 100],
+                         "ssq_train": [8.0, 4.0, 6.0, 2.0, 1.0]})
+    curve = study.median_curve(hist, "iteration", points=3)
+    assert curve["iteration"].tolist() == pytest.approx([1, 10, 100])
+    assert curve["median"].tolist() == pytest.approx([7.0, 3.0, 2.5])
+
+
+def test_crossover():
+    costs = pd.DataFrame({"n_params": [10, 100, 1000], "lm_fit_s": [0.1, 1.0, 100.0],
+                          "adam_fit_s": [1.0, 1.0, 1.0]})
+    assert scaling.crossover(costs) == pytest.approx(100.0)
+    costs["lm_fit_s"] = [0.1, 0.5, 10.0]
+    assert 100 < scaling.crossover(costs) < 1000
+    assert scaling.crossover(costs.assign(lm_fit_s=0.01)) is None
+    assert scaling.crossover(costs.assign(lm_fit_s=5.0)) == 0.0
+
+
+def test_growth_exponents_recover_a_power_law():
+    n = np.array([100, 200, 400, 800])
+    table = pd.DataFrame({"n_params": np.tile(n, 2), "engine": ["lm_tf"] * 4 + ["adam_compiled"] * 4,
+                          "ms_per_iter": np.concatenate([1e-4 * n**2.5, 1e-3 * n])})
+    slopes = scaling.growth_exponents(table, min_params=100)
+    assert slopes["lm_tf"] == pytest.approx(2.5) and slopes["adam_compiled"] == pytest.approx(1.0)

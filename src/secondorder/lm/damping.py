@@ -1,8 +1,9 @@
 """Damping rules: how the LM parameter ``mu`` changes after a trial step.
 
 A rule is an object with ``update(mu, nu, accepted, rho) -> (mu, nu)``, a pure
-TensorFlow function of scalars (traceable into the compiled loop). ``accepted`` says
-whether the trial step lowered the SSQ, ``rho`` is the gain ratio
+TensorFlow function of scalars (traceable into the compiled loop), elementwise so that
+it also updates a batch of runs at once. ``accepted`` says whether the trial step
+lowered the SSQ, ``rho`` is the gain ratio
 
     rho = (ssq(x) - ssq(x + delta)) / (L(0) - L(delta)),  L(d) = ||r + J d||^2,
 
@@ -22,9 +23,10 @@ def predicted_reduction(delta, grad, mu, d2):
 
     Exact for the step solving ``(J^T J + mu D^T D) delta = -J^T r`` (substitute
     ``J^T J delta``), and positive whenever ``delta != 0`` (Nielsen 1999, eq. 2.5,
-    here for the SSQ rather than half of it).
+    here for the SSQ rather than half of it). Vectors on the last axis, ``mu`` one per
+    vector.
     """
-    return tf.reduce_sum(delta * (mu * d2 * delta - grad))
+    return tf.reduce_sum(delta * (mu[..., None] * d2 * delta - grad), axis=-1)
 
 
 def gain_ratio(actual, predicted):

@@ -7,7 +7,8 @@ solve and stopping tests are separate pieces (:mod:`.damping`, :mod:`.linalg`,
 ``tf.while_loop`` inside one ``tf.function`` (the model functions XLA-compiled), so
 a chunk runs with no Python work at all; :func:`solve_tf` calls chunks until a
 stopping test fires and does the per-chunk Python work (time limit, progress
-report, history).
+report, history). The pieces act on the last axis (the last two for matrices), so the
+batched loop of :mod:`.batch` reuses them, each row one run.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class LMProblem:
 
     ``residuals(w) -> (m,)``, ``jacobian(w) -> (m, n)``, optional
     ``validation(w) -> (p,)`` residuals, a damping rule (:mod:`.damping`), a scaling
-    ``jtj -> d2`` (:mod:`.linalg`) and the :class:`Criteria`.
+    ``jtj -> d2`` (:mod:`.linalg`) and the :class:`Criteria`. For a batch of runs
+    (:mod:`.batch`) the functions take and return a leading axis ``B``.
     """
 
     residuals: Callable
@@ -59,7 +61,8 @@ class LMProblem:
 
 
 class LMState(NamedTuple):
-    """Everything that changes from one iteration to the next."""
+    """Everything that changes from one iteration to the next (shapes of one run; a
+    batch of runs adds a leading axis ``B`` to every field)."""
 
     x: tf.Tensor             # (n,) current parameters (last accepted)
     r: tf.Tensor             # (m,) residuals at x
@@ -90,22 +93,26 @@ HISTORY_DTYPES = {"ssq": tf.float64, "val_ssq": tf.float64, "mu": tf.float64,
 
 
 def sum_of_squares(r):
-    """``ssq = r^T r``."""
-    return tf.reduce_sum(tf.square(r))
+    """``ssq = r^T r`` (over the last axis)."""
+    return tf.reduce_sum(tf.square(r), axis=-1)
+
+
+def gauss_newton(jac, r):
+    """``(J^T J, J^T r, all(isfinite(J)))`` from the Jacobian ``J`` and residuals ``r``."""
+    jtj = tf.matmul(jac, jac, transpose_a=True)
+    grad = tf.linalg.matvec(jac, r, transpose_a=True)
+    return jtj, grad, tf.reduce_all(tf.math.is_finite(jac), axis=(-2, -1))
 
 
 def normal_equations(problem: LMProblem, x, r):
     """``(J^T J, J^T r, all(isfinite(J)))`` at ``x`` with residuals ``r``."""
-    jac = problem.jacobian(x)
-    jtj = tf.matmul(jac, jac, transpose_a=True)
-    grad = tf.linalg.matvec(jac, r, transpose_a=True)
-    return jtj, grad, tf.reduce_all(tf.math.is_finite(jac))
+    return gauss_newton(problem.jacobian(x), r)
 
 
 def validation_ssq(problem: LMProblem, x):
     """SSQ of the validation residuals at ``x`` (0 without validation)."""
     if problem.validation is None:
-        return tf.zeros([], x.dtype)
+        return tf.zeros(tf.shape(x)[:-1], x.dtype)
     return sum_of_squares(problem.validation(x))
 
 
@@ -123,7 +130,7 @@ def stop_status(criteria: Criteria, *, ssq, grad, mu, fails, accepted, ssq_old,
     small_x = accepted & (step_norm <= criteria.xtol * (criteria.xtol + x_norm))
     tests = [
         (Status.SSQ_GOAL, ssq <= criteria.ssq_goal),
-        (Status.GTOL, tf.reduce_max(tf.abs(grad)) <= criteria.gtol),
+        (Status.GTOL, tf.reduce_max(tf.abs(grad), axis=-1) <= criteria.gtol),
         (Status.FTOL_XTOL, small_f & small_x),
         (Status.FTOL, small_f),
         (Status.XTOL, small_x),
@@ -141,22 +148,24 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
     """The state at ``x0``: residuals, normal equations, first stopping tests.
 
     Non-finite residuals or Jacobian give ``NONFINITE_START`` (the loop never runs).
+    ``x0`` of shape ``(B, n)`` gives the state of ``B`` runs (scalars become ``(B,)``).
     """
     r = problem.residuals(x0)
     ssq = sum_of_squares(r)
     jtj, grad, jac_finite = normal_equations(problem, x0, r)
-    mu = tf.constant(mu0, x0.dtype)
-    zero = tf.constant(0, tf.int32)
+    shape = tf.shape(ssq)
+    mu = tf.fill(shape, tf.constant(mu0, x0.dtype))
+    zero, one = tf.zeros(shape, tf.int32), tf.ones(shape, tf.int32)
     val = validation_ssq(problem, x0)
     status = stop_status(problem.criteria, ssq=ssq, grad=grad, mu=mu, fails=zero,
                          accepted=tf.constant(False), ssq_old=ssq,
-                         step_norm=tf.zeros_like(ssq), x_norm=tf.norm(x0))
+                         step_norm=tf.zeros_like(ssq), x_norm=tf.norm(x0, axis=-1))
     finite = tf.math.is_finite(ssq) & jac_finite
     status = tf.where(finite, status, tf.constant(int(Status.NONFINITE_START)))
     return LMState(x=x0, r=r, ssq=ssq, grad=grad, jtj=jtj, mu=mu,
-                   nu=tf.constant(2.0, x0.dtype), val_ssq=val, best_val_ssq=val,
-                   best_x=x0, fails=zero, nit=zero, nfev=tf.constant(1),
-                   njev=tf.constant(1), status=status)
+                   nu=tf.fill(shape, tf.constant(2.0, x0.dtype)), val_ssq=val,
+                   best_val_ssq=val, best_x=x0, fails=zero, nit=zero, nfev=one, njev=one,
+                   status=status)
 
 
 def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
@@ -209,14 +218,16 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     return new_state, StepInfo(accepted, fallback)
 
 
-def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool):
+def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool,
+                 step: Callable = lm_step):
     """Compiled ``init(x0) -> state`` and ``run_chunk(state, n) -> (state, done,
     history)``.
 
-    ``run_chunk`` runs at most ``n <= chunk`` iterations in a ``tf.while_loop`` and
-    stops early when a stopping test fires; ``done`` is the number run and
-    ``history`` a dict of ``(chunk,)`` arrays (TensorArrays in the graph) whose first
-    ``done`` entries are valid.
+    ``run_chunk`` runs at most ``n <= chunk`` iterations of ``step`` in a
+    ``tf.while_loop`` and stops early when a stopping test fires (for a batch, when
+    every row has stopped); ``done`` is the number run and ``history`` a dict of
+    ``(chunk,)`` arrays (``(chunk, B)`` for a batch; TensorArrays in the graph) whose
+    first ``done`` entries are valid.
 
     Both are TensorFlow graphs (``tf.function``). With ``jit_compile`` the residual,
     Jacobian and validation functions inside them are XLA-compiled, but not the
@@ -235,18 +246,18 @@ def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool):
 
     @tf.function
     def run_chunk(state, n):
-        history = {name: tf.TensorArray(dtype, size=chunk, element_shape=())
+        history = {name: tf.TensorArray(dtype, size=chunk, element_shape=state.ssq.shape)
                    for name, dtype in HISTORY_DTYPES.items()}
 
         def body(k, state, history):
-            state, info = lm_step(problem, state)
+            state, info = step(problem, state)
             row = {"ssq": state.ssq, "val_ssq": state.val_ssq, "mu": state.mu,
                    "accepted": info.accepted, "fallback": info.fallback}
             history = {name: ta.write(k, row[name]) for name, ta in history.items()}
             return k + 1, state, history
 
         def going(k, state, history):
-            return (k < n) & (state.status == RUNNING)
+            return (k < n) & tf.reduce_any(state.status == RUNNING)
 
         done, state, history = tf.while_loop(going, body, (tf.constant(0), state, history),
                                              maximum_iterations=chunk)

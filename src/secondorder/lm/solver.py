@@ -143,19 +143,22 @@ def check_vector_function(fn: Callable, x0: np.ndarray, name: str) -> int:
     return int(out.shape[0])
 
 
-def checked_jacobian(jacobian: Callable, num_residuals: int, num_params: int) -> Callable:
+def checked_jacobian(jacobian: Callable, num_residuals: int, num_params: int,
+                     batched: bool = False) -> Callable:
     """Wrap ``jacobian`` so that tracing it checks its output: a float64 tensor of
-    shape ``(m, n)``, else ``ValueError``. The check costs nothing at run time."""
+    shape ``(m, n)`` (``(B, m, n)`` when ``batched``), else ``ValueError``. The check
+    costs nothing at run time."""
+    shape = "(B, m, n)" if batched else "(m, n)"
     if not callable(jacobian):
-        raise ValueError(f"jacobian must be a callable w -> (m, n) tensor, got {jacobian!r}")
-    expected = (num_residuals, num_params)
+        raise ValueError(f"jacobian must be a callable w -> {shape} tensor, got {jacobian!r}")
+    expected = ((None,) if batched else ()) + (num_residuals, num_params)
+    axes = "rows x residuals x parameters" if batched else "residuals x parameters"
 
     def checked(w):
         jac = tf.convert_to_tensor(jacobian(w))
         if jac.dtype != tf.float64 or not jac.shape.is_compatible_with(expected):
             raise ValueError(f"jacobian must return a float64 tensor of shape {expected} "
-                             f"(residuals x parameters), got {tuple(jac.shape)} "
-                             f"{jac.dtype.name}")
+                             f"({axes}), got {tuple(jac.shape)} {jac.dtype.name}")
         return jac
     return checked
 

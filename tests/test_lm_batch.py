@@ -1,0 +1,246 @@
+"""Tests of ``secondorder.lm.least_squares_batch``: each row is the run
+``least_squares`` makes from that row alone (CPU, no timings)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from secondorder import data, model, study_lm, train
+from secondorder.lm import (Status, damped_step, damped_step_batch, least_squares,
+                            least_squares_batch)
+
+F64 = tf.float64
+NO_TOL = dict(gtol=0.0, ftol=0.0, xtol=0.0)
+
+
+@pytest.fixture(scope="module")
+def article():
+    """The article's LM problem (raw inputs), single-row and batched functions."""
+    spirals = data.spiral_data(500)
+    trn, val = data.split_indices(500)
+    problem = data.Problem(spirals[:, 0:2], spirals[:, 2:4], trn, val, "raw")
+    return dict(problem=problem, single=train.mlp_residuals(problem, model.ARTICLE),
+                batch=study_lm.mlp_residuals_batch(problem, model.ARTICLE))
+
+
+def assert_same_run(batch, single, rtol=1e-10):
+    """A batch row against the run from its starting point alone."""
+    assert (batch.status, batch.nit, batch.nfev, batch.njev) == (
+        single.status, single.nit, single.nfev, single.njev)
+    assert set(batch.history) == set(single.history)
+    np.testing.assert_array_equal(batch.history["accepted"], single.history["accepted"])
+    np.testing.assert_array_equal(batch.history["fallback"], single.history["fallback"])
+    for name in ("ssq", "mu") + (("val_ssq",) if "val_ssq" in single.history else ()):
+        np.testing.assert_allclose(batch.history[name], single.history[name], rtol=rtol)
+    np.testing.assert_allclose(batch.x, single.x, rtol=rtol, atol=1e-14)
+    np.testing.assert_allclose(batch.fun, single.fun, rtol=rtol, atol=1e-14)
+
+
+def rosenbrock_batch(w):
+    """Rosenbrock residuals ``(10 (x1 - x0^2), 1 - x0)`` of each row."""
+    return tf.stack([10.0 * (w[:, 1] - w[:, 0] ** 2), 1.0 - w[:, 0]], axis=1)
+
+
+def rosenbrock_jacobian(w):
+    zero, one = tf.zeros_like(w[:, 0]), tf.ones_like(w[:, 0])
+    return tf.stack([tf.stack([-20.0 * w[:, 0], 10.0 * one], axis=1),
+                     tf.stack([-one, zero], axis=1)], axis=1)
+
+
+def one_row(fn):
+    """The single-run form ``w -> fn(w[None])[0]`` of a batched function."""
+    return lambda w: fn(w[None])[0]
+
+
+# --- The article's problem -------------------------------------------------------------
+
+@pytest.mark.parametrize("damping", ["marquardt", "nielsen"])
+def test_article_rows_follow_their_single_runs(article, damping):
+    seeds = [1, 2, 3, 4]
+    residuals, jacobian, validation = article["batch"]
+    batch = least_squares_batch(residuals, jacobian, [model.init_weights(s) for s in seeds],
+                                damping=damping, max_iter=150, validation=validation)
+    residuals, jacobian, validation = article["single"]
+    for seed, row in zip(seeds, batch):
+        single = least_squares(residuals, model.init_weights(seed), jacobian=jacobian,
+                               damping=damping, max_iter=150, validation=validation,
+                               max_fail=None)
+        assert_same_run(row, single)
+    assert all(row.wall_s > 0 and row.compile_s > 0 for row in batch)
+
+
+def central_differences_batch(fn, w, h=1e-6):
+    """``(B, m, n)`` Jacobian of the batched numpy ``fn`` by central differences."""
+    cols = []
+    for j in range(w.shape[1]):
+        e = np.zeros_like(w)
+        e[:, j] = h
+        cols.append((fn(w + e) - fn(w - e)) / (2 * h))
+    return np.stack(cols, axis=2)
+
+
+def test_batched_mlp_jacobian_matches_finite_differences(article):
+    residuals, jacobian, _ = article["batch"]
+    w = np.stack([model.init_weights(seed) for seed in (1, 2, 3)])
+    w[2] *= 30.0  # saturated hidden units: a harder row
+    jac = tf.function(jacobian)(tf.constant(w)).numpy()
+    fd = central_differences_batch(lambda v: residuals(tf.constant(v)).numpy(), w)
+    assert jac.shape == fd.shape == (3, 800, 127)
+    for b in range(3):
+        assert np.max(np.abs(jac[b] - fd[b])) / np.max(np.abs(fd[b])) < 1e-6
+
+
+def test_fit_lm_batch_matches_fit_lm(article):
+    arm = {"optimizer": "lm", "max_iter": 40, "max_fail": 6, "chunk": 16}
+    seeds = [1, 2, 3]
+    w0 = np.stack([model.init_weights(s) for s in seeds])
+    fits = study_lm.fit_lm_batch(arm, article["problem"], w0, model.ARTICLE)
+    for seed, fit in zip(seeds, fits):
+        alone = train.fit_lm(arm, article["problem"], model.init_weights(seed), model.ARTICLE)
+        assert (fit.status, fit.status_code, fit.success, fit.iterations, fit.evaluations) == (
+            alone.status, alone.status_code, alone.success, alone.iterations,
+            alone.evaluations)
+        assert list(fit.history.columns) == list(alone.history.columns)
+        for column in ("iteration", "ssq_train", "ssq_val", "mu"):
+            np.testing.assert_allclose(fit.history[column], alone.history[column], rtol=1e-10)
+        np.testing.assert_allclose(fit.weights, alone.weights, rtol=1e-10, atol=1e-14)
+        assert fit.extra["njev"] == alone.extra["njev"] and fit.extra["batch_size"] == 3
+        assert fit.wall_s == pytest.approx(fit.extra["batch_wall_s"] / 3)
+
+
+def test_fit_lm_batch_refuses_other_engines(article):
+    with pytest.raises(ValueError, match="identity"):
+        study_lm.fit_lm_batch({"max_iter": 5, "scaling": "jtj_diag"}, article["problem"],
+                              model.init_weights(1), model.ARTICLE)
+
+
+# --- Rows that stop at different times ------------------------------------------------
+
+@pytest.mark.parametrize("damping", ["marquardt", "nielsen"])
+def test_rows_stop_on_their_own_and_stay_frozen(damping):
+    """Row 0 starts at the minimum, SSQ 0 (SSQ_GOAL before any step); the others
+    converge after different numbers of iterations, across chunk boundaries."""
+    x0 = np.array([[1.0, 1.0], [-1.2, 1.0], [0.5, 0.5], [2.0, -1.0]])
+    batch = least_squares_batch(rosenbrock_batch, rosenbrock_jacobian, x0, damping=damping,
+                                chunk=3, max_iter=200, gtol=1e-9)
+    assert batch[0].status == Status.SSQ_GOAL and batch[0].nit == 0
+    np.testing.assert_array_equal(batch[0].x, x0[0])
+    assert len(set(row.nit for row in batch[1:])) > 1
+    for start, row in zip(x0, batch):
+        single = least_squares(one_row(rosenbrock_batch), start, damping=damping, chunk=3,
+                               max_iter=200, gtol=1e-9,
+                               jacobian=one_row(rosenbrock_jacobian))
+        assert_same_run(row, single)
+        assert all(len(values) == row.nit + 1 for values in row.history.values())
+
+
+def test_nonfinite_start_row_is_left_alone():
+    """Row 1 has log of a negative number at its start: status -1, nothing done, while
+    the others converge."""
+    def residuals(w):
+        return tf.stack([tf.math.log(w[:, 0]) - 1.0, w[:, 1] - 2.0, 0.1 * w[:, 0] * w[:, 1]],
+                        axis=1)
+
+    def jacobian(w):
+        zero = tf.zeros_like(w[:, 0])
+        return tf.stack([tf.stack([1.0 / w[:, 0], zero], axis=1),
+                         tf.stack([zero, zero + 1.0], axis=1),
+                         tf.stack([0.1 * w[:, 1], 0.1 * w[:, 0]], axis=1)], axis=1)
+
+    x0 = np.array([[1.0, 0.0], [-1.0, 0.0], [5.0, 3.0]])
+    batch = least_squares_batch(residuals, jacobian, x0, max_iter=100)
+    bad = batch[1]
+    assert bad.status == Status.NONFINITE_START and not bad.success and bad.nit == 0
+    assert bad.nfev == bad.njev == 1 and len(bad.history["ssq"]) == 1
+    np.testing.assert_array_equal(bad.x, x0[1])
+    for b in (0, 2):
+        single = least_squares(one_row(residuals), x0[b], jacobian=one_row(jacobian),
+                               max_iter=100)
+        assert batch[b].nit > 0 and batch[b].success
+        assert_same_run(batch[b], single)
+
+
+def linear_rows(a, rhs):
+    """Residuals ``A_b w_b - rhs_b`` with a matrix per row, and their Jacobian."""
+    a, rhs = tf.constant(a, F64), tf.constant(rhs, F64)
+    return lambda w: tf.linalg.matvec(a, w) - rhs, lambda w: a
+
+
+def test_fallback_only_in_the_rows_whose_cholesky_fails():
+    """mu0 = 0: row 0's J^T J is singular (min-norm step, solution (1, 1)), row 1's
+    is regular (Cholesky, the exact solution)."""
+    residuals, jacobian = linear_rows([[[1.0, 1.0], [1.0, 1.0]], [[2.0, 0.0], [1.0, 1.0]]],
+                                      [[1.0, 3.0], [2.0, 3.0]])
+    batch = least_squares_batch(residuals, jacobian, np.zeros((2, 2)), mu0=0.0, gtol=1e-12)
+    assert batch[0].history["fallback"][1] and not batch[1].history["fallback"].any()
+    np.testing.assert_allclose(batch[0].x, [1.0, 1.0])
+    np.testing.assert_allclose(batch[1].x, [1.0, 2.0])
+    assert all(row.success for row in batch)
+
+
+def test_damped_step_batch_is_damped_step_row_by_row():
+    rng = np.random.default_rng(2)
+    jac = rng.normal(size=(3, 6, 4))
+    jac[1, :, 3] = 0.0  # singular J^T J: the fallback in row 1
+    jtj, grad = np.einsum("bmi,bmj->bij", jac, jac), rng.normal(size=(3, 4))
+    mu, d2 = np.array([0.1, 0.0, 2.0]), np.ones((3, 4))
+    delta, fallback = damped_step_batch(*map(tf.constant, (jtj, grad, mu, d2)),
+                                        tf.constant([True, True, True]))
+    np.testing.assert_array_equal(fallback.numpy(), [False, True, False])
+    for b in range(3):
+        alone, alone_fallback = damped_step(*map(tf.constant, (jtj[b], grad[b], mu[b], d2[b])))
+        assert bool(alone_fallback) == bool(fallback[b])
+        np.testing.assert_allclose(delta[b].numpy(), alone.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# --- Batch-wide stops, validation, inputs ----------------------------------------------
+
+def test_max_iter_and_callback_stop_the_running_rows():
+    x0 = np.array([[1.0, 1.0], [-1.2, 1.0], [2.0, -1.0]])
+    capped = least_squares_batch(rosenbrock_batch, rosenbrock_jacobian, x0, max_iter=4,
+                                 **NO_TOL)
+    assert [row.status for row in capped] == [Status.SSQ_GOAL] + [Status.MAX_ITER] * 2
+    assert [row.nit for row in capped] == [0, 4, 4]
+    infos = []
+
+    def stop_after_two_chunks(info):
+        infos.append(info)
+        return len(infos) == 2
+
+    stopped = least_squares_batch(rosenbrock_batch, rosenbrock_jacobian, x0, chunk=2,
+                                  progress=stop_after_two_chunks, **NO_TOL)
+    assert stopped[0].status == Status.SSQ_GOAL and stopped[0].nit == 0
+    assert [row.status for row in stopped[1:]] == [Status.CALLBACK] * 2
+    assert [info["iteration"] for info in infos] == [2, 4]
+    assert infos[0]["running"] == 2 and infos[0]["ssq"].shape == (3,)
+
+
+def test_validation_early_stopping_returns_each_rows_best():
+    """Train x -> 1, validate x -> 0.5 (row 0) or x -> 2 (row 1), mu0 = 10: row 0's
+    validation is best at 6/11 then fails twice; row 1's improves every step."""
+    residuals, jacobian = linear_rows([[[1.0]], [[1.0]]], [[1.0], [1.0]])
+    validation, _ = linear_rows([[[1.0]], [[1.0]]], [[0.5], [2.0]])
+    batch = least_squares_batch(residuals, jacobian, np.zeros((2, 1)), mu0=10.0,
+                                validation=validation, max_fail=2, max_iter=6, **NO_TOL)
+    assert batch[0].status == Status.VALIDATION and batch[0].nit == 4
+    np.testing.assert_allclose(batch[0].x, [6 / 11])
+    np.testing.assert_allclose(batch[0].fun, [6 / 11 - 1.0])
+    assert batch[1].status == Status.MAX_ITER and batch[1].nit == 6
+    assert batch[1].x[0] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("x0, residuals, match", [
+    (np.zeros(2), rosenbrock_batch, "2-D"),
+    (np.array([[np.nan, 1.0]]), rosenbrock_batch, "finite"),
+    (np.zeros((2, 2)), lambda w: tf.reduce_sum(w, axis=1), r"\(2, m\)"),
+    (np.zeros((2, 2)), lambda w: tf.cast(w, tf.float32), "float64"),
+])
+def test_bad_inputs(x0, residuals, match):
+    with pytest.raises(ValueError, match=match):
+        least_squares_batch(residuals, rosenbrock_jacobian, x0)
+
+
+def test_bad_jacobian_shape():
+    with pytest.raises(ValueError, match="rows x residuals x parameters"):
+        least_squares_batch(rosenbrock_batch, lambda w: tf.ones([2, 3, 2], F64),
+                            np.zeros((2, 2)))

@@ -135,10 +135,12 @@ def bench_article_fd(problem, ws0, *, target, max_nfev) -> dict:
 
 # --- our LM, compiled loop ----------------------------------------------------------------
 
-def bench_lm_tf(problem, ws0, *, target, max_iter, say) -> dict:
-    """Our LM (``solve="tf"``, Marquardt, ``mu0 = 1e-3``): first the iterations to
+def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
+                prefix="lm") -> dict:
+    """Our LM (``solve="tf"``, ``damping``, ``mu0 = 1e-3``): first the iterations to
     ``target`` (``chunk=1``, accuracy checked by the progress callback, which stops the
-    run), then a clean timing run of exactly that many iterations in one chunk."""
+    run), then a clean timing run of exactly that many iterations in one chunk.
+    Summary keys start with ``prefix``."""
     from . import lm
     from .train import mlp_residuals
 
@@ -149,32 +151,35 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say) -> dict:
         return accuracy(problem, info["x"]) >= target
 
     search = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                              max_iter=max_iter, chunk=1, progress=stop_at_target)
+                              damping=damping, max_iter=max_iter, chunk=1,
+                              progress=stop_at_target)
     reached = search.status == lm.Status.CALLBACK
     n = search.nit if reached else max_iter
-    say(f"LM tf: {'target reached after' if reached else 'target not reached in'} "
+    say(f"LM tf ({damping}): {'target reached after' if reached else 'target not reached in'} "
         f"{n} iterations (search run, chunk=1: {search.wall_s:.2f} s); timing {n} "
         "iterations in one chunk")
     timed = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                             max_iter=n, chunk=max(n, 1), progress=lambda info: False)
+                             damping=damping, max_iter=n, chunk=max(n, 1),
+                             progress=lambda info: False)
     final = accuracy(problem, timed.x)
     verified = bool(reached and timed.nit == n and final >= target)
     if reached and not verified:
         log.warning("LM tf timing run ended at iteration %d with accuracy %.4f (search "
                     "run: %d iterations); time to target not reported", timed.nit, final, n)
-    return {
-        "lm_time_to_target_s": timed.wall_s if verified else None,
-        "lm_compile_s": timed.compile_s,
-        "lm_iters_to_target": n if reached else None,
-        "lm_ms_per_iter": 1e3 * timed.wall_s / max(timed.nit, 1),
-        "lm_timed_iters": timed.nit,
-        "lm_timed_wall_s": timed.wall_s,
-        "lm_accuracy_at_target": final if reached else None,
-        "lm_final_accuracy": final,
-        "lm_status": timed.status.name.lower(),
-        "lm_timing_verified": verified,
-        "lm_search_wall_s": search.wall_s,
+    fields = {
+        "time_to_target_s": timed.wall_s if verified else None,
+        "compile_s": timed.compile_s,
+        "iters_to_target": n if reached else None,
+        "ms_per_iter": 1e3 * timed.wall_s / max(timed.nit, 1),
+        "timed_iters": timed.nit,
+        "timed_wall_s": timed.wall_s,
+        "accuracy_at_target": final if reached else None,
+        "final_accuracy": final,
+        "status": timed.status.name.lower(),
+        "timing_verified": verified,
+        "search_wall_s": search.wall_s,
     }
+    return {f"{prefix}_{key}": value for key, value in fields.items()}
 
 
 # --- our LM through MINPACK ---------------------------------------------------------------
@@ -410,6 +415,13 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         f"({out['lm_iters_to_target']} iterations), {out['lm_ms_per_iter']:.3f} "
         f"ms/iteration, compile {out['lm_compile_s']:.2f} s")
 
+    say("LM solve='tf', Nielsen damping ...")
+    out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say,
+                           damping="nielsen", prefix="lm_nielsen"))
+    say(f"LM tf, Nielsen: {_s(out['lm_nielsen_time_to_target_s'])} to target "
+        f"({out['lm_nielsen_iters_to_target']} iterations), "
+        f"{out['lm_nielsen_ms_per_iter']:.3f} ms/iteration")
+
     say("LM solve='scipy' (MINPACK, TF Jacobian) ...")
     out.update(bench_lm_scipy(raw, ws0, target=target, max_iter=lm_max_iter))
     say(f"LM scipy: {_s(out['lm_scipy_time_to_target_s'])} to target "
@@ -441,6 +453,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
                                           out["lm_time_to_target_s"])
     out["speedup_lm_vs_tflm"] = _ratio(out["tflm_time_to_target_s"],
                                        out["lm_time_to_target_s"])
+    out["speedup_lm_nielsen_vs_seed_fd"] = _ratio(out["seed_fd_time_to_target_s"],
+                                                  out["lm_nielsen_time_to_target_s"])
     out["speedup_lm_vs_lm_scipy"] = _ratio(out["lm_scipy_time_to_target_s"],
                                            out["lm_time_to_target_s"])
     out["speedup_adam_compiled_vs_fit"] = _ratio(out["adam_fit_ms_per_epoch"],
@@ -470,8 +484,12 @@ def bench_table(summary: dict) -> pd.DataFrame:
     fd = s.get("seed_fd_time_to_target_s")
     fit = s.get("adam_fit_ms_per_epoch")
     rows = [
-        ("LM, compiled TensorFlow loop (ours)", s.get("lm_time_to_target_s"),
-         s.get("lm_ms_per_iter"), "iteration", _ratio(fd, s.get("lm_time_to_target_s"))),
+        ("LM, compiled TensorFlow loop, Marquardt damping (ours)",
+         s.get("lm_time_to_target_s"), s.get("lm_ms_per_iter"), "iteration",
+         _ratio(fd, s.get("lm_time_to_target_s"))),
+        ("LM, compiled TensorFlow loop, Nielsen damping (ours)",
+         s.get("lm_nielsen_time_to_target_s"), s.get("lm_nielsen_ms_per_iter"), "iteration",
+         _ratio(fd, s.get("lm_nielsen_time_to_target_s"))),
         ("LM, MINPACK + TensorFlow Jacobian (ours)", s.get("lm_scipy_time_to_target_s"),
          s.get("lm_scipy_ms_per_iter"), "iteration",
          _ratio(fd, s.get("lm_scipy_time_to_target_s"))),

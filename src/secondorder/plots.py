@@ -119,7 +119,7 @@ def success_rates(robust: pd.DataFrame):
     ax.invert_yaxis()
     ax.set_xlim(0, 1.18)
     ax.set_xlabel("success rate (95% Wilson interval)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -54,6 +54,7 @@ def upstream_records():
         *expand("results/provenance/evaluate/{arm}.json", arm=ARMS),
         *study_records(),
         *(["results/provenance/scaling.json"] if "scaling" in config else []),
+        *(["results/provenance/bench.json"] if bench_summary_if_run() else []),
         "results/provenance/summary.json",
     ]
 
@@ -87,6 +88,13 @@ def article_figures():
         figures.append(report(png, caption=caption(stem), category=category))
         figures.append(f"results/article/figures/{name}.svg")
     return figures
+
+
+def bench_summary_if_run():
+    """The benchmark's summary when `snakemake bench` has been run (the article then
+    shows its table); the benchmark itself is never triggered by the article."""
+    path = "results/bench/summary.json"
+    return [path] if Path(path).is_file() else []
 
 
 def all_outputs():

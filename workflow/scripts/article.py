@@ -13,6 +13,7 @@ with audit.job(snakemake):
                     "study_history_csvs": list(inp.study_history),
                     "study_weights_npys": list(inp.study_weights),
                     "success_accuracy": snakemake.params.success_accuracy,
+                    "bench_jsons": list(inp.bench),
                     "fit_jsons": list(inp.fit_json),
                     "predictions_csvs": list(inp.predictions),
                     "provenance_jsons": list(inp.records),

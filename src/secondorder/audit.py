@@ -49,10 +49,18 @@ def record(*, rule, wildcards, params, inputs, outputs, started, finished) -> di
 def job(smk, threads: int | None = None):
     """Run a Snakemake script's body: log to its log file, pin TensorFlow to its threads
     when asked, and on success write the job's provenance record to
-    ``smk.output.provenance`` (written last, atomically; nothing on failure)."""
+    ``smk.output.provenance`` (written last, atomically; nothing on failure).
+
+    First it deletes the temporaries a killed earlier attempt of this job left beside
+    its outputs (:func:`secondorder.io.remove_stale_temporaries`): Snakemake deletes
+    the outputs of an incomplete job before rerunning it, not their temporaries."""
     from .stages import start
 
     start(smk.log[0], threads)
+    removed = io.remove_stale_temporaries(list(smk.output))
+    if removed:
+        log.warning("removed %d temporary file(s) left by an interrupted earlier run: %s",
+                    len(removed), ", ".join(map(str, removed)))
     started = provenance.now()
     t0 = time.perf_counter()
     try:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .data import Problem
 from .fit import FitResult
-from .first_order import _check, make_optimizer
+from .first_order import _check, check_init, check_problem, make_optimizer
 from .model import Architecture
 
 
@@ -51,7 +51,9 @@ def batch_loss(name: str):
 def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimizer="adam",
                           learning_rate=1e-3, momentum=0.0, loss="ssq", epochs=10000,
                           patience=500, chunk=250, progress=None) -> list[FitResult]:
-    """Train ``len(ws0)`` fits together (float32), one :class:`FitResult` per row.
+    """Train ``len(ws0)`` fits together (float32), one :class:`FitResult` per row of the
+    ``(B, n_params)`` matrix ``ws0`` (a 1-D vector is an error, not one fit: pass
+    ``w[None, :]``).
 
     Each row follows Keras' EarlyStopping(val_loss, patience, restore_best_weights):
     its history ends where it stopped and its weights are its best-validation ones.
@@ -61,8 +63,10 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     import keras
     import tensorflow as tf
 
-    _check("compiled", loss, epochs, patience)
-    ws0 = np.atleast_2d(np.asarray(ws0, dtype=np.float32))
+    _check("compiled", loss, epochs, patience, optimizer=optimizer,
+           learning_rate=learning_rate, momentum=momentum, chunk=chunk)
+    check_problem(problem, arch)
+    ws0 = check_init(ws0, arch, batched=True).astype(np.float32)
     batch, chunk = len(ws0), int(chunk)
     x, y, xv, yv = (tf.constant(a, tf.float32) for a in
                     (problem.x_train, problem.y_train, problem.x_val, problem.y_val))

@@ -115,6 +115,9 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("config key 'data.scale_min': must be below data.scale_max")
     if not init["low"] < init["high"]:
         problems.append("config key 'init.low': must be below init.high")
+    for name, arm in config["arms"].items():
+        if arm["optimizer"] == "lm" and not arm["mu0"] < arm["mu_max"]:
+            problems.append(f"config key 'arms.{name}.mu0': must be below arms.{name}.mu_max")
     n_train = int(data["n_samples"] * data["train_fraction"])
     if n_train < 1 or n_train >= data["n_samples"]:
         problems.append("config key 'data.train_fraction': leaves an empty training or "

@@ -134,12 +134,27 @@ class Problem:
     inputs: str
 
     def __post_init__(self):
+        # frozen dataclass: normalise the fields with object.__setattr__
+        for name in ("x_all", "y_all"):
+            value = np.asarray(getattr(self, name))
+            if value.dtype.kind not in "iuf":
+                raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
+            object.__setattr__(self, name, value.astype(float))
         if self.x_all.ndim != 2 or self.y_all.ndim != 2 or len(self.x_all) != len(self.y_all):
             raise ValueError(
                 f"inputs and targets must be 2-D with the same number of rows, got "
                 f"{self.x_all.shape} and {self.y_all.shape}")
-        if len(self.train) == 0 or len(self.validation) == 0:
-            raise ValueError("training and validation sets must not be empty")
+        for name in ("train", "validation"):
+            rows = np.asarray(getattr(self, name))
+            if rows.ndim != 1:
+                raise ValueError(f"{name} must be a 1-D array of row indices, got shape "
+                                 f"{rows.shape}")
+            if len(rows) == 0:
+                raise ValueError(f"{name} rows must not be empty")
+            if rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= len(self.x_all):
+                raise ValueError(f"{name} must hold integer row indices in "
+                                 f"0..{len(self.x_all) - 1}")
+            object.__setattr__(self, name, rows)
         if self.inputs not in ("raw", "scaled"):
             raise ValueError(f"inputs must be 'raw' or 'scaled', got {self.inputs!r}")
 

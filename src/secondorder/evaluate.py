@@ -39,11 +39,13 @@ def metrics(problem: Problem, weights, arch: Architecture) -> tuple[dict, pd.Dat
     """Accuracy and SSQ on train, validation and all points, plus confusion matrices."""
     pred = predictions(problem, weights, arch)
     proba = pred[[f"p{k + 1}" for k in range(problem.y_all.shape[1])]].to_numpy()
-    out = {}
+    out = {"weights_finite": bool(np.all(np.isfinite(weights)))}
     for name, rows in (("all", np.arange(len(pred))), ("train", problem.train),
                        ("val", problem.validation)):
         true, guess = pred["class"].to_numpy()[rows], pred["predicted"].to_numpy()[rows]
-        out[f"accuracy_{name}"] = float(np.mean(true == guess))
+        # non-finite weights classify nothing: NaN, not the 50% an argmax over NaN gives
+        out[f"accuracy_{name}"] = (float(np.mean(true == guess)) if out["weights_finite"]
+                                   else float("nan"))
         out[f"ssq_{name}"] = float(np.sum((proba[rows] - problem.y_all[rows]) ** 2))
         out[f"confusion_{name}"] = confusion(true, guess, problem.y_all.shape[1])
         out[f"n_{name}"] = int(len(rows))

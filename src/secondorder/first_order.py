@@ -32,7 +32,8 @@ import pandas as pd
 
 from .data import Problem
 from .fit import FitResult
-from .model import Architecture, build_keras_model, get_flat_weights, set_flat_weights
+from .model import (Architecture, build_keras_model, check_flat, get_flat_weights,
+                    set_flat_weights)
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,84 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0):
     raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
 
 
-def _check(engine, loss, epochs, patience):
+def _is_count(value) -> bool:
+    """An integral number (``10``, ``np.int64(10)``, ``1e4``), not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer())
+
+
+def _check(engine, loss, epochs, patience, *, optimizer="adam", learning_rate=1e-3,
+           momentum=0.0, chunk=1):
+    """``ValueError`` naming the first setting outside its domain."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if int(epochs) < 1 or int(patience) < 1:
-        raise ValueError(f"epochs and patience must be >= 1, got {epochs!r}, {patience!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
+    for name, value in (("epochs", epochs), ("patience", patience), ("chunk", chunk)):
+        if not _is_count(value) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(
+            learning_rate, (int, float, np.integer, np.floating)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
+    if isinstance(momentum, (bool, np.bool_)) or not isinstance(
+            momentum, (int, float, np.integer, np.floating)) or not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+
+
+def check_problem(problem: Problem, arch: Architecture) -> None:
+    """``ValueError`` unless ``problem`` fits the perceptron ``arch``: real inputs with
+    ``arch.nin`` columns, real targets with ``arch.nout`` columns (one-hot), and
+    training/validation rows given as integer indices of existing rows. Nothing is
+    broadcast: targets with 3 columns for a 2-output model are an error, not a bug
+    found later. Non-finite values are allowed (training reports them as a status)."""
+    if not isinstance(arch, Architecture):
+        raise ValueError(f"arch must be a secondorder.model.Architecture, got "
+                         f"{type(arch).__name__}")
+    if not isinstance(problem, Problem):
+        raise ValueError(f"expected a secondorder.data.Problem, got {type(problem).__name__}")
+    name = f"{arch.nin}-{arch.nhid}-{arch.nout}"
+    for what, values, columns, per in (("inputs", problem.x_all, arch.nin, "input"),
+                                       ("targets", problem.y_all, arch.nout, "output")):
+        values = np.asarray(values)
+        if values.dtype.kind not in "iuf":
+            raise ValueError(f"{what} must be real numbers, got dtype {values.dtype}")
+        if values.ndim != 2 or values.shape[1] != columns:
+            raise ValueError(f"{what} must be an (n, {columns}) array, one column per "
+                             f"{per} of the {name} perceptron, got shape {values.shape}")
+    rows = len(problem.x_all)
+    if rows == 0:
+        raise ValueError("the data have no rows")
+    for what, index in (("train", problem.train), ("validation", problem.validation)):
+        index = np.asarray(index)
+        if index.ndim != 1 or index.size == 0 or index.dtype.kind not in "iu":
+            raise ValueError(f"{what} must be a non-empty 1-D array of integer row indices, "
+                             f"got dtype {index.dtype}, shape {index.shape}")
+        if index.min() < 0 or index.max() >= rows:
+            raise ValueError(f"{what} indices must lie in 0..{rows - 1} (the rows of the "
+                             f"data), got {index.min()}..{index.max()}")
+
+
+def check_init(ws0, arch: Architecture, batched: bool = False) -> np.ndarray:
+    """``ws0`` as a float array after checking it: a flat vector of ``arch.n_params``
+    finite numbers, or with ``batched`` a ``(B, n_params)`` matrix (one row per fit)."""
+    if not batched:
+        ws0 = check_flat(ws0, arch)
+    else:
+        ws0 = np.asarray(ws0)
+        if ws0.ndim != 2 or ws0.shape[0] == 0 or ws0.shape[1] != arch.n_params:
+            raise ValueError(
+                f"expected a (B, {arch.n_params}) matrix of initial weights, one row per fit "
+                f"of a {arch.nin}-{arch.nhid}-{arch.nout} perceptron (B >= 1; one fit: "
+                f"w[None, :]), got shape {ws0.shape}")
+        if not np.issubdtype(ws0.dtype, np.floating):
+            raise ValueError(f"weights must be floating point, got dtype {ws0.dtype}")
+    if not np.all(np.isfinite(ws0)):
+        raise ValueError("initial weights must be finite (no NaN or infinity)")
+    return ws0
 
 
 def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="adam",
@@ -88,10 +160,15 @@ def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="ada
     (cast to float64) and whose history has one row per epoch run, with the loss in
     columns ``ssq_train``/``ssq_val`` (or ``crossentropy_train``/``crossentropy_val``).
     ``progress(dict)`` is called now and then with the epoch, SSQs and elapsed time.
+    Malformed input (shapes, dtypes, settings) raises ``ValueError`` saying what was
+    expected (:func:`check_problem`, :func:`check_init`).
     """
     import keras
 
-    _check(engine, loss, epochs, patience)
+    _check(engine, loss, epochs, patience, optimizer=optimizer, learning_rate=learning_rate,
+           momentum=momentum, chunk=chunk)
+    check_problem(problem, arch)
+    ws0 = check_init(ws0, arch)
     keras.utils.set_random_seed(seed)
     model = build_keras_model(arch, dtype="float32")
     set_flat_weights(model, np.asarray(ws0, dtype=np.float32), arch)

@@ -41,7 +41,7 @@ def seed_blocks(n_inits: int, per_job: int, first: int = 1) -> list[str]:
 
 def block_seeds(block: str) -> list[int]:
     """The seeds of a block name from :func:`seed_blocks`."""
-    match = re.fullmatch(r"(\d+)-(\d+)", block)
+    match = re.fullmatch(r"(\d+)-(\d+)", block) if isinstance(block, str) else None
     if not match or int(match[1]) > int(match[2]):
         raise ValueError(f"a seed block looks like '1-25', got {block!r}")
     return list(range(int(match[1]), int(match[2]) + 1))

@@ -19,8 +19,43 @@ def log_progress(info: dict) -> None:
                        for k, v in info.items()))
 
 
+def check_arm(arm) -> dict:
+    """``arm`` checked against the config schema of its optimizer (the same check the
+    pipeline runs on ``config/*.yaml``), or ``ValueError`` naming the setting and what
+    is allowed. Returns a copy with the schema's defaults filled in."""
+    import copy
+
+    from .config import ARM_SCHEMA, ConfigError, _check, load_schema
+
+    if not isinstance(arm, dict):
+        raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
+                         f"{type(arm).__name__}")
+    optimizer = arm.get("optimizer")
+    if not isinstance(optimizer, str) or optimizer not in ARM_SCHEMA:
+        raise ValueError(f"arm['optimizer'] must be one of {sorted(ARM_SCHEMA)}, got "
+                         f"{optimizer!r}")
+    schema = load_schema()
+    arm = {k: v.item() if isinstance(v, np.generic) else copy.deepcopy(v)
+           for k, v in arm.items()}  # numpy scalars as the plain numbers YAML gives
+    problems = _check(arm, schema["$defs"][ARM_SCHEMA[optimizer]], schema, prefix="arm")
+    if problems:
+        raise ConfigError("invalid arm settings:\n  " + "\n  ".join(problems))
+    return arm
+
+
 def fit_arm(arm: dict, problem: Problem, ws0, arch: Architecture) -> FitResult:
-    """Train ``arm`` (a validated config entry) on ``problem`` from the flat ``ws0``."""
+    """Train ``arm`` (a config entry) on ``problem`` from the flat ``ws0``.
+
+    Malformed input raises ``ValueError`` before any training, saying what was expected:
+    settings outside the config schema (:func:`check_arm`), a problem whose inputs or
+    targets do not match ``arch`` (:func:`secondorder.first_order.check_problem`), or
+    initial weights of the wrong length, dtype or with non-finite values.
+    """
+    from .first_order import check_init, check_problem
+
+    arm = check_arm(arm)
+    check_problem(problem, arch)
+    ws0 = check_init(ws0, arch)
     optimizer = arm["optimizer"]
     if optimizer in ("adam", "sgd", "rmsprop"):
         from .first_order import fit_first_order

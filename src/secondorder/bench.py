@@ -45,6 +45,11 @@ TARGETS = {
     "lm_vs_tflm": ("speedup_lm_vs_tflm", ">=", 40.0),
     "lm_ms_per_iter": ("lm_ms_per_iter", "<=", 1.0),
     "adam_compiled_vs_fit": ("speedup_adam_compiled_vs_fit", ">=", 50.0),
+    # the same goals for our LM with Nielsen's damping rule
+    "lm_nielsen_time_to_target": ("lm_nielsen_time_to_target_s", "<=", 0.5),
+    "lm_nielsen_vs_article_call": ("speedup_lm_nielsen_vs_seed_fd", ">=", 100.0),
+    "lm_nielsen_vs_tflm": ("speedup_lm_nielsen_vs_tflm", ">=", 40.0),
+    "lm_nielsen_ms_per_iter": ("lm_nielsen_ms_per_iter", "<=", 1.0),
 }
 
 #: Settings of the article's problem.
@@ -455,6 +460,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
                                        out["lm_time_to_target_s"])
     out["speedup_lm_nielsen_vs_seed_fd"] = _ratio(out["seed_fd_time_to_target_s"],
                                                   out["lm_nielsen_time_to_target_s"])
+    out["speedup_lm_nielsen_vs_tflm"] = _ratio(out["tflm_time_to_target_s"],
+                                               out["lm_nielsen_time_to_target_s"])
     out["speedup_lm_vs_lm_scipy"] = _ratio(out["lm_scipy_time_to_target_s"],
                                            out["lm_time_to_target_s"])
     out["speedup_adam_compiled_vs_fit"] = _ratio(out["adam_fit_ms_per_epoch"],

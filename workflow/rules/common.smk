@@ -125,20 +125,22 @@ def study_blocks(arm):
     return seed_blocks(STUDY["n_inits"], STUDY["inits_per_job"], STUDY["first_seed"])
 
 
-def study_files(name):
-    """One file (fits.csv, history.csv or weights.npy) per study job."""
+def study_jobs():
+    """``arm/inputs/block`` of every study job."""
     if not STUDY:
         return []
     return [
-        f"results/study/{arm}/{inputs}/{block}/{name}"
+        f"{arm}/{inputs}/{block}"
         for arm in STUDY["arms"] + STUDY["single_seed_arms"]
         for inputs in STUDY["inputs"]
         for block in study_blocks(arm)
     ]
 
 
+def study_files(name):
+    """One file (fits.csv, history.csv or weights.npy) per study job."""
+    return [f"results/study/{job}/{name}" for job in study_jobs()]
+
+
 def study_records():
-    return [
-        f"results/provenance/{p.removeprefix('results/').removesuffix('/fits.csv')}.json"
-        for p in study_files("fits.csv")
-    ]
+    return [f"results/provenance/study/{job}.json" for job in study_jobs()]

@@ -35,7 +35,9 @@ def test_tiny_run_writes_every_artifact(results):
 
 
 def test_tiny_run_summary_table(results):
-    fits = pd.read_csv(results / "summary" / "fits.csv")
+    every = pd.read_csv(results / "summary" / "fits.csv")
+    assert set(every["source"]) == {"article", "study"}
+    fits = every[every["source"] == "article"]
     assert set(fits["arm"]) == {"adam", "lm", "lm_fd"}
     required = ["arm", "init_seed", "inputs", "accuracy_all", "accuracy_train", "accuracy_val",
                 "ssq_train", "ssq_val", "iterations", "wall_s", "status"]
@@ -48,6 +50,22 @@ def test_tiny_run_summary_table(results):
                 "device"):
         assert key in fit
     assert fit["versions"]["tensorflow"] and fit["device"]["type"] in ("CPU", "GPU")
+
+
+def test_tiny_run_study_tables(results):
+    """The tiny study: 3 arms x 2 inputs x 2 seeds, plus the FD LM at seed 1 on both."""
+    every = pd.read_csv(results / "summary" / "fits.csv")
+    study = every[every["source"] == "study"]
+    assert len(study) == 3 * 2 * 2 + 2
+    assert set(study["inputs"]) == {"raw", "scaled"} and set(study["init_seed"]) == {1, 2}
+    robust = pd.read_csv(results / "summary" / "robustness.csv")
+    assert list(robust.columns) == ["arm", "inputs", "n", "successes", "rate", "ci_low",
+                                    "ci_high", "median_accuracy", "median_wall_s"]
+    assert len(robust) == 4 * 2 and (robust["ci_low"] <= robust["rate"]).all()
+    scaling = pd.read_csv(results / "summary" / "scaling.csv")
+    assert list(scaling.columns) == ["hidden", "n_params", "engine", "device", "ms_per_iter",
+                                     "peak_mem_mb"]
+    assert set(scaling["engine"]) == {"lm_tf", "adam_compiled"} and len(scaling) == 4
 
 
 def test_tiny_run_article_has_its_figures(results):

@@ -42,3 +42,15 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     run_snakemake(workdir, "--cores", "2", *configs(TINY))
     return workdir
+
+
+def set_key(conf, dotted, value):
+    """Set ``conf["a"]["b"]`` for ``dotted="a.b"``; ``value=KeyError`` deletes the key."""
+    *parents, last = dotted.split(".")
+    node = conf
+    for key in parents:
+        node = node[key]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import yaml
+from conftest import set_key
 
 from secondorder import config as cfg
 
@@ -37,17 +38,6 @@ def test_defaults_come_from_the_schema(default):
     assert conf["data"]["scale_min"] == 0.1 and conf["arms"]["lm"]["damping"] == "marquardt"
 
 
-def _set(conf, dotted, value):
-    *parents, last = dotted.split(".")
-    node = conf
-    for key in parents:
-        node = node[key]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-
-
 BAD = [
     # (key, value, text the message must contain)
     ("arms.x", {"optimizer": "newton", "inputs": "raw"}, "arms.x.optimizer"),
@@ -71,7 +61,7 @@ BAD = [
 @pytest.mark.parametrize("key,value,text", BAD, ids=[b[0] + "=" + str(b[1]) for b in BAD])
 def test_bad_values_are_named(default, key, value, text):
     conf = copy.deepcopy(default)
-    _set(conf, key, value)
+    set_key(conf, key, value)
     with pytest.raises(cfg.ConfigError) as err:
         cfg.validate(conf)
     assert text in str(err.value)

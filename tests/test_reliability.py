@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, TINY, configs, run_snakemake
+from conftest import ROOT, TINY, configs, run_snakemake, set_key
 
 from secondorder import audit, data, io, model, study
 from secondorder.config import ConfigError
@@ -48,17 +48,6 @@ def tiny_config(**overlay) -> dict:
 
 
 # --- 1. malformed configs through the real snakemake CLI ----------------------------------
-
-
-def _set(conf, dotted, value):
-    *parents, last = dotted.split(".")
-    node = conf
-    for key in parents:
-        node = node[key]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
 
 
 OPTIMIZERS = "['adam', 'sgd', 'rmsprop', 'lm', 'lbfgs', 'scipy_lm_fd']"
@@ -129,7 +118,7 @@ def cli_outcomes(tmp_path_factory):
         name, changes, _ = case
         conf = tiny_config()
         for key, value in changes:
-            _set(conf, key, value)
+            set_key(conf, key, value)
         path = base / f"{name}.yaml"
         path.write_text(yaml.safe_dump(conf))
         return name, _run_cli(base / name, "--configfile", str(path))

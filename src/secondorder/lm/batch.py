@@ -39,7 +39,7 @@ from .engine import (RUNNING, Criteria, LMProblem, LMState, StepInfo, compile_lo
                      gauss_newton, stop_status, sum_of_squares, validation_ssq)
 from .linalg import damped_step_batch, identity_scaling
 from .result import LMResult, Status, make_result
-from .solver import check_options, checked_jacobian
+from .solver import check_options, check_x0, checked_jacobian
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def least_squares_batch(residuals: Callable, jacobian: Callable, X0, *,
     compilation time are shared, so each result's ``wall_s`` and ``compile_s``, and
     the ``wall_s`` column of its history, are the batch's divided by ``B``.
     """
-    X0 = check_x0_batch(X0)
+    X0 = check_x0(X0, ndim=2, name="X0")
     num_residuals = check_batch_function(residuals, X0, "residuals")
     if validation is not None:
         check_batch_function(validation, X0, "validation")
@@ -259,20 +259,6 @@ def report(progress: Callable | None, state: LMState, iteration: int, elapsed: f
                     np.nanmin(info["ssq"]), elapsed)
         return False
     return bool(progress(info))
-
-
-def check_x0_batch(X0) -> np.ndarray:
-    """``X0`` as a ``(B, n)`` float64 array, or ``ValueError``."""
-    X0 = np.asarray(X0)
-    if X0.dtype.kind not in "iuf":
-        raise ValueError(f"X0 must hold real numbers, got dtype {X0.dtype}")
-    if X0.ndim != 2 or X0.size == 0:
-        raise ValueError(f"X0 must be a non-empty 2-D array, one starting point per row, "
-                         f"got shape {X0.shape}")
-    X0 = X0.astype(np.float64)
-    if not np.all(np.isfinite(X0)):
-        raise ValueError("X0 must be finite")
-    return X0
 
 
 def check_batch_function(fn: Callable, X0: np.ndarray, name: str) -> int:

@@ -114,17 +114,19 @@ def least_squares(residuals: Callable, x0, *, jacobian: Callable | None = None,
                     progress=progress, jit_compile=jit_compile)
 
 
-def check_x0(x0) -> np.ndarray:
-    """``x0`` as a 1-D float64 array, or ``ValueError``."""
+def check_x0(x0, ndim: int = 1, name: str = "x0") -> np.ndarray:
+    """``x0`` as a float64 array, or ``ValueError``: 1-D parameters (``ndim=1``) or one
+    starting point per row (``ndim=2``, the batched solver)."""
     x0 = np.asarray(x0)
     if x0.dtype.kind not in "iuf":
-        raise ValueError(f"x0 must hold real numbers, got dtype {x0.dtype}")
-    if x0.ndim != 1 or x0.size == 0:
-        raise ValueError(f"x0 must be a non-empty 1-D array of parameters, got shape "
-                         f"{x0.shape}")
+        raise ValueError(f"{name} must hold real numbers, got dtype {x0.dtype}")
+    if x0.ndim != ndim or x0.size == 0:
+        what = ("a non-empty 1-D array of parameters" if ndim == 1 else
+                "a non-empty 2-D array, one starting point per row")
+        raise ValueError(f"{name} must be {what}, got shape {x0.shape}")
     x0 = x0.astype(np.float64)
     if not np.all(np.isfinite(x0)):
-        raise ValueError("x0 must be finite")
+        raise ValueError(f"{name} must be finite")
     return x0
 
 

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,3 +55,18 @@ def set_key(conf, dotted, value):
         del node[last]
     else:
         node[last] = value
+
+
+def assert_same_fits(dir_a, dir_b, arms):
+    """The article arms' fits of two runs agree: histories equal except wall time, and
+    fit.json equal in every field that carries no timing."""
+    from secondorder import io
+
+    for arm in arms:
+        a, b = (io.read_csv(d / "results" / "fits" / arm / "history.csv")
+                for d in (dir_a, dir_b))
+        assert a.drop(columns="wall_s").equals(b.drop(columns="wall_s")), arm
+        fa, fb = (json.loads((d / "results" / "fits" / arm / "fit.json").read_text())
+                  for d in (dir_a, dir_b))
+        for key in ("status", "iterations", "evaluations", "settings", "init_sha256"):
+            assert fa[key] == fb[key], (arm, key)

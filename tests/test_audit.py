@@ -1,13 +1,12 @@
 """Provenance, `secondorder audit verify`, the Snakemake report, lint and determinism."""
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import TINY, configs, run_snakemake
+from conftest import TINY, assert_same_fits, configs, run_snakemake
 
 from secondorder import audit, io, stages
 
@@ -147,11 +146,4 @@ def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
     assert len(compared) >= 12
     different = [p for p in compared if first[p]["sha256"] != second[p]["sha256"]]
     assert different == []
-    for arm in ("adam", "lm", "lm_fd"):
-        a, b = (io.read_csv(d / "results" / "fits" / arm / "history.csv")
-                for d in (tiny_run, tmp_path))
-        assert a.drop(columns="wall_s").equals(b.drop(columns="wall_s")), arm
-        fa, fb = (json.loads((d / "results" / "fits" / arm / "fit.json").read_text())
-                  for d in (tiny_run, tmp_path))
-        for key in ("status", "iterations", "evaluations", "settings", "init_sha256"):
-            assert fa[key] == fb[key], (arm, key)
+    assert_same_fits(tiny_run, tmp_path, ("adam", "lm", "lm_fd"))

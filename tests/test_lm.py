@@ -9,6 +9,8 @@ from secondorder.lm import (LMResult, Marquardt, Nielsen, Status, autodiff_jacob
                             damped_step, fit_keras, identity_scaling, jtj_diag_scaling,
                             least_squares, per_sample_jacobian)
 from secondorder.lm.damping import gain_ratio, make_damping, predicted_reduction
+from secondorder.lm.linalg import gauss_newton_step, qr_step
+from secondorder.lm.termination import Criteria, gradient_cosine, step_candidates
 
 F64 = tf.float64
 
@@ -158,37 +160,82 @@ def test_gain_ratio_and_predicted_reduction():
 
 
 def test_scalings():
+    """jtj_diag keeps Moré's running maximum of the squared column norms; a column that
+    has always been zero gets 1."""
     jtj = tf.constant([[4.0, 1.0, 0.0], [1.0, 9.0, 0.0], [0.0, 0.0, 0.0]], F64)
-    np.testing.assert_array_equal(identity_scaling(jtj).numpy(), [1.0, 1.0, 1.0])
-    np.testing.assert_array_equal(jtj_diag_scaling(jtj).numpy(), [4.0, 9.0, 1.0])
+    first = tf.zeros(3, F64)
+    np.testing.assert_array_equal(identity_scaling(jtj, first).numpy(), [1.0, 1.0, 1.0])
+    d2 = jtj_diag_scaling(jtj, first)
+    np.testing.assert_array_equal(d2.numpy(), [4.0, 9.0, 1.0])
+    smaller = tf.constant([[1.0, 0.0, 0.0], [0.0, 16.0, 0.0], [0.0, 0.0, 0.25]], F64)
+    np.testing.assert_array_equal(jtj_diag_scaling(smaller, d2).numpy(), [4.0, 16.0, 1.0])
 
 
 def test_damped_step_solves_the_lm_equations():
     rng = np.random.default_rng(1)
     jac, r = rng.normal(size=(8, 4)), rng.normal(size=8)
     jtj, grad, d2 = jac.T @ jac, jac.T @ r, np.array([1.0, 2.0, 3.0, 4.0])
-    delta, fallback = damped_step(*tensors(jtj, grad, 0.1, d2))
-    np.testing.assert_allclose(delta.numpy(), np.linalg.solve(jtj + 0.1 * np.diag(d2), -grad))
-    assert not fallback.numpy()
+    delta, fallback = damped_step(*tensors(jtj[None], grad[None], [0.1], d2[None]),
+                                  tf.constant([True]), None)
+    np.testing.assert_allclose(delta.numpy()[0],
+                               np.linalg.solve(jtj + 0.1 * np.diag(d2), -grad))
+    assert not fallback.numpy()[0]
 
 
 @pytest.mark.parametrize("jac", [[[1.0, 0.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]],
                          ids=["zero-column", "rank-one"])
-def test_damped_step_falls_back_on_singular_jtj(jac):
-    """Singular J^T J with mu = 0: Cholesky fails (a zero pivot, or a rounding-size
-    one), and the minimum-norm solution is returned."""
-    jac, r = np.array(jac), np.array([-1.0, -3.0])
+def test_damped_step_falls_back_to_qr_on_singular_jtj(jac):
+    """``J^T J + mu I`` singular to working precision (mu = 1e-20): Cholesky is refused
+    and the QR solve of ``[J; sqrt(mu) I] delta ~ [-r; 0]`` is used; it is the exact
+    damped step, close to the minimum-norm one for so small a mu. (``r`` is in the
+    range of ``J``: with a least-squares residual left, the damped problem itself is
+    ill-conditioned along the null space of ``J``, whatever the solver.)"""
+    jac, mu = np.array(jac), 1e-20
+    r = -jac @ np.array([1.0, 1.0])
     jtj, grad = jac.T @ jac, jac.T @ r
-    delta, fallback = damped_step(*tensors(jtj, grad, 0.0, np.ones(2)))
-    assert fallback.numpy()
-    np.testing.assert_allclose(delta.numpy(), -np.linalg.pinv(jtj) @ grad, atol=1e-14)
+
+    def jacobian_and_residuals():
+        return tf.constant(jac[None]), tf.constant(r[None])
+
+    delta, fallback = damped_step(*tensors(jtj[None], grad[None], [mu], np.ones((1, 2))),
+                                  tf.constant([True]), jacobian_and_residuals)
+    assert fallback.numpy()[0]
+    np.testing.assert_allclose(delta.numpy()[0], -np.linalg.pinv(jac) @ r, atol=1e-12)
+
+
+def test_qr_step_is_accurate_where_the_normal_equations_are_not():
+    """cond(J) = 1e9 squares to 1e18 in J^T J: the QR step of the augmented system
+    keeps ~7 digits where the normal equations keep none."""
+    rng = np.random.default_rng(3)
+    u, _ = np.linalg.qr(rng.normal(size=(20, 4)))
+    v, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    jac = u @ np.diag([1.0, 1e-3, 1e-6, 1e-9]) @ v.T
+    r, mu = rng.normal(size=20), 1e-19
+    stacked = np.vstack([jac, np.sqrt(mu) * np.eye(4)])
+    exact = np.linalg.lstsq(stacked, -np.concatenate([r, np.zeros(4)]), rcond=None)[0]
+    qr = qr_step(*tensors(jac[None], r[None], [mu], np.ones((1, 4))))[0].numpy()
+    assert np.max(np.abs(qr - exact)) / np.max(np.abs(exact)) < 1e-6
+    normal = np.linalg.solve(jac.T @ jac + mu * np.eye(4), -jac.T @ r)
+    assert np.max(np.abs(normal - exact)) / np.max(np.abs(exact)) > 1e-3
+
+
+def test_gauss_newton_step_is_the_minimum_norm_solution():
+    rng = np.random.default_rng(4)
+    jac = rng.normal(size=(6, 3))
+    jac[:, 2] = jac[:, 0] + jac[:, 1]  # rank 2
+    r, d2 = rng.normal(size=6), np.array([1.0, 4.0, 0.25])
+    step, predicted = gauss_newton_step(*tensors(jac[None], r[None], d2[None]))
+    scaled = np.linalg.lstsq(jac / np.sqrt(d2), -r, rcond=None)[0]
+    np.testing.assert_allclose(step.numpy()[0], scaled / np.sqrt(d2), atol=1e-12)
+    best = r @ r - np.sum((r + jac @ step.numpy()[0]) ** 2)
+    assert predicted.numpy()[0] == pytest.approx(best, rel=1e-12)
 
 
 def test_loop_uses_fallback_on_singular_jtj():
     residuals = linear([[1.0, 1.0], [1.0, 1.0]], [1.0, 3.0])
-    result = least_squares(residuals, [0.0, 0.0], mu0=0.0, gtol=1e-12)
+    result = least_squares(residuals, [0.0, 0.0], mu0=1e-20, gtol=1e-12)
     assert result.history["fallback"][1]
-    np.testing.assert_allclose(result.x, [1.0, 1.0])
+    assert result.x.sum() == pytest.approx(2.0)  # every such point is a minimum
     assert result.ssq == pytest.approx(2.0)
     assert result.status == Status.GTOL and result.success
 
@@ -205,16 +252,22 @@ NO_TOL = dict(gtol=0.0, ftol=0.0, xtol=0.0)
     (dict(gtol=1e-6, ftol=0.0, xtol=0.0), Status.GTOL),
     (dict(gtol=0.0, ftol=1e-2, xtol=0.0), Status.FTOL),
     (dict(gtol=0.0, ftol=0.0, xtol=1e-3), Status.XTOL),
-    (dict(gtol=0.0, ftol=1.0, xtol=1e3), Status.FTOL_XTOL),
     (dict(progress=lambda info: True, **NO_TOL), Status.CALLBACK),
 ])
 def test_stopping_reasons(options, status):
     result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], **options)
     assert result.status == status
-    assert result.message and result.success == (status not in (Status.MAX_ITER,
-                                                                Status.MAX_TIME))
+    assert result.message and result.success == (status not in (
+        Status.MAX_ITER, Status.MAX_TIME, Status.CALLBACK))
     if status == Status.MAX_ITER:
         assert result.nit == 3
+
+
+def test_ftol_and_xtol_together():
+    """Next to the minimum the first step is tiny in both senses."""
+    result = least_squares(rosenbrock_plus_one, [1.0 + 1e-9, 1.0], gtol=0.0, ftol=1e-6,
+                           xtol=1e-6)
+    assert result.status == Status.FTOL_XTOL and result.success and result.nit == 1
 
 
 def test_mu_max_stop_when_no_step_helps():
@@ -241,7 +294,7 @@ def test_validation_early_stopping_returns_best_parameters():
     1/11, 6/11, 0.9587, 0.99959: validation is best at 6/11, then fails twice."""
     result = least_squares(linear([[1.0]], [1.0]), [0.0], mu0=10.0, max_fail=2,
                            validation=linear([[1.0]], [0.5]), **NO_TOL)
-    assert result.status == Status.VALIDATION and result.success
+    assert result.status == Status.VALIDATION and not result.success
     np.testing.assert_allclose(result.x, [6 / 11])
     assert result.nit == 4
     val = result.history["val_ssq"]
@@ -259,7 +312,8 @@ def test_nan_trial_is_never_accepted(damping):
 
     result = least_squares(residuals, [0.0], damping=damping, max_iter=200)
     assert np.all(np.isfinite(result.history["ssq"]))
-    assert not result.history["accepted"].all()
+    trials = result.history["accepted"][1:]  # row 0 is the start, never a trial
+    assert trials.any() and not trials.all()  # NaN trials were refused, others taken
     assert 1.9 < result.x[0] <= 2.0 and np.isfinite(result.ssq)
 
 
@@ -303,7 +357,8 @@ def test_bad_jacobian_shape(solve):
 @pytest.mark.parametrize("options, match", [
     (dict(solve="numpy"), "solve"), (dict(damping="levenberg"), "damping"),
     (dict(scaling="more"), "scaling"), (dict(chunk=0), "chunk"),
-    (dict(max_iter=-1), "max_iter"), (dict(mu0=-1.0), "mu0"), (dict(mu_dec=2.0), "mu_dec"),
+    (dict(max_iter=-1), "max_iter"), (dict(mu0=-1.0), "mu0"), (dict(mu0=0.0), "mu0 must"),
+    (dict(mu_dec=2.0), "mu_dec"),
     (dict(mu_inc=0.5), "mu_inc"), (dict(max_fail=0), "max_fail"), (dict(max_time=0), "max_time"),
     (dict(solve="scipy", validation=rosenbrock), "validation"),
     (dict(solve="scipy", damping="nielsen"), "damping"),
@@ -324,7 +379,8 @@ def test_result_fields_and_history(solve):
     assert result.nfev == result.nit + 1 and 1 <= result.njev <= result.nfev
     assert result.compile_s > 0 and result.wall_s > 0
     history = result.history
-    assert set(history) == {"iteration", "ssq", "mu", "accepted", "fallback", "wall_s"}
+    assert set(history) == {"iteration", "ssq", "mu", "accepted", "fallback", "vetoed",
+                            "wall_s"}
     assert all(len(v) == result.nit + 1 for v in history.values())
     assert np.all(np.diff(history["ssq"]) <= 0) and np.all(np.diff(history["wall_s"]) >= 0)
     assert history["ssq"][-1] == pytest.approx(result.ssq, abs=1e-20)
@@ -350,7 +406,7 @@ def test_progress_is_called_once_per_chunk():
     least_squares(rosenbrock_plus_one, [-1.2, 1.0], max_iter=20, chunk=5, **NO_TOL,
                   progress=infos.append)
     assert [info["iteration"] for info in infos] == [5, 10, 15, 20]
-    assert set(infos[0]) == {"iteration", "ssq", "mu", "elapsed", "status", "x"}
+    assert set(infos[0]) == {"iteration", "running", "ssq", "mu", "elapsed", "status", "x"}
 
 
 # --- The article's problem ---------------------------------------------------------------
@@ -379,3 +435,99 @@ def test_fit_keras_follows_least_squares(article):
     np.testing.assert_allclose(predictions.reshape(-1) - article["y"].numpy().reshape(-1),
                                result.fun, atol=1e-12)
     assert np.isfinite(result.history["val_ssq"]).all()
+
+
+# --- Termination: MINPACK's tests, confirmed at the point ----------------------------------
+
+CRITERIA = Criteria(mu_max=1e10, ssq_goal=0.0, gtol=0.0, ftol=1e-6, xtol=1e-6, max_fail=None)
+
+
+def candidates(ssq_trial, predicted, rho, step_norm=1.0, x_norm=1.0):
+    small_f, small_x = step_candidates(CRITERIA, ssq_old=tf.constant([1.0], F64),
+                                       ssq_trial=tf.constant([ssq_trial], F64),
+                                       predicted=tf.constant([predicted], F64),
+                                       rho=tf.constant([rho], F64),
+                                       step_norm=tf.constant([step_norm], F64),
+                                       x_norm=tf.constant([x_norm], F64))
+    return bool(small_f[0]), bool(small_x[0])
+
+
+def test_ftol_candidate_is_minpacks_test():
+    """|actred| <= ftol, prered <= ftol, 0.5 rho <= 1 (MINPACK lmder)."""
+    assert candidates(1 - 5e-7, 5e-7, 1.0) == (True, False)
+    assert candidates(1 - 5e-7, 1e-7, 5.0) == (False, False)      # rho > 2: model off
+    assert candidates(1 + 1e-7, 5e-7, -0.2) == (True, False)      # tiny rejected step
+    assert candidates(1 - 1e-3, 5e-7, 2000.0) == (False, False)   # real reduction
+    assert candidates(1 - 5e-7, 1e-3, 5e-4) == (False, False)     # model promises more
+    assert candidates(1e3, 1e-7, -1e4) == (False, False)          # actred = -1 (MINPACK)
+    assert candidates(1.0, 1.0, 0.0, step_norm=1e-7) == (False, True)
+    assert candidates(1.0, 1.0, 0.0, step_norm=1e-7, x_norm=0.0) == (False, False)
+
+
+def test_gradient_cosine_is_minpacks_gnorm():
+    """max_j |J_j^T r| / (||J_j|| ||r||), zero columns skipped, 0 at r = 0."""
+    jac, r = np.array([[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]]), np.array([1.0, 0.0])
+    cos = gradient_cosine(*tensors((jac.T @ jac)[None], (jac.T @ r)[None], [r @ r]))
+    assert cos.numpy()[0] == pytest.approx(max(3 / 5, 1.0))
+    zero = gradient_cosine(*tensors((jac.T @ jac)[None], np.zeros((1, 3)), [0.0]))
+    assert zero.numpy()[0] == 0.0
+
+
+def test_small_steps_from_large_damping_are_not_convergence():
+    """mu0 = 1e12 makes the first steps tiny: their actual and predicted reductions are
+    below ftol with rho ~ 1, so MINPACK's step test holds far from the minimum. The
+    check at the point refuses it (the gradient cosine is ~1) and the run goes on to
+    the minimum."""
+    result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], mu0=1e12, mu_max=1e20,
+                           ftol=1e-8, gtol=0.0, xtol=0.0, max_iter=500)
+    assert result.history["vetoed"][1] and result.history["accepted"][1]
+    assert result.status == Status.FTOL and result.success
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-4)
+    assert result.ssq == pytest.approx(1.0, abs=1e-8)
+
+
+def test_every_reported_success_is_stationary():
+    """A success is a point passing a first-order test: cosine <= sqrt(ftol) (ftol),
+    a tiny Gauss-Newton step (xtol) or the cosine itself (gtol)."""
+    for damping in ("marquardt", "nielsen"):
+        for mu0 in (1e-3, 1.0, 1e4):
+            result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], damping=damping,
+                                   mu0=mu0, max_iter=2000)
+            jac = np.array([[-20.0 * result.x[0], 10.0], [-1.0, 0.0], [0.0, 0.0]])
+            r = result.fun
+            norms = np.linalg.norm(jac, axis=0) * np.linalg.norm(r)
+            assert result.success, (damping, mu0, result.status)
+            assert np.max(np.abs(jac.T @ r) / norms) <= 1e-6
+
+
+def test_nielsen_mu_shrinks_by_a_third_on_a_linear_problem():
+    """Linear residuals: the model is exact, rho = 1, so every accepted step multiplies
+    mu by max(1/3, 1 - (2 rho - 1)^3) = 1/3 (Nielsen 1999)."""
+    residuals = linear([[2.0, 0.0], [1.0, 3.0], [0.0, 1.0]], [1.0, 2.0, 3.0])
+    result = least_squares(residuals, [0.0, 0.0], damping="nielsen", mu0=100.0, max_iter=6,
+                           **NO_TOL)
+    assert result.history["accepted"][1:].all()
+    np.testing.assert_allclose(result.history["mu"], 100.0 * (1 / 3) ** np.arange(7),
+                               rtol=1e-12)
+
+
+def test_mu_never_reaches_zero():
+    """r = exp(-x): every step is accepted for hundreds of iterations, so Marquardt's
+    mu * 0.1**k would underflow to 0, an absorbing state; the floor keeps mu > 0."""
+    def residuals(x):
+        return tf.exp(-x)
+
+    result = least_squares(residuals, [0.0], mu0=1.0, max_iter=330, **NO_TOL)
+    assert result.history["accepted"][1:].all() and result.nit == 330
+    assert np.all(result.history["mu"] > 0)
+
+
+@pytest.mark.parametrize("solve", ["tf", "scipy"])
+def test_gtol_means_the_same_for_both_solvers(solve):
+    """gtol is MINPACK's cosine test for solve='tf' and solve='scipy' alike."""
+    result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve=solve, gtol=1e-3,
+                           ftol=0.0, xtol=0.0, max_iter=500)
+    jac = np.array([[-20.0 * result.x[0], 10.0], [-1.0, 0.0], [0.0, 0.0]])
+    norms = np.linalg.norm(jac, axis=0) * np.linalg.norm(result.fun)
+    assert result.status == Status.GTOL
+    assert np.max(np.abs(jac.T @ result.fun) / norms) <= 1e-3

@@ -2,8 +2,8 @@
 
 :func:`mlp_residuals_batch` gives the article's SSQ residuals of a batch of weight rows
 and their Jacobians; :func:`fit_lm_batch` trains one LM arm from every row of a
-``(B, n_params)`` matrix with :func:`secondorder.lm.least_squares_batch` and returns
-what :func:`secondorder.train.fit_lm` returns for each row alone.
+``(B, n_params)`` matrix with :func:`secondorder.lm.least_squares_batch` (a lone fit
+is a batch of one).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .batch import mlp_batch
+from .model import mlp_batch
 from .data import Problem
 from .fit import FitResult
-from .model import Architecture, mlp_tf
+from .model import Architecture
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,11 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture):
     validation_residuals)``.
 
     Row ``b`` of ``residuals(W)`` is ``mlp(x_train, W[b]) - y_train`` flattened
-    row-major (the residuals of :func:`secondorder.train.mlp_residuals`), shape
-    ``(B, N * nout)``; the forward pass is :func:`secondorder.batch.mlp_batch`.
-    ``jacobian(W)`` is ``(B, N * nout, n_params)``: the per-sample Jacobian of
-    :func:`secondorder.lm.per_sample_jacobian` (reverse mode on each sample's
-    outputs, vectorised over samples), vectorised over the rows of ``W`` with
-    ``tf.vectorized_map``. The LM engine XLA-compiles all three.
+    row-major, shape ``(B, N * nout)``. All three come from the one TensorFlow forward
+    pass :func:`mlp_batch`: ``jacobian(W)`` ``(B, N * nout, n_params)`` is
+    :func:`secondorder.lm.per_sample_jacobian` of it (reverse mode on each sample's
+    outputs, vectorised over samples), vectorised over the rows of ``W``. The LM
+    engine XLA-compiles all three.
     """
     import tensorflow as tf
 
@@ -50,7 +49,7 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture):
     def validation_residuals(w):
         return flat(mlp_batch(xv, w, arch), yv)
 
-    row_jacobian = per_sample_jacobian(lambda w, x_i: mlp_tf(x_i, w, arch), x)
+    row_jacobian = per_sample_jacobian(lambda w, x_i: mlp_batch(x_i[None], w[None], arch), x)
 
     def jacobian(w):
         return tf.vectorized_map(row_jacobian, w)
@@ -58,44 +57,67 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture):
     return residuals, jacobian, validation_residuals
 
 
-def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture) -> list[FitResult]:
-    """:func:`secondorder.train.fit_lm` from every row of ``W0`` ``(B, n_params)``.
+def mlp_residuals(problem: Problem, arch: Architecture):
+    """:func:`mlp_residuals_batch` as functions of one flat weight vector ``w`` (each
+    applied to ``w`` as a one-row batch), for code that drives one start itself (the
+    benchmark, the cost study)."""
+    from .lm.solver import row_function
 
-    Same options from ``arm`` (``damping, mu0, mu_max, max_iter, max_time, max_fail,
-    chunk``), same history columns ``iteration, ssq_train, ssq_val, wall_s, mu`` and
-    result fields; ``solve`` must be ``"tf"`` and ``scaling`` ``"identity"``. Times
-    are shared: ``wall_s`` and ``compile_s`` are the batch's divided by ``B``
-    (``extra`` holds ``batch_wall_s``, ``batch_compile_s``, ``batch_size``).
+    return tuple(row_function(fn) for fn in mlp_residuals_batch(problem, arch))
+
+
+def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
+                 progress=None) -> list[FitResult]:
+    """Train the LM ``arm`` (a config entry, schema defaults filled in) from every row
+    of ``W0`` ``(B, n_params)``; a lone fit is ``B = 1``.
+
+    Validation SSQ is recorded each accepted step (not with ``solve="scipy"``, which
+    MINPACK drives); with ``max_fail`` set it also stops early and returns the
+    best-validation weights (trainlm), otherwise the last ones (the article's LM has
+    no early stopping). History columns ``iteration, ssq_train, ssq_val, wall_s, mu``.
+    Times: ``wall_s`` is the time until the row stopped, ``extra`` holds the batch's
+    ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
+    :class:`secondorder.lm.LMResult`).
     """
     from . import lm
 
-    if arm.get("solve", "tf") != "tf" or arm.get("scaling", "identity") != "identity":
-        raise ValueError("fit_lm_batch runs solve='tf' with scaling='identity' only, got "
-                         f"solve={arm.get('solve')!r}, scaling={arm.get('scaling')!r}")
     W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
     residuals, jacobian, val_residuals = mlp_residuals_batch(problem, arch)
-    results = lm.least_squares_batch(
-        residuals, jacobian, W0, damping=arm.get("damping", "marquardt"),
-        mu0=arm.get("mu0", 1e-3), mu_max=arm.get("mu_max", 1e10), max_iter=arm["max_iter"],
-        max_time=arm.get("max_time"), validation=val_residuals,
-        max_fail=arm.get("max_fail"), chunk=arm.get("chunk", 50), progress=_progress)
-    size = len(results)
+    options = {k: arm[k] for k in ("solve", "damping", "scaling", "mu0", "mu_max",
+                                   "max_iter")}
+    if arm["solve"] == "tf":
+        options.update(max_time=arm["max_time"], validation=val_residuals,
+                       max_fail=arm["max_fail"], chunk=arm["chunk"],
+                       progress=_progress if progress is None else _reporting(progress))
+    results = lm.least_squares_batch(residuals, W0, jacobian=jacobian, **options)
     fits = []
     for res in results:
         hist = res.history
         history = pd.DataFrame({"iteration": hist["iteration"], "ssq_train": hist["ssq"],
-                                "ssq_val": hist["val_ssq"], "wall_s": hist["wall_s"],
-                                "mu": hist["mu"]})
+                                "ssq_val": hist.get("val_ssq", np.nan),
+                                "wall_s": hist["wall_s"], "mu": hist["mu"]})
         fits.append(FitResult(
             weights=res.x, history=history, status=res.status.name.lower(),
             status_code=int(res.status), message=res.message, success=res.success,
             iterations=res.nit, evaluations=res.nfev, wall_s=res.wall_s,
             compile_s=res.compile_s,
-            extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.wall_s * size,
-                   "batch_compile_s": res.compile_s * size, "batch_size": size}))
+            extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.batch_wall_s,
+                   "batch_size": res.batch_size}))
     return fits
 
 
+def _reporting(progress):
+    """``progress`` as an LM progress callback: it gets the scalars of each report
+    (``iteration``, rows still ``running``, their lowest ``ssq``, ``elapsed`` s) and
+    never stops the fits."""
+    def report(info: dict) -> bool:
+        progress({"iteration": int(info["iteration"]), "running": int(info["running"]),
+                  "ssq": float(np.nanmin(info["ssq"])), "elapsed_s": float(info["elapsed"])})
+        return False
+
+    return report
+
+
 def _progress(info: dict) -> None:
-    log.info("iteration %d  running %d  lowest ssq %.6g  elapsed %.3f", info["iteration"],
-             info["running"], np.nanmin(info["ssq"]), info["elapsed"])
+    log.info("iteration %d  running %d  lowest ssq %.6g  elapsed %.3f s",
+             info["iteration"], info["running"], np.nanmin(info["ssq"]), info["elapsed"])

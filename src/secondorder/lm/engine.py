@@ -1,14 +1,18 @@
-"""The compiled Levenberg-Marquardt loop (``solve="tf"``).
+"""The compiled Levenberg-Marquardt loop, whose unit is a batch of starting points.
 
-The iteration is a pure function ``lm_step(problem, state) -> state`` of an
-:class:`LMState` of tensors, in the style of optimistix: damping rule, scaling, linear
-solve and stopping tests are separate pieces (:mod:`.damping`, :mod:`.linalg`,
-:func:`stop_status`). :func:`compile_loop` wraps ``chunk`` iterations of it in a
-``tf.while_loop`` inside one ``tf.function`` (the model functions XLA-compiled), so
-a chunk runs with no Python work at all; :func:`solve_tf` calls chunks until a
-stopping test fires and does the per-chunk Python work (time limit, progress
-report, history). The pieces act on the last axis (the last two for matrices), so the
-batched loop of :mod:`.batch` reuses them, each row one run.
+One engine: a fit from one starting point is a batch of one. The state
+(:class:`LMState`) holds ``B`` runs, each field with a leading axis ``B`` (``x``
+``(B, n)``, ``jtj`` ``(B, n, n)``, ``mu`` ``(B,)``, ...). One iteration,
+:func:`lm_step`, is a pure function ``state -> state`` built from separate pieces, in
+the style of optimistix: the damping rule (:mod:`.damping`), the scaling and the
+linear solve (:mod:`.linalg`) and the stopping tests (:mod:`.termination`). Rows stop
+independently; a stopped row is frozen (its state carried over unchanged), so a row's
+iterates, evaluations and history are those it would have alone.
+
+:func:`compile_loop` wraps ``chunk`` iterations in a ``tf.while_loop`` inside one
+``tf.function`` (the model functions XLA-compiled), so a chunk runs with no Python
+work; :func:`solve` calls chunks until every row has stopped and does the per-chunk
+Python work (time limit, progress report, history).
 """
 
 from __future__ import annotations
@@ -22,34 +26,22 @@ import numpy as np
 import tensorflow as tf
 
 from .damping import gain_ratio, predicted_reduction
-from .linalg import damped_step
+from .linalg import damped_step, gauss_newton_step
 from .result import LMResult, Status, make_result
+from .termination import (RUNNING, Criteria, confirmed, gradient_cosine, step_candidates,
+                          stop_status)
 
 logger = logging.getLogger(__name__)
-
-RUNNING = int(Status.RUNNING)
-
-
-@dataclass(frozen=True)
-class Criteria:
-    """Stopping thresholds tested inside the loop (see :class:`.Status`)."""
-
-    mu_max: float
-    ssq_goal: float
-    gtol: float
-    ftol: float
-    xtol: float
-    max_fail: int | None
 
 
 @dataclass(frozen=True)
 class LMProblem:
     """What the loop needs besides its state: functions of the parameters and rules.
 
-    ``residuals(w) -> (m,)``, ``jacobian(w) -> (m, n)``, optional
-    ``validation(w) -> (p,)`` residuals, a damping rule (:mod:`.damping`), a scaling
-    ``jtj -> d2`` (:mod:`.linalg`) and the :class:`Criteria`. For a batch of runs
-    (:mod:`.batch`) the functions take and return a leading axis ``B``.
+    ``residuals(W) -> (B, m)``, ``jacobian(W) -> (B, m, n)``, optional
+    ``validation(W) -> (B, p)`` residuals, row ``b`` of each output depending on row
+    ``b`` of ``W`` only; a damping rule (:mod:`.damping`), a scaling
+    ``(jtj, d2_previous) -> d2`` (:mod:`.linalg`) and the :class:`.Criteria`.
     """
 
     residuals: Callable
@@ -61,35 +53,36 @@ class LMProblem:
 
 
 class LMState(NamedTuple):
-    """Everything that changes from one iteration to the next (shapes of one run; a
-    batch of runs adds a leading axis ``B`` to every field)."""
+    """Everything that changes from one iteration to the next (``B`` runs)."""
 
-    x: tf.Tensor             # (n,) current parameters (last accepted)
-    r: tf.Tensor             # (m,) residuals at x
-    ssq: tf.Tensor           # sum of squares r^T r
-    grad: tf.Tensor          # (n,) J^T r, gradient of cost = ssq / 2
-    jtj: tf.Tensor           # (n, n) Gauss-Newton matrix J^T J
-    mu: tf.Tensor            # damping parameter for the next step
-    nu: tf.Tensor            # Nielsen's growth factor
-    val_ssq: tf.Tensor       # validation SSQ at x (0 without validation)
-    best_val_ssq: tf.Tensor  # lowest validation SSQ seen
-    best_x: tf.Tensor        # (n,) parameters where it was seen
-    fails: tf.Tensor         # accepted steps since the last best validation SSQ
-    nit: tf.Tensor           # iterations (trial steps) done
-    nfev: tf.Tensor          # residual evaluations
-    njev: tf.Tensor          # Jacobian evaluations
-    status: tf.Tensor        # Status code, RUNNING while going
+    x: tf.Tensor             # (B, n) current parameters (last accepted)
+    r: tf.Tensor             # (B, m) residuals at x
+    ssq: tf.Tensor           # (B,) sum of squares r^T r
+    grad: tf.Tensor          # (B, n) J^T r, gradient of cost = ssq / 2
+    jtj: tf.Tensor           # (B, n, n) Gauss-Newton matrix J^T J
+    d2: tf.Tensor            # (B, n) squared scaling D^T D
+    mu: tf.Tensor            # (B,) damping parameter for the next step
+    nu: tf.Tensor            # (B,) Nielsen's growth factor
+    val_ssq: tf.Tensor       # (B,) validation SSQ at x (0 without validation)
+    best_val_ssq: tf.Tensor  # (B,) lowest validation SSQ seen
+    best_x: tf.Tensor        # (B, n) parameters where it was seen
+    fails: tf.Tensor         # (B,) accepted steps since the last best validation SSQ
+    nit: tf.Tensor           # (B,) iterations (trial steps) done
+    nfev: tf.Tensor          # (B,) residual evaluations
+    njev: tf.Tensor          # (B,) Jacobian evaluations
+    status: tf.Tensor        # (B,) Status code, RUNNING while going
 
 
 class StepInfo(NamedTuple):
     """Per-iteration facts recorded in the history besides the state."""
 
     accepted: tf.Tensor   # the trial step lowered the SSQ and was taken
-    fallback: tf.Tensor   # Cholesky failed and the min-norm solve was used
+    fallback: tf.Tensor   # Cholesky was unreliable and the QR solve was used
+    vetoed: tf.Tensor     # a step test held but the Gauss-Newton check refused it
 
 
 HISTORY_DTYPES = {"ssq": tf.float64, "val_ssq": tf.float64, "mu": tf.float64,
-                  "accepted": tf.bool, "fallback": tf.bool}
+                  "accepted": tf.bool, "fallback": tf.bool, "vetoed": tf.bool}
 
 
 def sum_of_squares(r):
@@ -104,9 +97,27 @@ def gauss_newton(jac, r):
     return jtj, grad, tf.reduce_all(tf.math.is_finite(jac), axis=(-2, -1))
 
 
-def normal_equations(problem: LMProblem, x, r):
-    """``(J^T J, J^T r, all(isfinite(J)))`` at ``x`` with residuals ``r``."""
-    return gauss_newton(problem.jacobian(x), r)
+def where_rows(mask, new, old):
+    """Row ``b`` of ``new`` where ``mask[b]``, else of ``old`` (any trailing shape)."""
+    return tf.where(tf.reshape(mask, [-1] + [1] * (new.shape.rank - 1)), new, old)
+
+
+def normal_equations_where(problem: LMProblem, rows, x, r, jtj, grad):
+    """``(J^T J, J^T r, finite)`` at ``x``, ``r`` for the rows where ``rows`` is True;
+    ``jtj``, ``grad`` and False elsewhere.
+
+    The Jacobian is evaluated for the whole batch (a fixed shape, so one XLA
+    compilation) and the products ``J^T J`` and ``J^T r``, which cost more, only for
+    the selected rows, gathered. Nothing is evaluated when no row is selected.
+    """
+    def update():
+        idx = tf.where(rows)
+        jac = tf.gather_nd(problem.jacobian(x), idx)
+        jtj_k, grad_k, finite_k = gauss_newton(jac, tf.gather_nd(r, idx))
+        return (tf.tensor_scatter_nd_update(jtj, idx, jtj_k),
+                tf.tensor_scatter_nd_update(grad, idx, grad_k),
+                tf.tensor_scatter_nd_update(tf.zeros_like(rows), idx, finite_k))
+    return tf.cond(tf.reduce_any(rows), update, lambda: (jtj, grad, tf.zeros_like(rows)))
 
 
 def validation_ssq(problem: LMProblem, x):
@@ -116,118 +127,138 @@ def validation_ssq(problem: LMProblem, x):
     return sum_of_squares(problem.validation(x))
 
 
-def stop_status(criteria: Criteria, *, ssq, grad, mu, fails, accepted, ssq_old,
-                step_norm, x_norm):
-    """The :class:`.Status` after an iteration, ``RUNNING`` if no test fires.
+def mu_floor(jtj, d2):
+    """The smallest ``mu`` the loop uses: ``eps * max_j (J^T J)_jj / d2_j``, and at least
+    the smallest normal float64.
 
-    Tests in priority order (the first that holds wins): ``ssq <= ssq_goal``;
-    ``||J^T r||_inf <= gtol``; on an accepted step ``ssq_old - ssq <= ftol * ssq_old``
-    and/or ``||delta|| <= xtol * (xtol + ||x||)``; ``fails >= max_fail``;
-    ``mu > mu_max``. ``ftol`` and ``xtol`` look at accepted steps only: rejected
-    steps shrink as ``mu`` grows, which ``mu_max`` already bounds.
+    Below it ``mu D^T D`` is under the rounding of ``J^T J``'s largest diagonal entry,
+    so a smaller ``mu`` changes no step; the floor keeps ``mu`` from decaying to 0,
+    where the multiplicative damping rules would stay for ever (an absorbing state).
     """
-    small_f = accepted & (ssq_old - ssq <= criteria.ftol * ssq_old)
-    small_x = accepted & (step_norm <= criteria.xtol * (criteria.xtol + x_norm))
-    tests = [
-        (Status.SSQ_GOAL, ssq <= criteria.ssq_goal),
-        (Status.GTOL, tf.reduce_max(tf.abs(grad), axis=-1) <= criteria.gtol),
-        (Status.FTOL_XTOL, small_f & small_x),
-        (Status.FTOL, small_f),
-        (Status.XTOL, small_x),
-        (Status.MU_MAX, mu > criteria.mu_max),
-    ]
-    if criteria.max_fail is not None:
-        tests.insert(-1, (Status.VALIDATION, fails >= criteria.max_fail))
-    status = tf.constant(RUNNING)
-    for code, hit in reversed(tests):
-        status = tf.where(hit, tf.constant(int(code)), status)
-    return status
+    eps = np.finfo(np.float64).eps
+    ratio = tf.reduce_max(tf.linalg.diag_part(jtj) / d2, axis=-1)
+    return tf.maximum(eps * ratio, np.finfo(np.float64).tiny)
 
 
 def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
-    """The state at ``x0``: residuals, normal equations, first stopping tests.
+    """The state of ``B`` runs at the rows of ``x0``: residuals, normal equations,
+    scaling, the ``ssq_goal`` and ``gtol`` tests.
 
-    Non-finite residuals or Jacobian give ``NONFINITE_START`` (the loop never runs).
-    ``x0`` of shape ``(B, n)`` gives the state of ``B`` runs (scalars become ``(B,)``).
+    Non-finite residuals or Jacobian give ``NONFINITE_START`` (the row never runs).
     """
     r = problem.residuals(x0)
     ssq = sum_of_squares(r)
-    jtj, grad, jac_finite = normal_equations(problem, x0, r)
+    jtj, grad, jac_finite = gauss_newton(problem.jacobian(x0), r)
+    d2 = problem.scaling(jtj, tf.zeros_like(grad))
     shape = tf.shape(ssq)
-    mu = tf.fill(shape, tf.constant(mu0, x0.dtype))
+    mu = tf.maximum(tf.fill(shape, tf.constant(mu0, x0.dtype)), mu_floor(jtj, d2))
     zero, one = tf.zeros(shape, tf.int32), tf.ones(shape, tf.int32)
+    no = tf.zeros(shape, tf.bool)
     val = validation_ssq(problem, x0)
-    status = stop_status(problem.criteria, ssq=ssq, grad=grad, mu=mu, fails=zero,
-                         accepted=tf.constant(False), ssq_old=ssq,
-                         step_norm=tf.zeros_like(ssq), x_norm=tf.norm(x0, axis=-1))
+    status = stop_status(problem.criteria, ssq=ssq, cosine=gradient_cosine(jtj, grad, ssq),
+                         mu=mu, fails=zero, ftol=no, xtol=no)
     finite = tf.math.is_finite(ssq) & jac_finite
     status = tf.where(finite, status, tf.constant(int(Status.NONFINITE_START)))
-    return LMState(x=x0, r=r, ssq=ssq, grad=grad, jtj=jtj, mu=mu,
+    return LMState(x=x0, r=r, ssq=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu,
                    nu=tf.fill(shape, tf.constant(2.0, x0.dtype)), val_ssq=val,
                    best_val_ssq=val, best_x=x0, fails=zero, nit=zero, nfev=one, njev=one,
                    status=status)
 
 
 def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
-    """One Levenberg-Marquardt iteration.
+    """One Levenberg-Marquardt iteration of every running row; stopped rows keep
+    their state.
 
-    1. Solve ``(J^T J + mu D^T D) delta = -J^T r`` (:func:`.damped_step`).
-    2. Evaluate the trial ``x + delta``. It is accepted only if its SSQ is finite
-       and lower than the current one, and its Jacobian (computed only then) is
+    1. Solve ``(J^T J + mu D^T D) delta = -J^T r`` (:func:`.damped_step`: Cholesky,
+       QR of ``[J; sqrt(mu) D]`` where Cholesky is unreliable).
+    2. Residuals at the trial points ``x + delta``. A trial is accepted only if its
+       SSQ is finite and lower and its Jacobian (computed only for such rows) is
        finite; a NaN/Inf trial is a rejection.
-    3. Update ``mu`` (and ``nu``) with the damping rule, from acceptance and the
-       gain ratio ``rho``.
-    4. On acceptance, evaluate the validation SSQ and count steps without a new best.
-    5. Run the stopping tests (:func:`stop_status`).
+    3. ``mu`` (and ``nu``) from the damping rule, given acceptance and the gain ratio
+       ``rho``, never below :func:`mu_floor`; on acceptance the scaling is updated.
+    4. On acceptance, the validation SSQ and the count of steps without a new best.
+    5. Stopping tests (:mod:`.termination`): the step tests ``ftol``/``xtol`` are
+       confirmed at the current point (gradient cosines; the Gauss-Newton step,
+       computed only for the rows whose ``xtol`` step test held).
     """
-    d2 = problem.scaling(state.jtj)
-    delta, fallback = damped_step(state.jtj, state.grad, state.mu, d2)
+    running = state.status == RUNNING
+
+    def jacobian_and_residuals():
+        return problem.jacobian(state.x), state.r
+
+    delta, fallback = damped_step(state.jtj, state.grad, state.mu, state.d2, running,
+                                  jacobian_and_residuals)
     x_trial = state.x + delta
     r_trial = problem.residuals(x_trial)
     ssq_trial = sum_of_squares(r_trial)
-    decreased = tf.math.is_finite(ssq_trial) & (ssq_trial < state.ssq)
-    jtj_trial, grad_trial, jac_finite = tf.cond(
-        decreased,
-        lambda: normal_equations(problem, x_trial, r_trial),
-        lambda: (state.jtj, state.grad, tf.constant(False)))
+    decreased = running & tf.math.is_finite(ssq_trial) & (ssq_trial < state.ssq)
+    jtj_trial, grad_trial, jac_finite = normal_equations_where(
+        problem, decreased, x_trial, r_trial, state.jtj, state.grad)
     accepted = decreased & jac_finite
 
-    rho = gain_ratio(state.ssq - ssq_trial,
-                     predicted_reduction(delta, state.grad, state.mu, d2))
-    mu, nu = problem.damping.update(state.mu, state.nu, accepted, rho)
+    predicted = predicted_reduction(delta, state.grad, state.mu, state.d2)
+    rho = gain_ratio(state.ssq - ssq_trial, predicted)
 
     def take(new, old):
-        return tf.where(accepted, new, old)
+        return where_rows(accepted, new, old)
 
-    x = take(x_trial, state.x)
-    val = tf.cond(accepted, lambda: validation_ssq(problem, x_trial), lambda: state.val_ssq)
+    x, r, ssq = take(x_trial, state.x), take(r_trial, state.r), take(ssq_trial, state.ssq)
+    jtj, grad = take(jtj_trial, state.jtj), take(grad_trial, state.grad)
+    d2 = take(problem.scaling(jtj_trial, state.d2), state.d2)
+    mu, nu = problem.damping.update(state.mu, state.nu, accepted, rho)
+    mu = tf.maximum(mu, mu_floor(jtj, d2))
+
+    val = tf.cond(tf.reduce_any(accepted),
+                  lambda: take(validation_ssq(problem, x_trial), state.val_ssq),
+                  lambda: state.val_ssq)
     improved = accepted & (val < state.best_val_ssq)
     fails = tf.where(improved, 0, tf.where(accepted, state.fails + 1, state.fails))
-    ssq = take(ssq_trial, state.ssq)
-    grad = take(grad_trial, state.grad)
-    status = stop_status(problem.criteria, ssq=ssq, grad=grad, mu=mu, fails=fails,
-                         accepted=accepted, ssq_old=state.ssq, step_norm=tf.norm(delta),
-                         x_norm=tf.norm(state.x))
-    new_state = LMState(
-        x=x, r=take(r_trial, state.r), ssq=ssq, grad=grad,
-        jtj=take(jtj_trial, state.jtj), mu=mu, nu=nu, val_ssq=val,
+
+    scale = tf.sqrt(state.d2)
+    x_norm = tf.norm(scale * state.x, axis=-1)
+    small_f, small_x = step_candidates(
+        problem.criteria, ssq_old=state.ssq, ssq_trial=ssq_trial, predicted=predicted,
+        rho=rho, step_norm=tf.norm(scale * delta, axis=-1), x_norm=x_norm)
+    candidate = running & (small_f | small_x)
+    check_step = candidate & small_x
+
+    def gauss_newton_check():
+        idx = tf.where(check_step)
+        d2_k = tf.gather_nd(d2, idx)
+        step, _ = gauss_newton_step(tf.gather_nd(problem.jacobian(x), idx),
+                                    tf.gather_nd(r, idx), d2_k)
+        return tf.tensor_scatter_nd_update(tf.zeros_like(ssq), idx,
+                                           tf.norm(tf.sqrt(d2_k) * step, axis=-1))
+
+    gn_step_norm = tf.cond(tf.reduce_any(check_step), gauss_newton_check,
+                           lambda: tf.zeros_like(ssq))
+    cosine = gradient_cosine(jtj, grad, ssq)
+    ftol, xtol = confirmed(problem.criteria, small_f=candidate & small_f,
+                           small_x=check_step, cosine=cosine, gn_step_norm=gn_step_norm,
+                           x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1))
+    vetoed = candidate & tf.logical_not(ftol | xtol)
+    status = stop_status(problem.criteria, ssq=ssq, cosine=cosine, mu=mu, fails=fails,
+                         ftol=ftol, xtol=xtol)
+    extra_jacobians = (tf.cast(decreased, tf.int32) + tf.cast(fallback, tf.int32)
+                       + tf.cast(check_step, tf.int32))
+    stepped = LMState(
+        x=x, r=r, ssq=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu, nu=nu, val_ssq=val,
         best_val_ssq=tf.where(improved, val, state.best_val_ssq),
-        best_x=tf.where(improved, x_trial, state.best_x), fails=fails,
-        nit=state.nit + 1, nfev=state.nfev + 1,
-        njev=state.njev + tf.cast(decreased, tf.int32), status=status)
-    return new_state, StepInfo(accepted, fallback)
+        best_x=where_rows(improved, x_trial, state.best_x), fails=fails,
+        nit=state.nit + 1, nfev=state.nfev + 1, njev=state.njev + extra_jacobians,
+        status=status)
+    new_state = LMState(*(where_rows(running, new, old) for new, old in zip(stepped, state)))
+    return new_state, StepInfo(accepted, fallback, vetoed)
 
 
-def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool,
-                 step: Callable = lm_step):
+def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool):
     """Compiled ``init(x0) -> state`` and ``run_chunk(state, n) -> (state, done,
     history)``.
 
-    ``run_chunk`` runs at most ``n <= chunk`` iterations of ``step`` in a
-    ``tf.while_loop`` and stops early when a stopping test fires (for a batch, when
-    every row has stopped); ``done`` is the number run and ``history`` a dict of
-    ``(chunk,)`` arrays (``(chunk, B)`` for a batch; TensorArrays in the graph) whose
-    first ``done`` entries are valid.
+    ``run_chunk`` runs at most ``n <= chunk`` iterations of :func:`lm_step` in a
+    ``tf.while_loop`` and stops early when every row has stopped; ``done`` is the
+    number run and ``history`` a dict of ``(chunk, B)`` arrays whose first ``done``
+    rows are valid.
 
     Both are TensorFlow graphs (``tf.function``). With ``jit_compile`` the residual,
     Jacobian and validation functions inside them are XLA-compiled, but not the
@@ -250,9 +281,10 @@ def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool,
                    for name, dtype in HISTORY_DTYPES.items()}
 
         def body(k, state, history):
-            state, info = step(problem, state)
+            state, info = lm_step(problem, state)
             row = {"ssq": state.ssq, "val_ssq": state.val_ssq, "mu": state.mu,
-                   "accepted": info.accepted, "fallback": info.fallback}
+                   "accepted": info.accepted, "fallback": info.fallback,
+                   "vetoed": info.vetoed}
             history = {name: ta.write(k, row[name]) for name, ta in history.items()}
             return k + 1, state, history
 
@@ -266,77 +298,99 @@ def compile_loop(problem: LMProblem, mu0: float, chunk: int, jit_compile: bool,
     return init, run_chunk
 
 
-def solve_tf(problem: LMProblem, x0: np.ndarray, *, mu0: float, max_iter: int,
-             max_time: float | None, chunk: int, progress: Callable | None,
-             jit_compile: bool) -> LMResult:
-    """Run the compiled loop chunk by chunk and assemble the :class:`.LMResult`.
+def solve(problem: LMProblem, X0: np.ndarray, *, mu0: float, max_iter: int,
+          max_time: float | None, chunk: int, progress: Callable | None,
+          jit_compile: bool) -> list[LMResult]:
+    """Run the compiled loop chunk by chunk from the rows of ``X0``; one
+    :class:`.LMResult` per row.
 
     Compilation is done first, apart: ``init`` is called once and ``run_chunk`` once
     with ``n = 0`` (tracing and XLA compilation, plus one residual and Jacobian
-    evaluation); that time is ``compile_s`` and is not in ``wall_s``.
+    evaluation); that time is ``compile_s``, not in any ``wall_s``.
 
-    Between chunks (never inside one), Python checks ``max_time``, calls
-    ``progress(info)`` (or logs at INFO level when ``progress`` is None) and stops
-    with ``CALLBACK`` if it returns True. ``info`` holds ``iteration, ssq, mu,
-    val_ssq, elapsed, status, x``. History times are recorded at chunk ends and
-    linearly interpolated over the iterations of the chunk.
+    Between chunks (never inside one), Python checks ``max_iter`` and ``max_time``,
+    calls ``progress(info)`` (or logs at INFO level when ``progress`` is None) and
+    stops every running row with ``CALLBACK`` if it returns True. History times are
+    taken at chunk ends and linearly interpolated over the iterations of the chunk.
+
+    Times of a batch: ``batch_wall_s`` is the whole solve; a row's ``wall_s`` is the
+    time from the start until that row stopped (its history's last ``wall_s``), the
+    other rows' work included. Alone (``B = 1``) the two are equal.
     """
     init, run_chunk = compile_loop(problem, mu0, chunk, jit_compile)
-    x0 = tf.constant(x0, tf.float64)
+    X0 = tf.constant(X0, tf.float64)
+    size = int(X0.shape[0])
     tic = time.perf_counter()
-    int(run_chunk(init(x0), tf.constant(0))[0].status)
+    int(run_chunk(init(X0), tf.constant(0))[1])
     compile_s = time.perf_counter() - tic
 
     start = time.perf_counter()
-    state = init(x0)
-    status = Status(int(state.status))
+    state = init(X0)
     elapsed = time.perf_counter() - start
-    rows = [{"ssq": state.ssq.numpy()[None], "val_ssq": state.val_ssq.numpy()[None],
-             "mu": state.mu.numpy()[None], "accepted": np.array([False]),
-             "fallback": np.array([False]), "wall_s": np.array([elapsed])}]
-    while status == Status.RUNNING:
-        nit = int(state.nit)
-        if nit >= max_iter:
-            status = Status.MAX_ITER
-            break
-        state, done, history = run_chunk(state, tf.constant(min(chunk, max_iter - nit)))
+    parts = [{"ssq": state.ssq.numpy()[None], "val_ssq": state.val_ssq.numpy()[None],
+              "mu": state.mu.numpy()[None], "accepted": np.zeros((1, size), bool),
+              "fallback": np.zeros((1, size), bool), "vetoed": np.zeros((1, size), bool)}]
+    times = [np.array([elapsed])]
+    iteration, unfinished = 0, Status.MAX_ITER
+    while (state.status.numpy() == RUNNING).any() and iteration < max_iter:
+        state, done, history = run_chunk(state, tf.constant(min(chunk, max_iter - iteration)))
         done = int(done)
-        status = Status(int(state.status))
+        iteration += done
         now = time.perf_counter() - start
-        row = {name: values.numpy()[:done] for name, values in history.items()}
-        row["wall_s"] = elapsed + (now - elapsed) * np.arange(1, done + 1) / done
-        rows.append(row)
+        parts.append({name: values.numpy()[:done] for name, values in history.items()})
+        times.append(elapsed + (now - elapsed) * np.arange(1, done + 1) / done)
         elapsed = now
-        stop = report(progress, state, status, elapsed, problem.validation is not None)
-        if status == Status.RUNNING:
-            if stop:
-                status = Status.CALLBACK
-            elif max_time is not None and elapsed >= max_time:
-                status = Status.MAX_TIME
-    wall_s = time.perf_counter() - start
+        if report(progress, state, iteration, max_iter, elapsed,
+                  problem.validation is not None):
+            unfinished = Status.CALLBACK
+            break
+        if max_time is not None and elapsed >= max_time:
+            unfinished = Status.MAX_TIME
+            break
+    batch_wall_s = time.perf_counter() - start
 
-    history = {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
-    history["iteration"] = np.arange(len(history["ssq"]))
+    history = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     if problem.validation is None:
         del history["val_ssq"]
-    x, r = state.x, state.r
-    if problem.criteria.max_fail is not None and status != Status.NONFINITE_START:
-        x = state.best_x
-        r = problem.residuals(x)
-    return make_result(x.numpy(), r.numpy(), status, nit=int(state.nit),
-                       nfev=int(state.nfev), njev=int(state.njev), wall_s=wall_s,
-                       compile_s=compile_s, history=history)
+    times = np.concatenate(times)
+    nit, nfev, njev = state.nit.numpy(), state.nfev.numpy(), state.njev.numpy()
+    status = state.status.numpy()
+    status[status == RUNNING] = int(unfinished)
+    x, r = state.x.numpy(), state.r.numpy()
+    if problem.criteria.max_fail is not None:
+        best = status != int(Status.NONFINITE_START)
+        x = np.where(best[:, None], state.best_x.numpy(), x)
+        r = np.where(best[:, None], problem.residuals(tf.constant(x)).numpy(), r)
+    results = []
+    for b in range(size):
+        end = nit[b] + 1
+        row_history = {name: values[:end, b] for name, values in history.items()}
+        row_history.update(iteration=np.arange(end), wall_s=times[:end])
+        wall_s = batch_wall_s if size == 1 else float(times[end - 1])
+        results.append(make_result(x[b], r[b], status[b], nit=nit[b], nfev=nfev[b],
+                                   njev=njev[b], wall_s=wall_s, compile_s=compile_s,
+                                   batch_wall_s=batch_wall_s, batch_size=size,
+                                   history=row_history))
+    return results
 
 
-def report(progress: Callable | None, state: LMState, status: Status, elapsed: float,
-           has_validation: bool) -> bool:
-    """Per-chunk report: call ``progress(info)`` or log; True asks to stop."""
-    info = {"iteration": int(state.nit), "ssq": float(state.ssq), "mu": float(state.mu),
-            "elapsed": elapsed, "status": int(status), "x": state.x.numpy()}
+def report(progress: Callable | None, state: LMState, iteration: int, max_iter: int,
+           elapsed: float, has_validation: bool) -> bool:
+    """Per-chunk report: call ``progress(info)`` or log; True asks to stop.
+
+    ``info`` holds ``iteration, running`` (rows still going), ``elapsed`` and per-row
+    arrays ``ssq, mu, status, x`` and ``val_ssq`` (with validation).
+    """
+    status = state.status.numpy()
+    info = {"iteration": iteration, "running": int(np.sum(status == RUNNING)),
+            "ssq": state.ssq.numpy(), "mu": state.mu.numpy(), "elapsed": elapsed,
+            "status": status, "x": state.x.numpy()}
     if has_validation:
-        info["val_ssq"] = float(state.val_ssq)
+        info["val_ssq"] = state.val_ssq.numpy()
     if progress is None:
-        logger.info("LM iteration %d: ssq %.6g, mu %.3g, %.3f s", info["iteration"],
-                    info["ssq"], info["mu"], elapsed)
+        logger.info("LM iteration %d of at most %d (%.0f%%): %d of %d rows running, "
+                    "lowest ssq %.6g, %.3f s", iteration, max_iter,
+                    100.0 * iteration / max(max_iter, 1), info["running"], status.size,
+                    np.nanmin(info["ssq"]), elapsed)
         return False
     return bool(progress(info))

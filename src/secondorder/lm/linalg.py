@@ -1,15 +1,19 @@
-"""The damped Gauss-Newton step: scaling ``D`` and the linear solve.
+"""The damped Gauss-Newton step: scaling ``D``, the linear solve, the Gauss-Newton check.
 
 Each iteration solves the Levenberg-Marquardt equations (Levenberg 1944; Marquardt
 1963; Moré 1978, eq. 2.2)
 
     (J^T J + mu D^T D) delta = -J^T r,
 
-equivalently the least-squares problem ``[J; sqrt(mu) D] delta ~ [-r; 0]``. ``D`` is
-diagonal and given by its squared diagonal ``d2``. The scalings,
-:func:`min_norm_solve` and :func:`cholesky_step` act on the last axes and take leading
-batch axes; :func:`damped_step` solves one system, :func:`damped_step_batch` one per
-row of a batch.
+equivalently the linear least-squares problem ``[J; sqrt(mu) D] delta ~ [-r; 0]``.
+``D`` is diagonal and given by its squared diagonal ``d2``. Every function acts on the
+last axes and takes a leading batch axis ``B`` (one row per run).
+
+The normal equations are fast (one ``J^T J`` and one Cholesky of ``n x n``) but square
+the condition number of ``J``. When Cholesky is unreliable, :func:`damped_step` solves
+the augmented system by a QR factorisation instead, whose condition number is that of
+``[J; sqrt(mu) D]`` itself (Golub & Van Loan, *Matrix Computations*, 4th ed., 5.3.7;
+MINPACK ``lmpar`` works with the QR factors of ``J`` for the same reason).
 """
 
 from __future__ import annotations
@@ -18,50 +22,35 @@ import numpy as np
 import tensorflow as tf
 
 
-def identity_scaling(jtj):
+def identity_scaling(jtj, d2_previous):
     """``D = I``: Levenberg's damping, ``mu`` added to every diagonal entry
     (MATLAB ``trainlm``)."""
     return tf.ones_like(tf.linalg.diag_part(jtj))
 
 
-def jtj_diag_scaling(jtj):
-    """``D^T D = diag(J^T J)``: Marquardt's (1963) scale-invariant damping.
+def jtj_diag_scaling(jtj, d2_previous):
+    """``D^T D = diag(J^T J)`` with Moré's running maximum (Moré 1978, eq. 6.3;
+    MINPACK ``lmder`` ``mode = 1``; scipy's ``x_scale='jac'``):
+    ``d_j <- max(d_j, ||J_j||)`` over the iterations, so the scaling never shrinks.
 
-    A zero diagonal entry (a parameter that does not affect the residuals) would
-    leave that direction undamped and the matrix singular; it gets 1 instead.
+    ``d2_previous`` is 0 before the first iteration. A column that has always been
+    zero (a parameter that does not affect the residuals) gets 1, as in MINPACK.
     """
-    d2 = tf.linalg.diag_part(jtj)
+    d2 = tf.maximum(d2_previous, tf.linalg.diag_part(jtj))
     return tf.where(d2 > 0, d2, tf.ones_like(d2))
 
 
 SCALINGS = {"identity": identity_scaling, "jtj_diag": jtj_diag_scaling}
 
 
-def min_norm_solve(matrix, rhs):
-    """Minimum-norm solution of the symmetric system ``matrix @ delta = rhs``.
-
-    Eigen-decomposition pseudo-inverse, eigenvalues below ``n * eps * max|lambda|``
-    dropped. For the damped normal matrix this is the minimum-norm least-squares
-    solution of the augmented system ``[J; sqrt(mu) D] delta ~ [-r; 0]``.
-    """
-    lam, vec = tf.linalg.eigh(matrix)
-    n = tf.cast(tf.shape(matrix)[-1], matrix.dtype)
-    eps = np.finfo(matrix.dtype.as_numpy_dtype).eps
-    cutoff = n * eps * tf.reduce_max(tf.abs(lam), axis=-1, keepdims=True)
-    kept = lam > cutoff
-    inv = tf.where(kept, 1.0 / tf.where(kept, lam, tf.ones_like(lam)), tf.zeros_like(lam))
-    return tf.linalg.matvec(vec, inv * tf.linalg.matvec(vec, rhs, transpose_a=True))
-
-
 def cholesky_step(jtj, grad, mu, d2):
-    """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: return
-    ``(matrix, delta, ok)``, ``matrix`` the damped normal matrix.
+    """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: ``(delta, ok)``.
 
     ``M = L L^T`` is taken as failed (``ok`` False) when ``delta`` is not finite (an
     exactly singular or indefinite matrix: TensorFlow's kernel then fills that
-    matrix's factor with NaN) or when the matrix is numerically singular,
-    ``min(diag L)^2 <= n * eps * max(diag L)^2`` (rounding can leave a tiny positive
-    pivot where the exact one is zero, and a garbage step).
+    matrix's factor with NaN) or when ``M`` is numerically singular,
+    ``min(diag L)^2 <= n * eps * max(diag L)^2``: the normal equations have then
+    lost the small singular values of ``J`` to rounding.
     """
     matrix = jtj + tf.linalg.diag(mu[..., None] * d2)
     chol = tf.linalg.cholesky(matrix)
@@ -71,31 +60,63 @@ def cholesky_step(jtj, grad, mu, d2):
     eps = np.finfo(matrix.dtype.as_numpy_dtype).eps
     ok = (tf.reduce_all(tf.math.is_finite(delta), axis=-1)
           & (tf.reduce_min(pivots, axis=-1) > n * eps * tf.reduce_max(pivots, axis=-1)))
-    return matrix, delta, ok
+    return delta, ok
 
 
-def damped_step(jtj, grad, mu, d2):
-    """Solve ``(J^T J + mu diag(d2)) delta = -J^T r``; return ``(delta, fallback)``.
+def qr_step(jac, r, mu, d2):
+    """Solve ``[J; sqrt(mu) D] delta ~ [-r; 0]`` by Householder QR: ``delta = -R^-1
+    Q^T [r; 0]``. ``jac`` ``(B, m, n)``, ``r`` ``(B, m)``; ``mu > 0`` and ``d2 > 0``
+    make the stacked matrix of full column rank."""
+    damping = tf.linalg.diag(tf.sqrt(mu[..., None] * d2))
+    stacked = tf.concat([jac, damping], axis=-2)
+    rhs = tf.concat([r, tf.zeros_like(d2)], axis=-1)
+    q, rfac = tf.linalg.qr(stacked)
+    qtr = tf.linalg.matvec(q, rhs, transpose_a=True)
+    return -tf.linalg.triangular_solve(rfac, qtr[..., None], lower=False)[..., 0]
 
-    Cholesky first (:func:`cholesky_step`); where it fails the minimum-norm solution
-    (:func:`min_norm_solve`) is used and ``fallback`` is True. A step that is still
-    not finite is rejected by the caller, which raises ``mu``.
+
+def damped_step(jtj, grad, mu, d2, rows, jacobian_and_residuals):
+    """Solve ``(J^T J + mu diag(d2)) delta = -J^T r`` for every row; return
+    ``(delta (B, n), fallback (B,))``.
+
+    One batched Cholesky for all rows (:func:`cholesky_step`). On the rows where it
+    fails and ``rows`` (the runs still going) is True, the step is recomputed by QR of
+    the augmented system (:func:`qr_step`), from ``jacobian_and_residuals()`` (called
+    only then; it returns ``J`` and ``r`` at the current points of all rows). Rows
+    outside ``rows`` keep their Cholesky step, finite or not: the caller ignores them.
     """
-    matrix, delta, ok = cholesky_step(jtj, grad, mu, d2)
-    delta = tf.cond(ok, lambda: delta, lambda: -min_norm_solve(matrix, grad))
-    return delta, tf.logical_not(ok)
+    delta, ok = cholesky_step(jtj, grad, mu, d2)
+    redo = rows & tf.logical_not(ok)
+
+    def refactor():
+        jac, r = jacobian_and_residuals()
+        idx = tf.where(redo)
+        fixed = qr_step(tf.gather_nd(jac, idx), tf.gather_nd(r, idx), tf.gather_nd(mu, idx),
+                        tf.gather_nd(d2, idx))
+        return tf.tensor_scatter_nd_update(delta, idx, fixed)
+
+    delta = tf.cond(tf.reduce_any(redo), refactor, lambda: delta)
+    return delta, redo
 
 
-def damped_step_batch(jtj, grad, mu, d2, rows):
-    """:func:`damped_step` for a batch: ``jtj`` ``(B, n, n)``, ``grad`` and ``d2``
-    ``(B, n)``, ``mu`` ``(B,)``; returns ``(delta (B, n), fallback (B,))``.
+def gauss_newton_step(jac, r, d2):
+    """The undamped model's best step, for the convergence check: ``(delta, predicted)``.
 
-    One batched Cholesky for all rows; the eigendecomposition fallback runs only on
-    the rows where it failed and ``rows`` (a ``(B,)`` mask, the runs still going) is
-    True, gathered into a smaller batch. Rows outside ``rows`` keep their Cholesky
-    step, finite or not: the caller ignores them (``eigh`` would raise on their NaN).
+    ``delta`` is the minimum-norm least-squares solution of ``J delta ~ -r`` in the
+    scaled variables ``D delta`` (singular value decomposition of ``J D^-1``, singular
+    values below ``max(m, n) * eps * sigma_max`` dropped, as numpy's ``lstsq``), and
+    ``predicted = ||r||^2 - ||r + J delta||^2 = ||U_k^T r||^2`` the largest reduction
+    of the SSQ that the Gauss-Newton model promises from here. Both are exact
+    functions of ``J`` and ``r`` (no normal equations).
     """
-    matrix, delta, ok = cholesky_step(jtj, grad, mu, d2)
-    redo = tf.where(rows & tf.logical_not(ok))
-    fixed = -min_norm_solve(tf.gather_nd(matrix, redo), tf.gather_nd(grad, redo))
-    return tf.tensor_scatter_nd_update(delta, redo, fixed), tf.logical_not(ok)
+    scale = tf.sqrt(d2)
+    sigma, u, v = tf.linalg.svd(jac / scale[..., None, :])
+    shape = tf.shape(jac)
+    eps = np.finfo(jac.dtype.as_numpy_dtype).eps
+    cutoff = (tf.cast(tf.maximum(shape[-2], shape[-1]), jac.dtype) * eps
+              * tf.reduce_max(sigma, axis=-1, keepdims=True))
+    kept = sigma > cutoff
+    utr = tf.where(kept, tf.linalg.matvec(u, r, transpose_a=True), tf.zeros_like(sigma))
+    inv = tf.where(kept, 1.0 / tf.where(kept, sigma, tf.ones_like(sigma)), tf.zeros_like(sigma))
+    delta = -tf.linalg.matvec(v, inv * utr) / scale
+    return delta, tf.reduce_sum(tf.square(utr), axis=-1)

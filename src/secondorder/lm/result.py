@@ -20,9 +20,10 @@ class Status(IntEnum):
     ===  ===============  ===========================================================
     -1   NONFINITE_START  residuals or Jacobian not finite at ``x0``; nothing was done
      0   MAX_ITER         ``max_iter`` iterations done
-     1   GTOL             gradient small: ``||J^T r||_inf <= gtol``
-     2   FTOL             accepted step with ``ssq_old - ssq <= ftol * ssq_old``
-     3   XTOL             accepted step with ``||delta||_2 <= xtol * (xtol + ||x||_2)``
+     1   GTOL             ``max_j |J_j^T r| / (||J_j|| ||r||) <= gtol`` (MINPACK's)
+     2   FTOL             actual and predicted relative reduction <= ``ftol``,
+                          confirmed by the Gauss-Newton model (:mod:`.termination`)
+     3   XTOL             ``||D delta|| <= xtol ||D x||``, confirmed likewise
      4   FTOL_XTOL        both 2 and 3 on the same step
      5   SSQ_GOAL         ``ssq <= ssq_goal`` (trainlm's ``goal``)
      6   MU_MAX           damping ``mu > mu_max`` (trainlm's ``mu_max``): no step helps
@@ -63,9 +64,11 @@ MESSAGES = {
     Status.CALLBACK: "Stopped by the progress callback.",
 }
 
-#: Stops that mean a convergence test or a goal the caller set was met.
+#: Stops that mean a convergence test passed or the SSQ reached the caller's goal.
+#: Validation early stopping, the time limit and a callback stop are not successes
+#: (scipy's convention for a callback stop): nothing says the point is a minimum.
 SUCCESS = frozenset({Status.GTOL, Status.FTOL, Status.XTOL, Status.FTOL_XTOL,
-                     Status.SSQ_GOAL, Status.VALIDATION, Status.CALLBACK})
+                     Status.SSQ_GOAL})
 
 
 @dataclass
@@ -81,10 +84,14 @@ class LMResult:
     status, message, success : see :class:`Status`.
     nit : iterations, i.e. trial steps (accepted or not); ``nfev - 1`` for both solvers.
     nfev, njev : residual and Jacobian evaluations (validation not counted).
-    wall_s : seconds of the solve, compilation excluded.
-    compile_s : seconds spent tracing and compiling before the timed solve.
+    wall_s : seconds from the start of the solve until this run stopped, compilation
+        excluded; in a batch, the other rows' work is included.
+    compile_s : seconds spent tracing and compiling before the timed solve (once per
+        batch).
+    batch_wall_s, batch_size : seconds of the whole batch's solve, and its number of
+        rows (1 for a lone fit, where ``batch_wall_s == wall_s``).
     history : per-iteration numpy arrays ``iteration, ssq, val_ssq (if validation),
-        mu, accepted, fallback, wall_s``; row 0 is the start ``x0``. ``ssq`` is the
+        mu, accepted, fallback, vetoed, wall_s``; row 0 is the start ``x0``. ``ssq`` is the
         SSQ of the current (last accepted) iterate.
     """
 
@@ -100,10 +107,13 @@ class LMResult:
     njev: int
     wall_s: float
     compile_s: float
+    batch_wall_s: float = 0.0
+    batch_size: int = 1
     history: dict = field(default_factory=dict, repr=False)
 
 
-def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history) -> LMResult:
+def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history,
+                batch_wall_s=None, batch_size=1) -> LMResult:
     """Fill in the derived fields (cost, ssq, message, success) of an :class:`LMResult`."""
     x = np.asarray(x, dtype=np.float64)
     fun = np.asarray(fun, dtype=np.float64)
@@ -112,4 +122,6 @@ def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history) 
     return LMResult(x=x, cost=0.5 * ssq, fun=fun, ssq=ssq, status=status,
                     message=MESSAGES[status], success=status in SUCCESS, nit=int(nit),
                     nfev=int(nfev), njev=int(njev), wall_s=float(wall_s),
-                    compile_s=float(compile_s), history=history)
+                    compile_s=float(compile_s),
+                    batch_wall_s=float(wall_s if batch_wall_s is None else batch_wall_s),
+                    batch_size=int(batch_size), history=history)

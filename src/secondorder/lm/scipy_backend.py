@@ -58,7 +58,8 @@ class Recorder:
         last_accepted = np.maximum.accumulate(np.where(accepted, rows, 0))
         return {"iteration": rows, "ssq": trial[last_accepted],
                 "mu": np.full(trial.size, np.nan), "accepted": accepted,
-                "fallback": np.zeros(trial.size, bool), "wall_s": np.array(self.wall_s)}
+                "fallback": np.zeros(trial.size, bool), "vetoed": np.zeros(trial.size, bool),
+                "wall_s": np.array(self.wall_s)}
 
 
 def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
@@ -72,7 +73,9 @@ def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
     scaling by the running maximum of the Jacobian column norms (Moré 1978, eq. 6.3),
     the closest analogue of Marquardt's. ``gtol``, ``ftol``, ``xtol`` keep MINPACK's
     meanings (``gtol`` bounds the cosine between ``r`` and the columns of ``J``) and
-    are raised to machine epsilon if smaller, as MINPACK requires.
+    are raised to machine epsilon if smaller, as MINPACK requires. ``gtol`` is the
+    same cosine test as ``solve="tf"``'s (:mod:`.termination`); ``ftol`` and ``xtol``
+    are MINPACK's own step tests, without the confirmation ``solve="tf"`` adds.
     """
     fun = tf.function(residuals, jit_compile=jit_compile)
     jac = tf.function(jacobian, jit_compile=jit_compile)

@@ -1,0 +1,123 @@
+"""Stopping tests: when an LM run has converged, and when it must give up.
+
+The convergence tests are MINPACK's (Moré 1978, section 8; Moré, Garbow & Hillstrom,
+*User guide for MINPACK-1*, ANL-80-74, 1980, section 2.3), written for the SSQ
+``f = ||r||^2`` and a step ``delta`` from the damped equations:
+
+* ``gtol`` -- the largest cosine between ``r`` and a column of ``J`` is at most
+  ``gtol``: ``max_j |J_j^T r| / (||J_j|| ||r||) <= gtol`` (columns with ``J_j = 0``
+  skipped). The same quantity as MINPACK's ``gnorm`` and scipy's ``gtol`` for
+  ``method='lm'``, so ``solve="tf"`` and ``solve="scipy"`` mean one thing.
+* ``ftol`` -- both the actual and the predicted relative reduction of the last step are
+  at most ``ftol`` and the model was not far off (gain ratio ``rho <= 2``):
+  ``|1 - f(x+delta)/f(x)| <= ftol``, ``(||J delta||^2 + 2 mu ||D delta||^2)/f(x) <= ftol``
+  (MINPACK's ``actred``, ``prered``, ``0.5 * ratio <= 1``; ``actred = -1`` when the
+  trial SSQ is more than 100 times the current one, as in MINPACK).
+* ``xtol`` -- the scaled step is small against the scaled point:
+  ``||D delta|| <= xtol ||D x||`` (MINPACK: the trust radius against ``||D x||``).
+
+A small damped step says nothing by itself: a large ``mu`` makes every step small, so
+the two step tests above can hold far from a minimum (we saw it on Moré-Garbow-
+Hillstrom problems with ``D = I``). MINPACK's trust-region logic grows the step again
+after a good one; a ``mu`` rule does not. So here ``ftol`` and ``xtol`` are only
+*candidates*, confirmed by a test of the point rather than of the step:
+
+* ``ftol`` is confirmed when the point is first-order stationary to the same
+  tolerance: every column cosine of the ``gtol`` test is at most ``sqrt(ftol)``, i.e.
+  no scaled coordinate direction's linear model offers a relative reduction of the
+  SSQ above ``ftol`` (``cos_j^2`` is exactly that reduction).
+* ``xtol`` is confirmed when the *undamped* Gauss-Newton step
+  (:func:`.gauss_newton_step`, an SVD of ``J D^-1`` at the point) passes the same
+  test, ``||D delta_GN|| <= xtol ||D x||``: the step was small because the model
+  says there is nowhere to go, not because ``mu`` was large. (This is what ends a
+  zero-residual problem, where the cosines need not be small.)
+
+Otherwise the run goes on. A refused candidate is recorded (``vetoed`` in the
+history).
+
+Stops that are not convergence: ``max_iter``, ``mu_max``, validation ``max_fail``,
+``max_time``, the progress callback (scipy's convention: a callback stop is not a
+success) -- see :class:`.Status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from .result import Status
+
+RUNNING = int(Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """Stopping thresholds tested inside the loop (see :class:`.Status`)."""
+
+    mu_max: float
+    ssq_goal: float
+    gtol: float
+    ftol: float
+    xtol: float
+    max_fail: int | None
+
+
+def gradient_cosine(jtj, grad, ssq):
+    """``max_j |J_j^T r| / (||J_j|| ||r||)``, MINPACK's ``gnorm``; 0 when ``r = 0``.
+
+    Column norms come from ``diag(J^T J)``; zero columns are skipped.
+    """
+    # sqrt of each factor apart: their product can underflow where neither does
+    norms = tf.sqrt(tf.linalg.diag_part(jtj)) * tf.sqrt(ssq)[..., None]
+    cos = tf.where(norms > 0, tf.abs(grad) / tf.where(norms > 0, norms, tf.ones_like(norms)),
+                   tf.zeros_like(norms))
+    return tf.reduce_max(cos, axis=-1)
+
+
+def actual_reduction(ssq_old, ssq_trial):
+    """MINPACK's ``actred``: ``1 - f_trial / f``, or -1 when ``f_trial`` is not finite
+    or more than 100 times ``f`` (``0.1 * fnorm1 >= fnorm`` in ``lmder``)."""
+    safe = tf.where(ssq_old > 0, ssq_old, tf.ones_like(ssq_old))
+    usable = tf.math.is_finite(ssq_trial) & (ssq_trial < 100.0 * ssq_old)
+    return tf.where(usable, 1.0 - ssq_trial / safe, -tf.ones_like(ssq_old))
+
+
+def step_candidates(criteria: Criteria, *, ssq_old, ssq_trial, predicted, rho, step_norm,
+                    x_norm):
+    """``(ftol_candidate, xtol_candidate)`` of the last step (MINPACK's tests)."""
+    safe = tf.where(ssq_old > 0, ssq_old, tf.ones_like(ssq_old))
+    small_f = ((tf.abs(actual_reduction(ssq_old, ssq_trial)) <= criteria.ftol)
+               & (predicted / safe <= criteria.ftol) & (rho <= 2.0))
+    small_x = step_norm <= criteria.xtol * x_norm
+    return small_f, small_x
+
+
+def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm):
+    """``(ftol, xtol)``: the step tests confirmed at the point (see the module text)."""
+    ftol = small_f & (cosine <= criteria.ftol ** 0.5)
+    xtol = small_x & (gn_step_norm <= criteria.xtol * x_norm)
+    return ftol, xtol
+
+
+def stop_status(criteria: Criteria, *, ssq, cosine, mu, fails, ftol, xtol):
+    """The :class:`.Status` after an iteration, ``RUNNING`` if no test fires.
+
+    Priority (the first that holds wins): ``ssq <= ssq_goal``; ``gtol``; ``ftol`` and
+    ``xtol`` together; ``ftol``; ``xtol``; validation ``max_fail``; ``mu > mu_max``.
+    ``ftol`` and ``xtol`` are the confirmed tests of :func:`confirmed`.
+    """
+    tests = [
+        (Status.SSQ_GOAL, ssq <= criteria.ssq_goal),
+        (Status.GTOL, cosine <= criteria.gtol),
+        (Status.FTOL_XTOL, ftol & xtol),
+        (Status.FTOL, ftol),
+        (Status.XTOL, xtol),
+        (Status.MU_MAX, mu > criteria.mu_max),
+    ]
+    if criteria.max_fail is not None:
+        tests.insert(-1, (Status.VALIDATION, fails >= criteria.max_fail))
+    status = tf.fill(tf.shape(ssq), tf.constant(RUNNING))
+    for code, hit in reversed(tests):
+        status = tf.where(hit, tf.constant(int(code)), status)
+    return status

@@ -1,11 +1,13 @@
-"""The compiled Adam loop against Keras' own model.fit and EarlyStopping rule."""
+"""First-order training: the compiled loop (a fit is a batch of one) against Keras' own
+model.fit and EarlyStopping rule, and how a fit ends."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import article_reference as ref
 from secondorder import data, model
-from secondorder.first_order import fit_first_order
+from secondorder.first_order import fit_first_order, fit_first_order_batch
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,17 @@ def test_compiled_matches_model_fit(article_problem):
     assert not np.array_equal(compiled.weights, ws0)
 
 
+def test_compiled_cross_entropy_matches_model_fit(article_problem):
+    """The one cross-entropy (Keras', summed) serves model.fit and the compiled loop."""
+    ws0 = model.init_weights(2)
+    kwargs = dict(arch=model.ARTICLE, loss="crossentropy", epochs=15, patience=500)
+    fit = fit_first_order(article_problem, ws0, engine="keras_fit", **kwargs)
+    compiled = fit_first_order(article_problem, ws0, **kwargs)
+    np.testing.assert_allclose(compiled.history["crossentropy_train"],
+                               fit.history["crossentropy_train"], rtol=1e-5)
+    np.testing.assert_allclose(compiled.weights, fit.weights, rtol=0, atol=1e-5)
+
+
 def test_compiled_early_stopping_follows_keras_rule(article_problem):
     ws0 = model.init_weights(1)
     kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, chunk=32)
@@ -56,6 +69,76 @@ def test_compiled_early_stopping_follows_keras_rule(article_problem):
     np.testing.assert_array_equal(rerun.weights, stopped.weights)
 
 
+def test_a_fit_does_not_depend_on_its_batch(article_problem):
+    """Each row of a batch is, bit for bit, the fit run alone (a batch of one); rows
+    stop independently."""
+    W0 = np.stack([model.init_weights(s) for s in (1, 2, 3)])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=400, patience=30, chunk=64)
+    together = fit_first_order_batch(article_problem, W0, **kwargs)
+    for w0, row in zip(W0, together):
+        alone = fit_first_order(article_problem, w0, **kwargs)
+        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
+            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
+        np.testing.assert_array_equal(row.weights, alone.weights)
+        pd.testing.assert_frame_equal(row.history.drop(columns="wall_s"),
+                                      alone.history.drop(columns="wall_s"))
+        assert (row.extra["batch_size"], alone.extra["batch_size"]) == (3, 1)
+        assert alone.wall_s == alone.extra["batch_wall_s"]
+        assert row.wall_s <= row.extra["batch_wall_s"]
+    assert len({r.iterations for r in together}) > 1
+
+
+def test_patience_running_out_on_the_last_epoch_is_early_stopping(article_problem):
+    """The patience rule firing on the budget's last epoch is labelled
+    ``early_stopping`` (as Keras' EarlyStopping reports it), one epoch less
+    ``max_iter``."""
+    W0 = np.stack([model.init_weights(s) for s in (1, 2)])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, patience=30, chunk=64)
+    free = fit_first_order_batch(article_problem, W0, epochs=1000, **kwargs)
+    last = free[0].iterations
+    assert free[0].status == "early_stopping" and last < 1000
+    exact = fit_first_order_batch(article_problem, W0, epochs=last, **kwargs)[0]
+    assert (exact.status, exact.iterations) == ("early_stopping", last)
+    assert "stopped after epoch" in exact.message
+    np.testing.assert_array_equal(exact.weights, free[0].weights)
+    short = fit_first_order(article_problem, W0[0], epochs=last - 1, **kwargs)
+    assert (short.status, short.iterations) == ("max_iter", last - 1)
+
+
+def test_nan_loss_returns_the_restored_best_weights(article_problem):
+    """A loss that becomes NaN mid-run stops the fit with ``nan_loss`` and the weights
+    of its best epoch (restore_best_weights), in a batch as alone (one code path);
+    model.fit agrees."""
+    W0 = np.stack([model.init_weights(s) for s in (1, 2)])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=1e37, patience=100, chunk=16)
+    fits = fit_first_order_batch(article_problem, W0, epochs=60, **kwargs)
+    for w0, fit in zip(W0, fits):
+        assert fit.status == "nan_loss" and not fit.success and 1 < fit.iterations < 60
+        assert not np.isfinite(fit.history["ssq_val"].iloc[-1])
+        best = fit.extra["best_epoch"]
+        assert 1 <= best < fit.iterations and np.all(np.isfinite(fit.weights))
+        assert f"restored the weights of epoch {best}" in fit.message
+        rerun = fit_first_order(article_problem, w0, epochs=best, **kwargs)
+        assert rerun.status == "max_iter"
+        np.testing.assert_array_equal(fit.weights, rerun.weights)
+    reference = fit_first_order(article_problem, W0[0], epochs=60, engine="keras_fit",
+                                **kwargs)
+    assert reference.status == "nan_loss"
+    assert reference.extra["best_epoch"] == fits[0].extra["best_epoch"]
+    np.testing.assert_allclose(reference.weights, fits[0].weights, rtol=1e-5)
+
+
+def test_nan_from_the_first_epoch_keeps_the_initial_weights(article_problem):
+    bad = data.Problem(np.where(np.arange(500)[:, None] == 3, np.nan,
+                                article_problem.x_all), article_problem.y_all,
+                       article_problem.train, article_problem.validation, "scaled")
+    ws0 = model.init_weights(1)
+    res = fit_first_order(bad, ws0, arch=model.ARTICLE, epochs=20, patience=100)
+    assert res.status == "nan_loss" and not res.success and res.iterations == 1
+    assert res.extra["best_epoch"] == 0 and "kept the initial weights" in res.message
+    np.testing.assert_array_equal(res.weights, ws0.astype(np.float32))
+
+
 @pytest.mark.parametrize("optimizer,loss,lr", [("sgd", "ssq", 1e-4),
                                                ("rmsprop", "crossentropy", 1e-2)])
 def test_other_optimizers_and_losses_train(article_problem, optimizer, loss, lr):
@@ -68,18 +151,35 @@ def test_other_optimizers_and_losses_train(article_problem, optimizer, loss, lr)
     assert curve.iloc[-1] < curve.iloc[0]
 
 
-def test_nan_loss_ends_with_failed_status(article_problem):
-    bad = data.Problem(np.where(np.arange(500)[:, None] == 3, np.nan,
-                                article_problem.x_all), article_problem.y_all,
-                       article_problem.train, article_problem.validation, "scaled")
-    res = fit_first_order(bad, model.init_weights(1), arch=model.ARTICLE, epochs=20,
-                          patience=100)
-    assert res.status == "nan_loss" and not res.success
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 1e-4), ("rmsprop", 1e-3)])
+def test_momentum_is_used(article_problem, optimizer, lr):
+    ws0 = model.init_weights(1)
+    kwargs = dict(arch=model.ARTICLE, optimizer=optimizer, learning_rate=lr, epochs=5,
+                  patience=100)
+    plain = fit_first_order(article_problem, ws0, momentum=0.0, **kwargs)
+    heavy = fit_first_order(article_problem, ws0, momentum=0.9, **kwargs)
+    assert not np.array_equal(plain.weights, heavy.weights)
+    assert not np.array_equal(plain.history["ssq_train"], heavy.history["ssq_train"])
+
+
+def test_adam_refuses_a_momentum(article_problem):
+    """Adam has no momentum argument: a momentum is refused, not silently dropped."""
+    from secondorder.arms import check_arm
+
+    with pytest.raises(ValueError, match=r"'arm.momentum': must be 0, got 0.9"):
+        fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE,
+                        momentum=0.9, epochs=2, patience=2)
+    arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 1e-3, "epochs": 5,
+           "patience": 5}
+    with pytest.raises(ValueError, match="momentum"):
+        check_arm({**arm, "momentum": 0.5})
+    assert check_arm(arm)["momentum"] == 0
 
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"engine": "eager"}, "engine"), ({"loss": "mae"}, "loss"),
-    ({"optimizer": "lbfgs"}, "optimizer"), ({"epochs": 0}, "epochs")])
+    ({"optimizer": "lbfgs"}, "optimizer"), ({"epochs": 0}, "epochs"),
+    ({"lr": 0.1}, r"unknown key\(s\) \['lr'\]")])
 def test_bad_settings_raise(article_problem, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE, **kwargs)

@@ -75,3 +75,40 @@ def test_wrong_weight_vectors_are_rejected(bad):
 def test_architecture_rejects_nonpositive_sizes():
     with pytest.raises(ValueError, match="nhid"):
         model.Architecture(2, 0, 2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched_forward_and_gradient_are_the_keras_models_bit_for_bit(dtype):
+    """Row b of mlp_batch, and the SSQ gradient, equal the Keras model holding w[b]
+    exactly (compiled, as the first-order loop runs them): why a fit does not depend
+    on the batch it trains in."""
+    spiral = ref.spiral_data(500)
+    x, y = (tf.constant(a.astype(dtype)) for a in (spiral[:80, :2], spiral[:80, 2:]))
+    W = np.stack([model.init_weights(s) * 10 for s in (1, 2, 3)]).astype(dtype)
+
+    @tf.function(jit_compile=True)
+    def batched(w):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            p = model.mlp_batch(x, w)
+            loss = tf.reduce_sum(tf.square(y - p))
+        return p, tape.gradient(loss, w)
+
+    p, grad = (t.numpy() for t in batched(tf.constant(W)))
+    assert p.shape == (3, 80, 2)
+    for b, w in enumerate(W):
+        keras_model = model.build_keras_model(dtype=dtype)
+        model.set_flat_weights(keras_model, w)
+
+        @tf.function(jit_compile=True)
+        def alone():
+            with tf.GradientTape() as tape:
+                q = keras_model(x)
+                loss = tf.reduce_sum(tf.square(y - q))
+            return q, tape.gradient(loss, keras_model.trainable_variables)
+
+        q, g = alone()
+        assert np.array_equal(p[b], q.numpy())
+        assert np.array_equal(grad[b], model.pack(*[v.numpy() for v in g]))
+        np.testing.assert_allclose(p[b], ref.mlp(spiral[:80, :2], w.astype(float), 25, 2),
+                                   rtol=0, atol=1e-6 if dtype == "float32" else 1e-14)

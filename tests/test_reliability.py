@@ -50,7 +50,7 @@ def tiny_config(**overlay) -> dict:
 # --- 1. malformed configs through the real snakemake CLI ----------------------------------
 
 
-OPTIMIZERS = "['adam', 'sgd', 'rmsprop', 'lm', 'lbfgs', 'scipy_lm_fd']"
+OPTIMIZERS = "['adam', 'sgd', 'rmsprop', 'lm', 'lbfgs', 'scipy_lm_fd', 'scipy_lm_fd_modern']"
 
 #: (id, [(dotted key, value or KeyError to delete), ...], texts the message must hold)
 BAD_CONFIGS = [
@@ -427,6 +427,7 @@ ARMS = {
     "lm": {"optimizer": "lm", "inputs": "raw", "max_iter": 2, "chunk": 2},
     "lbfgs": {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 2},
     "scipy_lm_fd": {"optimizer": "scipy_lm_fd", "inputs": "raw", "max_nfev": 30},
+    "scipy_lm_fd_modern": {"optimizer": "scipy_lm_fd_modern", "inputs": "raw", "max_nfev": 30},
 }
 
 
@@ -558,18 +559,19 @@ def test_fit_arm_does_not_change_its_arm_and_accepts_numpy_numbers(problem):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"learning_rate": 0.0}, "learning_rate must be a number > 0"),
-    ({"learning_rate": "fast"}, "learning_rate must be a number > 0"),
-    ({"momentum": 1.5}, r"momentum must be a number in \[0, 1\]"),
-    ({"chunk": 0}, "chunk must be an integer >= 1"),
-    ({"epochs": 2.5}, "epochs must be an integer >= 1, got 2.5"),
-    ({"patience": True}, "patience must be an integer >= 1"),
+    ({"learning_rate": 0.0}, "'arm.learning_rate': 0.0 is out of range; it must be > 0"),
+    ({"learning_rate": "fast"}, "'arm.learning_rate': 'fast' has the wrong type; expected number"),
+    ({"momentum": 1.5, "optimizer": "sgd"}, "'arm.momentum': 1.5 is out of range; it must be <= 1"),
+    ({"momentum": 0.9}, "'arm.momentum': must be 0, got 0.9"),
+    ({"chunk": 0}, "'arm.chunk': 0 is out of range; it must be >= 1"),
+    ({"epochs": 2.5}, "'arm.epochs': 2.5 has the wrong type; expected integer"),
+    ({"patience": True}, "'arm.patience': True has the wrong type; expected integer"),
     ({"optimizer": "newton"}, "unknown optimizer 'newton'"),
-], ids=["zero-lr", "string-lr", "momentum", "chunk", "fractional-epochs", "bool-patience",
-        "optimizer"])
+    ({"lr": 0.1}, r"unknown key\(s\) \['lr'\]"),
+], ids=["zero-lr", "string-lr", "momentum", "adam-momentum", "chunk", "fractional-epochs",
+        "bool-patience", "optimizer", "unknown-setting"])
 def test_first_order_rejects_malformed_settings(problem, kwargs, match):
-    from secondorder.batch import fit_first_order_batch
-    from secondorder.first_order import fit_first_order
+    from secondorder.first_order import fit_first_order, fit_first_order_batch
 
     ws0 = model.init_weights(1, ARCH)
     with pytest.raises(ValueError, match=match):
@@ -582,8 +584,7 @@ def test_first_order_rejects_malformed_settings(problem, kwargs, match):
 @pytest.mark.parametrize("fields,match", [(f, m) for _, f, m in BAD_PROBLEMS[:5]],
                          ids=[b[0] for b in BAD_PROBLEMS[:5]])
 def test_first_order_rejects_malformed_problems(problem, fields, match):
-    from secondorder.batch import fit_first_order_batch
-    from secondorder.first_order import fit_first_order
+    from secondorder.first_order import fit_first_order, fit_first_order_batch
 
     bad, ws0 = replace(problem, **fields), model.init_weights(1, ARCH)
     with pytest.raises(ValueError, match=match):
@@ -601,7 +602,7 @@ def test_first_order_rejects_malformed_problems(problem, fields, match):
     (np.zeros((2, 27), dtype=int), "floating point"),
 ], ids=["1-d", "short-rows", "no-rows", "3-d", "infinite", "integers"])
 def test_batch_rejects_malformed_initial_weights(problem, ws0, match):
-    from secondorder.batch import fit_first_order_batch
+    from secondorder.first_order import fit_first_order_batch
 
     with pytest.raises(ValueError, match=match):
         fit_first_order_batch(problem, ws0, arch=ARCH, epochs=3, patience=2)
@@ -632,7 +633,7 @@ def test_lm_least_squares_rejects_malformed_input():
          r"non-empty 1-D tensor, got shape \(2, 1\)"),
         (dict(jacobian=lambda w: tf.zeros((3, 2), tf.float64)),
          r"jacobian must return a float64 tensor of shape \(2, 2\)"),
-        (dict(mu0=-1.0), "mu0 must be a finite number >= 0"),
+        (dict(mu0=-1.0), "mu0 must be a finite number > 0"),
         (dict(max_iter=2.5), "max_iter must be an integer"),
         (dict(solve="cuda"), "solve must be 'tf' or 'scipy'"),
         (dict(scaling="unit"), "scaling must be one of"),

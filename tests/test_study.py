@@ -1,4 +1,4 @@
-"""The study's pieces: batched training, seed blocks, Wilson intervals, summaries."""
+"""The study's pieces: training a block, seed blocks, Wilson intervals, summaries."""
 
 import numpy as np
 import pandas as pd
@@ -6,8 +6,6 @@ import pytest
 
 import article_reference as ref
 from secondorder import data, model, scaling, study
-from secondorder.batch import fit_first_order_batch
-from secondorder.first_order import fit_first_order
 
 
 @pytest.fixture(scope="module")
@@ -17,38 +15,36 @@ def scaled_problem():
     return data.Problem(ref.scaled_inputs(spiral, trn), spiral[:, 2:], trn, val, "scaled")
 
 
-def test_batched_fits_equal_fits_run_one_by_one(scaled_problem):
-    seeds = [1, 2, 3]
-    W0 = np.stack([model.init_weights(s) for s in seeds])
-    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=400, patience=30, chunk=64)
-    together = fit_first_order_batch(scaled_problem, W0, **kwargs)
-    for w0, batched in zip(W0, together):
-        alone = fit_first_order_batch(scaled_problem, w0[None], **kwargs)[0]
-        assert (batched.status, batched.iterations) == (alone.status, alone.iterations)
-        assert batched.extra["best_epoch"] == alone.extra["best_epoch"]
-        np.testing.assert_allclose(batched.weights, alone.weights, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(batched.history["ssq_val"], alone.history["ssq_val"],
-                                   rtol=1e-5)
-    # rows stop independently: at least two different lengths with this patience
-    assert len({r.iterations for r in together}) > 1
+def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
+    """A first-order block trains as one batch; each of its fits is, bit for bit, what
+    the training stage (a batch of one) gives from that seed."""
+    from secondorder.train import fit_arm
+
+    arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.05, "epochs": 80,
+           "patience": 30, "chunk": 64}
+    results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
+    assert [r.extra["batch_size"] for r in results] == [2, 2]
+    for seed, res in zip([1, 2], results):
+        single = fit_arm(arm, scaled_problem, model.init_weights(seed), model.ARTICLE)
+        assert (res.status, res.iterations) == (single.status, single.iterations)
+        np.testing.assert_array_equal(res.weights, single.weights)
 
 
-def test_batched_row_equals_keras_compiled_engine(scaled_problem):
-    w0 = model.init_weights(1)
-    batched = fit_first_order_batch(scaled_problem, w0[None], arch=model.ARTICLE,
-                                    epochs=300, patience=500)[0]
-    keras_loop = fit_first_order(scaled_problem, w0, arch=model.ARTICLE, epochs=300,
-                                 patience=500)
-    np.testing.assert_allclose(batched.weights, keras_loop.weights, rtol=0, atol=1e-5)
+def test_a_failed_batch_is_retried_fit_by_fit(scaled_problem, monkeypatch):
+    from secondorder import first_order
 
+    batched = first_order.fit_first_order_batch
 
-def test_batched_cross_entropy_matches_keras(scaled_problem):
-    w0 = model.init_weights(2)
-    kwargs = dict(arch=model.ARTICLE, loss="crossentropy", epochs=100, patience=500)
-    batched = fit_first_order_batch(scaled_problem, w0[None], **kwargs)[0]
-    keras_loop = fit_first_order(scaled_problem, w0, **kwargs)
-    np.testing.assert_allclose(batched.history["crossentropy_train"],
-                               keras_loop.history["crossentropy_train"], rtol=1e-5)
+    def fails_together(problem, W0, **kwargs):
+        if len(W0) > 1:
+            raise RuntimeError("out of memory")
+        return batched(problem, W0, **kwargs)
+
+    monkeypatch.setattr(first_order, "fit_first_order_batch", fails_together)
+    arm = {"optimizer": "sgd", "inputs": "scaled", "learning_rate": 1e-4, "epochs": 3,
+           "patience": 5}
+    results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
+    assert [(r.iterations, r.extra["batch_size"]) for r in results] == [(3, 1), (3, 1)]
 
 
 def test_seed_blocks_cover_every_seed_once():

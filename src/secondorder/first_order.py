@@ -1,25 +1,51 @@
-"""First-order training of the Keras model: the article's ``model.fit`` and a compiled loop.
+"""First-order training (Adam, SGD, RMSprop) of the perceptron, full batch, float32.
 
-Two engines run the same Keras model, loss and Keras optimizer, full batch:
+Two engines run the same loss and the same Keras optimizer:
 
-``keras_fit``
+``compiled`` (:func:`fit_first_order_batch`)
+    Trains ``B`` fits at once, one per row of a ``(B, n_params)`` matrix of initial
+    weights; a single fit is a batch of one (:func:`fit_first_order`). The weights are
+    one ``(B, n_params)`` variable and the forward pass is
+    :func:`secondorder.model.mlp_batch`. The loss of row ``b`` depends on row ``b``
+    only, so the gradient of the summed loss is, row by row, the gradient that fit
+    would get alone, and Adam, RMSprop and SGD with momentum are elementwise, so one
+    Keras optimizer on the matrix is ``B`` independent optimizers. A row's arithmetic
+    is that of the Keras model holding its weights (same ``matmul``s, loss and
+    optimizer update), so a fit does not depend on the batch it runs in. The epochs
+    run inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per call.
+
+    Each row follows Keras' ``EarlyStopping(monitor="val_loss", min_delta=0,
+    patience, restore_best_weights=True)`` on its own: after epoch ``e`` the
+    validation loss ``v_e`` (at the updated weights) is compared with the row's best;
+    an improvement (``v_e < best``) stores the weights and resets the wait counter,
+    anything else increments it, and the row stops once ``wait >= patience`` (never
+    at epoch 0) or when its training or validation loss is not finite. A stopped row
+    is frozen. The reported training loss of epoch ``e`` is the loss before that
+    epoch's update, as Keras reports it.
+
+``keras_fit`` (one fit after the other; the reference)
     The article's literal procedure: ``model.compile(loss=ssq, optimizer=Adam(lr))``,
     ``model.fit(..., batch_size=len(train), epochs=E, callbacks=EarlyStopping(
     monitor="val_loss", patience=P, restore_best_weights=True))``. About 60-130 ms per
-    epoch on a small CPU, nearly all of it Keras' per-epoch Python machinery.
+    epoch on a small CPU, nearly all of it Keras' per-epoch Python machinery. It
+    agrees with ``compiled`` to float32 rounding (``model.fit`` shuffles rows inside
+    the one batch, which changes summation order only).
 
-``compiled``
-    The same update inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per
-    call, with Keras' EarlyStopping semantics reproduced in-graph: after epoch ``e`` the
-    validation SSQ ``v_e`` (at the updated weights) is compared with the best so far; an
-    improvement (``v_e < best``) stores the weights and resets the wait counter, anything
-    else increments it, and training stops once ``wait >= patience`` (never at epoch 0).
-    The best weights are restored at the end, as ``restore_best_weights=True`` does.
-    The reported training loss of epoch ``e`` is the SSQ before that epoch's update, as
-    Keras reports it.
+How a fit ends, with both engines (the ``status`` of its :class:`FitResult`):
 
-Both agree to float32 rounding (``model.fit`` shuffles rows inside the one batch, which
-changes summation order only).
+``nan_loss``
+    the training or validation loss became NaN or infinite; training stopped there
+    and the weights are the restored best-validation ones, as
+    ``restore_best_weights`` does (``compiled``: the initial weights when no epoch
+    had a finite validation loss);
+``early_stopping``
+    the patience rule stopped it, also when that happened on the last epoch of the
+    budget (Keras' EarlyStopping reports that epoch as ``stopped_epoch`` too);
+``max_iter``
+    the epoch budget was used up without the patience rule firing.
+
+The weights are always the restored best-validation ones; ``extra["best_epoch"]``
+says which epoch they are from (1-based; 0: the initial weights).
 """
 
 from __future__ import annotations
@@ -33,32 +59,39 @@ import pandas as pd
 from .data import Problem
 from .fit import FitResult
 from .model import (Architecture, build_keras_model, check_flat, get_flat_weights,
-                    set_flat_weights)
+                    mlp_batch, set_flat_weights)
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("compiled", "keras_fit")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-LOSSES = ("ssq", "crossentropy")
+#: How each loss is named in a history's columns and messages.
+LOSS_NAMES = {"ssq": "SSQ", "crossentropy": "cross-entropy"}
 
 
 def ssq_loss(y_true, y_pred):
-    """The article's loss: ``sum((y_true - y_pred)**2)`` over the whole batch."""
+    """The article's loss, ``sum((y_true - y_pred)**2)`` over the samples and outputs:
+    a scalar for ``(N, nout)`` predictions (a Keras loss), one per row for a batch
+    ``(B, N, nout)``."""
     import tensorflow as tf
 
-    return tf.reduce_sum(tf.square(y_true - y_pred))
+    return tf.reduce_sum(tf.square(y_true - y_pred), axis=(-2, -1))
 
 
 def crossentropy_loss(y_true, y_pred):
-    """Summed categorical cross-entropy (summed, like the SSQ, so the scales compare)."""
+    """Keras' categorical cross-entropy summed over the samples (summed, like the SSQ,
+    so the scales compare); a scalar, or one per row of a batch ``(B, N, nout)``."""
     import keras
     import tensorflow as tf
 
-    return tf.reduce_sum(keras.losses.categorical_crossentropy(y_true, y_pred))
+    y_true = tf.broadcast_to(tf.cast(y_true, y_pred.dtype), tf.shape(y_pred))
+    return tf.reduce_sum(keras.losses.categorical_crossentropy(y_true, y_pred), axis=-1)
 
 
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0):
-    """A Keras optimizer by name: ``adam``, ``sgd`` (with ``momentum``) or ``rmsprop``."""
+LOSSES = {"ssq": ssq_loss, "crossentropy": crossentropy_loss}
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float):
+    """A Keras optimizer by name: ``adam`` (it has no momentum; the config schema
+    refuses one), ``sgd`` or ``rmsprop`` with ``momentum``."""
     import keras
 
     if name == "adam":
@@ -66,36 +99,21 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0):
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
+        return keras.optimizers.RMSprop(learning_rate=learning_rate, momentum=momentum)
+    raise ValueError(f"unknown first-order optimizer {name!r}")
 
 
-def _is_count(value) -> bool:
-    """An integral number (``10``, ``np.int64(10)``, ``1e4``), not a bool."""
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    return isinstance(value, (int, np.integer)) or (
-        isinstance(value, (float, np.floating)) and float(value).is_integer())
+def check_settings(optimizer, inputs: str, settings: dict) -> dict:
+    """The first-order arm ``{optimizer, inputs, **settings}`` checked against the
+    config schema (``$defs/first_order``, the one place its defaults are written) with
+    the defaults filled in; ``ValueError`` naming the first setting outside its
+    domain."""
+    from .arms import FIRST_ORDER, check_arm
 
-
-def _check(engine, loss, epochs, patience, *, optimizer="adam", learning_rate=1e-3,
-           momentum=0.0, chunk=1):
-    """``ValueError`` naming the first setting outside its domain."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
-    for name, value in (("epochs", epochs), ("patience", patience), ("chunk", chunk)):
-        if not _is_count(value) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(
-            learning_rate, (int, float, np.integer, np.floating)) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
-    if isinstance(momentum, (bool, np.bool_)) or not isinstance(
-            momentum, (int, float, np.integer, np.floating)) or not 0 <= momentum <= 1:
-        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+    if not isinstance(optimizer, str) or optimizer not in FIRST_ORDER:
+        raise ValueError(f"unknown optimizer {optimizer!r}; a first-order fit takes one of "
+                         f"{list(FIRST_ORDER)}")
+    return check_arm({"optimizer": optimizer, "inputs": inputs, **settings})
 
 
 def check_problem(problem: Problem, arch: Architecture) -> None:
@@ -151,67 +169,91 @@ def check_init(ws0, arch: Architecture, batched: bool = False) -> np.ndarray:
 
 
 def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="adam",
-                    learning_rate=1e-3, momentum=0.0, loss="ssq", epochs=10000,
-                    patience=500, engine="compiled", chunk=250, seed=0,
-                    progress=None) -> FitResult:
-    """Train the Keras model from the flat weights ``ws0`` on ``problem`` (float32).
-
-    Returns a :class:`FitResult` whose weights are the restored best-validation weights
-    (cast to float64) and whose history has one row per epoch run, with the loss in
-    columns ``ssq_train``/``ssq_val`` (or ``crossentropy_train``/``crossentropy_val``).
-    ``progress(dict)`` is called now and then with the epoch, SSQs and elapsed time.
-    Malformed input (shapes, dtypes, settings) raises ``ValueError`` saying what was
-    expected (:func:`check_problem`, :func:`check_init`).
-    """
-    import keras
-
-    _check(engine, loss, epochs, patience, optimizer=optimizer, learning_rate=learning_rate,
-           momentum=momentum, chunk=chunk)
-    check_problem(problem, arch)
+                    learning_rate=1e-3, epochs=10000, patience=500, progress=None,
+                    **options) -> FitResult:
+    """Train one fit from the flat weights ``ws0``: :func:`fit_first_order_batch`
+    with a batch of one (same settings, same result)."""
     ws0 = check_init(ws0, arch)
-    keras.utils.set_random_seed(seed)
-    model = build_keras_model(arch, dtype="float32")
-    set_flat_weights(model, np.asarray(ws0, dtype=np.float32), arch)
-    opt = make_optimizer(optimizer, learning_rate, momentum)
-    loss_fn = ssq_loss if loss == "ssq" else crossentropy_loss
+    return fit_first_order_batch(problem, ws0[None], arch=arch, optimizer=optimizer,
+                                 learning_rate=learning_rate, epochs=epochs,
+                                 patience=patience, progress=progress, **options)[0]
+
+
+def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimizer="adam",
+                          learning_rate=1e-3, epochs=10000, patience=500, progress=None,
+                          **options) -> list[FitResult]:
+    """Train one fit per row of the ``(B, n_params)`` matrix ``ws0`` (a 1-D vector is
+    an error, not one fit: pass ``w[None, :]`` or use :func:`fit_first_order`).
+
+    The settings are those of a first-order arm in the config schema: ``optimizer``,
+    ``learning_rate``, ``epochs``, ``patience`` (defaults here: the article's Adam)
+    and, in ``options``, ``engine``, ``momentum``, ``loss``, ``chunk``, ``seed``, whose
+    defaults are the schema's (compiled, 0, ssq, 250, 0). With ``engine="compiled"``
+    the rows train together; ``keras_fit`` runs ``model.fit`` for one row after the
+    other (``seed`` seeds Keras before each: its shuffling).
+
+    Each :class:`FitResult` holds the restored best-validation weights (float64), the
+    history of the epochs that row ran (columns ``iteration``, ``<loss>_train``,
+    ``<loss>_val``, ``wall_s``) and the status of the module docstring. Times: a row's
+    ``wall_s`` runs from the start until it stopped (the other rows' work included);
+    ``extra["batch_wall_s"]`` is the whole batch's and ``compile_s`` the batch's
+    compilation (alone, ``B = 1``, ``wall_s == batch_wall_s``). ``progress(dict)`` is
+    called after every ``chunk`` epochs with the epoch, the rows still running, the
+    lowest training and validation loss among them at that epoch and the elapsed time.
+    Malformed input (shapes, dtypes, settings) raises ``ValueError`` saying what was
+    expected (:func:`check_problem`, :func:`check_init`, :func:`check_settings`).
+    """
+    check_problem(problem, arch)
+    arm = check_settings(optimizer, problem.inputs, {
+        "learning_rate": learning_rate, "epochs": epochs, "patience": patience, **options})
+    ws0 = check_init(ws0, arch, batched=True).astype(np.float32)
     data = [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
-    run = _run_keras_fit if engine == "keras_fit" else _run_compiled
-    train_loss, val_loss, wall, stopped, best_epoch, compile_s = run(
-        model, opt, loss_fn, data, int(epochs), int(patience), int(chunk),
-        progress or (lambda info: None))
-    return _result(model, loss, train_loss, val_loss, wall, stopped, best_epoch, compile_s)
+    progress = progress or (lambda info: None)
+    if arm["engine"] == "keras_fit":
+        return [_run_keras_fit(arm, w0, data, arch, progress) for w0 in ws0]
+    return _run_compiled(arm, ws0, data, arch, progress)
 
 
-def _result(model, loss_name, train_loss, val_loss, wall, stopped, best_epoch, compile_s=0.0):
-    n = len(train_loss)
-    history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss_name}_train": train_loss,
-                            f"{loss_name}_val": val_loss, "wall_s": wall})
-    finite = np.isfinite(train_loss).all() and np.isfinite(val_loss).all()
+def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, compile_s,
+             batch_wall_s, batch_size) -> FitResult:
+    """One row's :class:`FitResult`; ``best_epoch`` is 1-based (0: the initial weights)
+    and ``stopped`` says whether the patience rule fired."""
+    loss, n = arm["loss"], len(train_loss)
+    history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss}_train": train_loss,
+                            f"{loss}_val": val_loss, "wall_s": wall})
+    finite = bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
+    restored = (f"restored the weights of epoch {best_epoch}" if best_epoch else
+                "no epoch had a finite validation loss: kept the initial weights")
     if not finite:
-        status, message = "nan_loss", "the loss became NaN or infinite; training stopped"
+        status = "nan_loss"
+        message = f"the loss became NaN or infinite at epoch {n}; training stopped, {restored}"
     elif stopped:
         status = "early_stopping"
-        message = (f"validation SSQ did not improve for the patience window; stopped after "
-                   f"epoch {n}, restored the weights of epoch {best_epoch + 1}")
+        message = (f"validation {LOSS_NAMES[loss]} did not improve for the patience window; "
+                   f"stopped after epoch {n}, {restored}")
     else:
         status = "max_iter"
-        message = (f"epoch budget of {n} used up; restored the weights of epoch "
-                   f"{best_epoch + 1}")
+        message = f"epoch budget of {n} used up; {restored}"
     return FitResult(
-        weights=get_flat_weights(model).astype(np.float64), history=history,
-        status=status, message=message, success=bool(finite), iterations=n,
-        evaluations=n, wall_s=float(wall[-1]) if n else 0.0, compile_s=compile_s,
-        extra={"best_epoch": int(best_epoch) + 1})
+        weights=np.asarray(weights, dtype=np.float64), history=history, status=status,
+        message=message, success=finite, iterations=n, evaluations=n,
+        wall_s=float(wall[-1]) if n else 0.0, compile_s=compile_s,
+        extra={"best_epoch": int(best_epoch), "batch_wall_s": float(batch_wall_s),
+               "batch_size": int(batch_size)})
 
 
-def _run_keras_fit(model, opt, loss_fn, data, epochs, patience, chunk, progress):
+def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
     import keras
 
     x, y, xv, yv = data
+    chunk = arm["chunk"]
+    keras.utils.set_random_seed(arm["seed"])
+    model = build_keras_model(arch, dtype="float32")
+    set_flat_weights(model, w0, arch)
 
     class Record(keras.callbacks.Callback):
-        """Per-epoch wall time and progress lines (Keras logs carry the SSQs)."""
+        """Per-epoch wall time and progress lines (Keras logs carry the losses)."""
 
         def on_train_begin(self, logs=None):
             self.start, self.wall = time.perf_counter(), []
@@ -219,29 +261,45 @@ def _run_keras_fit(model, opt, loss_fn, data, epochs, patience, chunk, progress)
         def on_epoch_end(self, epoch, logs=None):
             self.wall.append(time.perf_counter() - self.start)
             if (epoch + 1) % chunk == 0:
-                progress({"epoch": epoch + 1, "ssq_train": logs["loss"],
-                          "ssq_val": logs["val_loss"], "elapsed_s": self.wall[-1]})
+                progress({"epoch": epoch + 1, "running": 1,
+                          f"{arm['loss']}_train": logs["loss"],
+                          f"{arm['loss']}_val": logs["val_loss"], "elapsed_s": self.wall[-1]})
 
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0, patience=patience,
-                                         mode="min", restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0,
+                                         patience=arm["patience"], mode="min",
+                                         restore_best_weights=True)
     record = Record()
-    model.compile(loss=loss_fn, optimizer=opt)
-    hist = model.fit(x=x, y=y, validation_data=(xv, yv), epochs=epochs, batch_size=len(x),
-                     callbacks=[stop, record, keras.callbacks.TerminateOnNaN()], verbose=0)
-    return (np.asarray(hist.history["loss"]), np.asarray(hist.history["val_loss"]),
-            np.asarray(record.wall), stop.stopped_epoch > 0, stop.best_epoch, 0.0)
+    model.compile(loss=LOSSES[arm["loss"]],
+                  optimizer=make_optimizer(arm["optimizer"], arm["learning_rate"],
+                                           arm["momentum"]))
+    hist = model.fit(x=x, y=y, validation_data=(xv, yv), epochs=arm["epochs"],
+                     batch_size=len(x), callbacks=[stop, record,
+                                                   keras.callbacks.TerminateOnNaN()],
+                     verbose=0)
+    wall = np.asarray(record.wall)
+    return _outcome(arm, weights=get_flat_weights(model), train_loss=np.asarray(
+        hist.history["loss"]), val_loss=np.asarray(hist.history["val_loss"]), wall=wall,
+        stopped=stop.stopped_epoch > 0, best_epoch=stop.best_epoch + 1, compile_s=0.0,
+        batch_wall_s=wall[-1] if len(wall) else 0.0, batch_size=1)
 
 
-def _run_compiled(model, opt, loss_fn, data, epochs, patience, chunk, progress):
+def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
+    import keras
     import tensorflow as tf
 
+    batch, chunk, epochs, patience = len(ws0), arm["chunk"], arm["epochs"], arm["patience"]
     x, y, xv, yv = (tf.constant(a) for a in data)
-    weights = model.trainable_variables
-    opt.build(weights)
-    best = [tf.Variable(w) for w in weights]
-    best_val = tf.Variable(np.inf, dtype=tf.float32)
-    best_epoch = tf.Variable(0)
-    wait = tf.Variable(0)
+    loss_fn = LOSSES[arm["loss"]]
+    w = keras.Variable(ws0, name="weights")  # a Keras variable, for the Keras optimizer
+    opt = make_optimizer(arm["optimizer"], arm["learning_rate"], arm["momentum"])
+    opt.build([w])
+    best = tf.Variable(ws0)
+    best_val = tf.Variable(tf.fill([batch], np.float32(np.inf)))
+    best_epoch = tf.Variable(tf.zeros([batch], tf.int32))  # 1-based; 0: the initial weights
+    wait = tf.Variable(tf.zeros([batch], tf.int32))
+    active = tf.Variable(tf.ones([batch], tf.bool))
+    patience_out = tf.Variable(tf.zeros([batch], tf.bool))
+    epochs_run = tf.Variable(tf.zeros([batch], tf.int32))
     epoch = tf.Variable(0)
 
     @tf.function(jit_compile=True)
@@ -251,45 +309,60 @@ def _run_compiled(model, opt, loss_fn, data, epochs, patience, chunk, progress):
         train_ta = tf.TensorArray(tf.float32, size=chunk)
         val_ta = tf.TensorArray(tf.float32, size=chunk)
 
-        def body(i, stop, train_ta, val_ta):
+        def body(i, train_ta, val_ta):
+            was_active = active.read_value()
+            before = tf.identity(w.value)
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            opt.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            val = loss_fn(yv, model(xv, training=False))
-            improved = val < best_val
-            for b, w in zip(best, weights):
-                b.assign(tf.where(improved, w, b))
+                tape.watch(before)
+                losses = loss_fn(y, mlp_batch(x, before, arch))
+                total = tf.reduce_sum(losses)
+            opt.apply_gradients([(tape.gradient(total, before), w)])
+            w.assign(tf.where(was_active[:, None], w.value, before))  # stopped: frozen
+            val = loss_fn(yv, mlp_batch(xv, w.value, arch))
+            ok = tf.math.is_finite(losses) & tf.math.is_finite(val)
+            improved = was_active & ok & (val < best_val)
+            best.assign(tf.where(improved[:, None], w.value, best))
             best_val.assign(tf.where(improved, val, best_val))
-            best_epoch.assign(tf.where(improved, epoch, best_epoch))
-            wait.assign(tf.where(improved, 0, wait + 1))
-            stop = ((wait >= patience) & (epoch > 0)) | ~tf.math.is_finite(loss + val)
+            best_epoch.assign(tf.where(improved, epoch + 1, best_epoch))
+            wait.assign(tf.where(improved, 0, wait + tf.cast(was_active, tf.int32)))
+            out = was_active & (wait >= patience) & (epoch > 0)
+            patience_out.assign(patience_out | out)
+            active.assign(was_active & ok & ~out)
+            epochs_run.assign_add(tf.cast(was_active, tf.int32))
             epoch.assign_add(1)
-            return i + 1, stop, train_ta.write(i, loss), val_ta.write(i, val)
+            nan = tf.fill([batch], np.float32(np.nan))
+            return (i + 1, train_ta.write(i, tf.where(was_active, losses, nan)),
+                    val_ta.write(i, tf.where(was_active, val, nan)))
 
-        i, stop, train_ta, val_ta = tf.while_loop(
-            lambda i, stop, *_: (i < limit) & ~stop, body,
-            (tf.constant(0), tf.constant(False), train_ta, val_ta))
-        return i, stop, train_ta.stack(), val_ta.stack()
+        i, train_ta, val_ta = tf.while_loop(
+            lambda i, *_: (i < limit) & tf.reduce_any(active), body,
+            (tf.constant(0), train_ta, val_ta))
+        return i, train_ta.stack(), val_ta.stack()
 
     t0 = time.perf_counter()
     run_chunk(tf.constant(0))  # trace and compile only: a zero-epoch chunk
     compile_s = time.perf_counter() - t0
     train_loss, val_loss, wall = [], [], []
     start = time.perf_counter()
-    stopped = False
-    while not stopped and int(epoch.numpy()) < epochs:
-        i, stop, tl, vl = run_chunk(tf.constant(min(chunk, epochs - int(epoch.numpy()))))
-        tl, vl = tl.numpy()[: int(i)], vl.numpy()[: int(i)]
+    while bool(tf.reduce_any(active)) and int(epoch.numpy()) < epochs:
+        i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - int(epoch.numpy()))))
+        n = int(i)
+        tl, vl = tl.numpy()[:n], vl.numpy()[:n]
         elapsed = time.perf_counter() - start
         previous = wall[-1] if wall else 0.0
         # Wall time is measured per chunk and spread evenly over its epochs.
-        wall.extend(np.linspace(previous, elapsed, len(tl) + 1)[1:])
-        train_loss.extend(tl)
-        val_loss.extend(vl)
-        stopped = bool(stop.numpy())
-        progress({"epoch": len(train_loss), "ssq_train": float(tl[-1]),
-                  "ssq_val": float(vl[-1]), "elapsed_s": elapsed})
-    for w, b in zip(weights, best):
-        w.assign(b)
-    return (np.asarray(train_loss), np.asarray(val_loss), np.asarray(wall), stopped,
-            int(best_epoch.numpy()), compile_s)
+        wall.extend(np.linspace(previous, elapsed, n + 1)[1:])
+        train_loss.append(tl)
+        val_loss.append(vl)
+        progress({"epoch": int(epoch.numpy()), "running": int(np.sum(active.numpy())),
+                  f"{arm['loss']}_train": float(np.fmin.reduce(tl[-1])),
+                  f"{arm['loss']}_val": float(np.fmin.reduce(vl[-1])), "elapsed_s": elapsed})
+    train_loss, val_loss = np.concatenate(train_loss), np.concatenate(val_loss)
+    wall = np.asarray(wall)
+    runs, stopped = epochs_run.numpy(), patience_out.numpy()
+    weights, best_epochs = best.numpy(), best_epoch.numpy()
+    return [_outcome(arm, weights=weights[b], train_loss=train_loss[:runs[b], b],
+                     val_loss=val_loss[:runs[b], b], wall=wall[:runs[b]],
+                     stopped=bool(stopped[b]), best_epoch=int(best_epochs[b]),
+                     compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch)
+            for b in range(batch)]

@@ -145,6 +145,28 @@ def mlp_tf(x, w, arch: Architecture = ARTICLE):
     return out[0] if single else out
 
 
+def mlp_batch(x, w, arch: Architecture = ARTICLE):
+    """The perceptron for ``B`` flat weight rows at once, in TensorFlow: class
+    probabilities ``(B, N, nout)`` of the rows of ``w`` ``(B, n_params)`` on the inputs
+    ``x`` ``(N, nin)`` that they share.
+
+    Each layer is the Keras ``Dense`` layer's arithmetic, ``matmul`` then bias: ``x``
+    times the stacked ``(B, in, out)`` kernels (``tf.matmul`` broadcasts ``x`` over the
+    rows). Row ``b``'s outputs and gradients are then, bit for bit, those of
+    :func:`build_keras_model` holding ``w[b]`` (float32 and float64; an ``einsum``
+    rounds the gradient differently), which is what lets a first-order fit run as a
+    batch of one (:mod:`secondorder.first_order`).
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(w)[0]
+    k = arch.n_hidden_params
+    w_hid = tf.transpose(tf.reshape(w[:, :k], (batch, arch.nhid, arch.nin + 1)), (0, 2, 1))
+    w_out = tf.transpose(tf.reshape(w[:, k:], (batch, arch.nout, arch.nhid + 1)), (0, 2, 1))
+    hid = tf.sigmoid(tf.matmul(x, w_hid[:, :-1]) + w_hid[:, -1:, :])
+    return tf.nn.softmax(tf.matmul(hid, w_out[:, :-1]) + w_out[:, -1:, :])
+
+
 def build_keras_model(arch: Architecture = ARTICLE, dtype: str = "float32"):
     """The article's Keras model: ``Dense(nhid, sigmoid) -> Dense(nout, softmax)``.
 

@@ -54,10 +54,11 @@ def ssq_and_gradient(problem: Problem, arch: Architecture):
     return fun, val_ssq
 
 
-def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter=2000, memory=10,
+def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter: int, memory: int,
               gtol=1e-10, ftol=1e-15) -> FitResult:
-    """Minimise the training SSQ from ``ws0`` with L-BFGS-B (``memory`` correction
-    pairs); status tokens follow scipy's messages (``converged`` or ``max_iter``)."""
+    """Minimise the training SSQ from ``ws0`` with L-BFGS-B (``max_iter`` iterations,
+    ``memory`` correction pairs: an ``lbfgs`` arm's settings, defaults in the config
+    schema); status tokens follow scipy's messages (``converged`` or ``max_iter``)."""
     fun, val_ssq = ssq_and_gradient(problem, arch)
     ws0 = np.asarray(ws0, dtype=np.float64)
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     times = []
     if engine == "lm_tf":
         from .lm import least_squares
-        from .train import mlp_residuals
+        from .study_lm import mlp_residuals
 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
         residuals, jacobian, _ = mlp_residuals(problem, arch)

@@ -22,8 +22,6 @@ from .model import Architecture, init_weights
 
 log = logging.getLogger(__name__)
 
-FIRST_ORDER = ("adam", "sgd", "rmsprop")
-
 #: Columns of a study job's table (and of the study rows of ``fits.csv``).
 COLUMNS = ("arm", "optimizer", "init_seed", "inputs", "accuracy_all", "accuracy_train",
            "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations", "wall_s",
@@ -50,35 +48,28 @@ def block_seeds(block: str) -> list[int]:
 def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-0.1,
                 high=0.1, progress=None) -> list[FitResult | Exception]:
     """Train ``arm`` from each seed's initial weights; one result (or the exception that
-    stopped that fit) per seed, in order."""
+    stopped that fit) per seed, in order. Fits train together where the optimizer
+    allows it (:func:`secondorder.arms.batches`); a batch that fails is retried fit by
+    fit."""
+    from . import arms
+
     W0 = np.stack([init_weights(s, arch, low, high) for s in seeds])
-    optimizer = arm["optimizer"]
     try:
-        if optimizer in FIRST_ORDER:
-            from .batch import fit_first_order_batch
-
-            return fit_first_order_batch(
-                problem, W0, arch=arch, optimizer=optimizer,
-                learning_rate=arm["learning_rate"], momentum=arm.get("momentum", 0.0),
-                loss=arm.get("loss", "ssq"), epochs=arm["epochs"], patience=arm["patience"],
-                chunk=arm.get("chunk", 250), progress=progress)
-        if optimizer == "lm":
-            from .study_lm import fit_lm_batch
-
-            return fit_lm_batch(arm, problem, W0, arch)
+        if arms.batches(arm):
+            return arms.train(arm, problem, W0, arch, progress)
     except Exception as err:  # a failed batch: retry its fits one by one below
-        log.exception("batched %s failed; training its fits one by one", optimizer)
+        log.exception("batched %s failed; training its fits one by one", arm.get("optimizer"))
         if len(W0) == 1:
             return [err]
-    from .train import fit_arm
-
     results = []
     for seed, w0 in zip(seeds, W0):
         try:
-            results.append(fit_arm(arm, problem, w0, arch))
+            results.extend(arms.train(arm, problem, w0[None], arch, progress))
         except Exception as err:
             log.exception("fit from seed %s failed", seed)
             results.append(err)
+        if progress:  # fits one after another: the job's progress counts fits
+            progress({"fits_done": len(results), "fits": len(seeds)})
     return results
 
 

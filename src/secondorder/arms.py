@@ -1,0 +1,142 @@
+"""The optimizers an arm can use, as a small registry.
+
+An arm is a config entry (``arms.<name>``): an ``optimizer`` and its settings. For each
+optimizer the registry says which schema of the config's ``$defs`` checks the arm, how
+a batch of fits trains and whether the fits of a batch train together. The schema is
+the one place where settings and their defaults are written: :func:`check_arm` fills
+the defaults in, and the trainers read every setting from the checked arm.
+
+:func:`train` is the one entry point: ``train(arm, problem, W0, arch)`` trains ``arm``
+from every row of ``W0`` ``(B, n_params)``. A single fit is a batch of one
+(:func:`secondorder.train.fit_arm`), a block of the study a batch of many
+(:func:`secondorder.study.train_block`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: The first-order optimizers: one Keras optimizer each, one arm schema, one trainer.
+FIRST_ORDER = ("adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One entry of :data:`REGISTRY`.
+
+    ``schema``: the name in the config schema's ``$defs`` that checks the arm.
+    ``train(arm, problem, W0, arch, progress) -> list[FitResult]``: one result per row
+    of ``W0`` (``arm`` checked, defaults filled in).
+    ``batches(arm)``: whether ``train`` runs the rows together (then a study block is
+    one call) or one after the other.
+    """
+
+    schema: str
+    train: Callable
+    batches: Callable[[dict], bool]
+
+
+def _first_order(arm, problem, W0, arch, progress):
+    from .first_order import fit_first_order_batch
+
+    settings = {k: v for k, v in arm.items() if k not in ("optimizer", "inputs")}
+    return fit_first_order_batch(problem, W0, arch=arch, optimizer=arm["optimizer"],
+                                 progress=progress, **settings)
+
+
+def _lm(arm, problem, W0, arch, progress):
+    from .study_lm import fit_lm_batch
+
+    return fit_lm_batch(arm, problem, W0, arch, progress=progress)
+
+
+def _lbfgs(arm, problem, W0, arch, progress):
+    from .quasi_newton import fit_lbfgs
+
+    return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"])
+            for w0 in W0]
+
+
+def _scipy_lm_fd(arm, problem, W0, arch, progress):
+    from . import article_lm
+
+    fit = {"scipy_lm_fd": article_lm.fit_scipy_fd,
+           "scipy_lm_fd_modern": article_lm.fit_scipy_fd_modern}[arm["optimizer"]]
+    return [fit(problem, w0, arch=arch, max_nfev=arm["max_nfev"], progress=progress)
+            for w0 in W0]
+
+
+def _always(arm) -> bool:
+    return True
+
+
+def _never(arm) -> bool:
+    return False
+
+
+_FIRST_ORDER = Optimizer("first_order", _first_order,
+                         batches=lambda arm: arm["engine"] == "compiled")
+
+#: Every optimizer an arm can name.
+REGISTRY: dict[str, Optimizer] = {
+    **dict.fromkeys(FIRST_ORDER, _FIRST_ORDER),
+    "lm": Optimizer("lm", _lm, _always),
+    "lbfgs": Optimizer("lbfgs", _lbfgs, _never),
+    "scipy_lm_fd": Optimizer("scipy_lm_fd", _scipy_lm_fd, _never),
+    "scipy_lm_fd_modern": Optimizer("scipy_lm_fd_modern", _scipy_lm_fd, _never),
+}
+
+#: Which schema in ``$defs`` checks an arm with this optimizer.
+ARM_SCHEMA = {name: entry.schema for name, entry in REGISTRY.items()}
+
+
+def check_arm(arm) -> dict:
+    """``arm`` checked against the config schema of its optimizer (the same check the
+    pipeline runs on ``config/*.yaml``), or ``ValueError`` naming the setting and what
+    is allowed. Returns a copy with the schema's defaults filled in."""
+    import copy
+
+    from .config import ConfigError, _check, load_schema
+
+    if not isinstance(arm, dict):
+        raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
+                         f"{type(arm).__name__}")
+    optimizer = arm.get("optimizer")
+    if not isinstance(optimizer, str) or optimizer not in REGISTRY:
+        raise ValueError(f"arm['optimizer'] must be one of {sorted(REGISTRY)}, got "
+                         f"{optimizer!r}")
+    schema = load_schema()
+    arm = {k: v.item() if isinstance(v, np.generic) else copy.deepcopy(v)
+           for k, v in arm.items()}  # numpy scalars as the plain numbers YAML gives
+    problems = _check(arm, schema["$defs"][ARM_SCHEMA[optimizer]], schema, prefix="arm")
+    if problems:
+        raise ConfigError("invalid arm settings:\n  " + "\n  ".join(problems))
+    return arm
+
+
+def batches(arm) -> bool:
+    """Whether :func:`train` runs the fits of ``arm`` together."""
+    arm = check_arm(arm)
+    return REGISTRY[arm["optimizer"]].batches(arm)
+
+
+def train(arm, problem, W0, arch, progress=None) -> list:
+    """Train ``arm`` (a config entry) on ``problem`` from every row of ``W0``
+    ``(B, n_params)``: one :class:`secondorder.fit.FitResult` per row, in order.
+
+    Malformed input raises ``ValueError`` before any training, saying what was expected:
+    settings outside the config schema (:func:`check_arm`), a problem whose inputs or
+    targets do not match ``arch`` (:func:`secondorder.first_order.check_problem`), or
+    initial weights of the wrong shape, dtype or with non-finite values
+    (:func:`secondorder.first_order.check_init`). ``progress(dict)``, where the
+    optimizer reports progress, is called now and then.
+    """
+    from .first_order import check_init, check_problem
+
+    arm = check_arm(arm)
+    check_problem(problem, arch)
+    W0 = check_init(W0, arch, batched=True)
+    return REGISTRY[arm["optimizer"]].train(arm, problem, W0, arch, progress)

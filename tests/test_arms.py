@@ -1,0 +1,56 @@
+"""The registry of optimizers: one entry per optimizer, agreeing with the config schema,
+and one entry point that trains a batch of fits."""
+
+import numpy as np
+import pytest
+
+from secondorder import arms, config, data, model
+
+ARCH = model.Architecture(2, 5, 2)
+
+
+def schema_optimizers(sub: dict) -> list[str]:
+    prop = sub["properties"]["optimizer"]
+    return prop["enum"] if "enum" in prop else [prop["const"]]
+
+
+def test_registry_and_schema_name_the_same_optimizers():
+    schema = config.load_schema()
+    generic = schema["properties"]["arms"]["additionalProperties"]
+    assert schema_optimizers(generic) == list(arms.REGISTRY)
+    for name, entry in arms.REGISTRY.items():
+        assert name in schema_optimizers(schema["$defs"][entry.schema])
+    assert {entry.schema for entry in arms.REGISTRY.values()} == set(schema["$defs"])
+    assert schema_optimizers(schema["$defs"]["first_order"]) == list(arms.FIRST_ORDER)
+    assert config.ARM_SCHEMA == arms.ARM_SCHEMA
+
+
+def test_check_arm_fills_the_schemas_defaults():
+    arm = arms.check_arm({"optimizer": "lbfgs", "inputs": "raw", "max_iter": np.int64(3)})
+    assert arm == {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 3, "memory": 10}
+    assert type(arm["max_iter"]) is int
+    sgd = arms.check_arm({"optimizer": "sgd", "inputs": "raw", "learning_rate": 0.1,
+                          "epochs": 2, "patience": 2})
+    assert (sgd["engine"], sgd["momentum"], sgd["loss"], sgd["chunk"]) == (
+        "compiled", 0.0, "ssq", 250)
+
+
+def test_which_arms_train_together():
+    first = {"optimizer": "adam", "inputs": "raw", "learning_rate": 0.1, "epochs": 2,
+             "patience": 2}
+    assert arms.batches(first) and not arms.batches({**first, "engine": "keras_fit"})
+    assert arms.batches({"optimizer": "lm", "inputs": "raw", "max_iter": 2})
+    assert not arms.batches({"optimizer": "lbfgs", "inputs": "raw", "max_iter": 2})
+
+
+def test_train_gives_one_result_per_row_for_an_arm_that_loops():
+    rng = np.random.default_rng(0)
+    problem = data.Problem(rng.normal(size=(40, 2)), np.eye(2)[rng.integers(0, 2, 40)],
+                           np.arange(30), np.arange(30, 40), "raw")
+    W0 = np.stack([model.init_weights(s, ARCH) for s in (1, 2)])
+    fits = arms.train({"optimizer": "lbfgs", "inputs": "raw", "max_iter": 2}, problem, W0,
+                      ARCH)
+    assert len(fits) == 2 and not np.array_equal(fits[0].weights, fits[1].weights)
+    with pytest.raises(ValueError, match=r"\(B, 27\) matrix"):
+        arms.train({"optimizer": "lbfgs", "inputs": "raw", "max_iter": 2}, problem, W0[0],
+                   ARCH)

@@ -17,6 +17,17 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/article.smk"
 include: "workflow/rules/audit.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/robustness.smk"
+
+
+# Jobs of a second or two: on a cluster they run in the main Snakemake process instead
+# of waiting in the queue as jobs of their own.
+localrules:
+    spirals,
+    split_scale,
+    shared_init,
+    summary,
+    audit,
 
 
 rule all:

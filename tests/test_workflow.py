@@ -5,11 +5,15 @@ import re
 
 import pandas as pd
 import pytest
+from PIL import Image
 from conftest import configs, run_snakemake
 
 RULES = {"spirals", "split_scale", "shared_init", "train_adam", "train_lm", "train_lm_fd",
          "evaluate", "summary", "article", "audit", "all",
          "study_first_order", "study_second_order", "scaling"}
+#: The article's arms (config ``run``): lm_fd is the scipy call as the article ran it
+#: (scipy <= 1.15), lm_fd_modern the same line under the installed scipy.
+ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
 
 
 def test_dry_run_plans_every_rule(root, tmp_path):
@@ -28,7 +32,7 @@ def test_tiny_run_writes_every_artifact(results):
                  "data/inputs_scaled.csv", "init/shared_init.npy", "init/shared_init.json",
                  "summary/fits.csv", "article/article.ipynb", "article/article.html"]:
         assert (results / path).is_file(), path
-    for arm in ("adam", "lm", "lm_fd"):
+    for arm in ARMS:
         for name in ("fits/{}/weights.npy", "fits/{}/history.csv", "fits/{}/fit.json",
                      "eval/{}/metrics.json", "eval/{}/predictions.csv"):
             assert (results / name.format(arm)).is_file(), name.format(arm)
@@ -38,18 +42,22 @@ def test_tiny_run_summary_table(results):
     every = pd.read_csv(results / "summary" / "fits.csv")
     assert set(every["source"]) == {"article", "study"}
     fits = every[every["source"] == "article"]
-    assert set(fits["arm"]) == {"adam", "lm", "lm_fd"}
+    assert set(fits["arm"]) == set(ARMS)
     required = ["arm", "init_seed", "inputs", "accuracy_all", "accuracy_train", "accuracy_val",
                 "ssq_train", "ssq_val", "iterations", "wall_s", "status"]
     assert set(required) <= set(fits.columns)
-    assert fits.set_index("arm").loc[["adam", "lm", "lm_fd"], "inputs"].tolist() == \
-        ["scaled", "raw", "raw"]
+    assert fits.set_index("arm").loc[list(ARMS), "inputs"].tolist() == \
+        ["scaled", "raw", "raw", "raw"]
     assert fits["accuracy_all"].between(0, 1).all() and (fits["init_seed"] == 1).all()
     fit = json.loads((results / "fits" / "lm" / "fit.json").read_text())
     for key in ("status", "message", "iterations", "evaluations", "wall_s", "versions",
                 "device"):
         assert key in fit
     assert fit["versions"]["tensorflow"] and fit["device"]["type"] in ("CPU", "GPU")
+    semantics = {arm: json.loads((results / "fits" / arm / "fit.json").read_text())
+                 ["scipy_semantics"] for arm in ("lm_fd", "lm_fd_modern")}
+    assert semantics["lm_fd"].startswith("scipy<=1.15")
+    assert semantics["lm_fd_modern"].startswith("scipy ")
 
 
 def test_tiny_run_study_tables(results):
@@ -73,9 +81,11 @@ def test_tiny_run_article_has_its_figures(results):
     assert html.count("<img") >= 4
     assert "def " not in html  # code hidden
     figures = results / "article" / "figures"
-    for name in ("fig1_spirals", "fig2_split", "fig_predicted_adam", "fig_predicted_lm"):
+    for name in ("fig1_spirals", "fig2_split", "fig_predicted", "fig_training_curves"):
         assert (figures / f"{name}.png").stat().st_size > 1000, name
         assert (figures / f"{name}.svg").is_file(), name
+        with Image.open(figures / f"{name}.png") as png:  # PNGs at >= 150 dpi
+            assert min(png.info["dpi"]) >= 149.9, (name, png.info.get("dpi"))
     notebook = json.loads((results / "article" / "article.ipynb").read_text())
     tags = [c["metadata"].get("tags", []) for c in notebook["cells"]]
     assert ["injected-parameters"] in tags  # papermill ran it with our parameters

@@ -1,6 +1,9 @@
 """The ``secondorder`` command.
 
-    secondorder audit verify [results-dir]   check every artifact against the manifest
+    secondorder --version                     the package version
+    secondorder audit verify [results-dir]    check every artifact against the manifest
+    secondorder config-doc                    config/README.md, from the config schema
+    secondorder pins                          requirements/pins.txt, from this environment
 """
 
 from __future__ import annotations
@@ -9,8 +12,19 @@ import argparse
 import sys
 
 
+def version() -> str:
+    """The installed package's version (``pyproject.toml``'s, via its metadata)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("secondorder")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="secondorder", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"secondorder {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="provenance of the pipeline's artifacts")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -18,7 +32,23 @@ def main(argv=None) -> int:
         "verify", help="recompute every hash; exit 1 naming each missing, changed or stale file")
     verify.add_argument("results_dir", nargs="?", default="results",
                         help="the pipeline's results directory (default: results)")
+    commands.add_parser(
+        "config-doc", help="print every config key with its default and meaning (Markdown; "
+        "secondorder config-doc > config/README.md)")
+    commands.add_parser(
+        "pins", help="print the exact versions installed here as a pip constraints file "
+        "(secondorder pins > requirements/pins.txt)")
     args = parser.parse_args(argv)
+    if args.command == "config-doc":
+        from .config import describe_schema
+
+        sys.stdout.write(describe_schema())
+        return 0
+    if args.command == "pins":
+        from .pins import render
+
+        sys.stdout.write(render())
+        return 0
     from . import audit as audit_module
 
     return audit_module.main_verify(args.results_dir)

@@ -14,11 +14,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# which schema in ``$defs`` checks an arm of each optimizer: from the registry
+from .arms import ARM_SCHEMA
 
-#: Which schema in ``$defs`` checks an arm with this optimizer.
-ARM_SCHEMA = {"adam": "first_order", "sgd": "first_order", "rmsprop": "first_order",
-              "lm": "lm", "lbfgs": "lbfgs", "scipy_lm_fd": "scipy_lm_fd"}
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -136,3 +135,96 @@ def load(path) -> dict:
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     return validate(config)
+
+
+# --- documentation ------------------------------------------------------------------------
+
+def _optimizers_of(kind: str) -> list[str]:
+    """The optimizers an arm schema in ``$defs`` checks (the inverse of ARM_SCHEMA)."""
+    return [o for o, k in ARM_SCHEMA.items() if k == kind]
+
+
+def _type_of(sub: dict) -> str:
+    """A short phrase for a schema node's type and constraints, e.g. ``integer >= 1``."""
+    if "const" in sub:
+        return f"`{sub['const']}`"
+    if "enum" in sub:
+        return "one of " + ", ".join(f"`{v}`" for v in sub["enum"])
+    kind = sub.get("type", "any")
+    text = " or ".join(kind) if isinstance(kind, list) else kind
+    if kind == "array" and "items" in sub:
+        items = sub["items"]
+        text = ("list of " + (", ".join(f"`{v}`" for v in items["enum"]) if "enum" in items
+                              else _type_of(items)))
+        if sub.get("minItems"):
+            text += f", at least {sub['minItems']}"
+        if sub.get("uniqueItems"):
+            text += ", no repeats"
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
+              "exclusiveMaximum": "<"}
+    text += "".join(f", {op} {sub[k]}" for k, op in bounds.items() if k in sub)
+    return text
+
+
+def _default_of(sub: dict) -> str:
+    """A default as YAML would spell it: ``null``, ``true``, ``1e+10``, ``[raw, scaled]``."""
+    import json
+
+    def text(value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, list):
+            return "[" + ", ".join(map(text, value)) + "]"
+        return json.dumps(value)
+
+    return f"`{text(sub['default'])}`" if "default" in sub else ""
+
+
+def _rows(schema: dict, prefix: str, fallback: dict | None = None) -> list[str]:
+    """Table rows of every key under ``schema`` (depth first, schema order); a key
+    without a description takes the one of the same key in ``fallback``."""
+    rows = []
+    required = set(schema.get("required", []))
+    for name, sub in schema.get("properties", {}).items():
+        key = f"{prefix}.{name}" if prefix else name
+        need = "yes" if name in required else ""
+        meaning = sub.get("description") or (fallback or {}).get(name, {}).get("description")
+        meaning = " ".join(str(meaning or "").split()).replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type_of(sub)} | {need} | {_default_of(sub)} | "
+                    f"{meaning} |")
+        if sub.get("type") == "object" and "properties" in sub:
+            rows += _rows(sub, key)
+    return rows
+
+
+_TABLE_HEAD = ["| key | type | required | default | meaning |", "|---|---|---|---|---|"]
+
+
+def describe_schema(schema: dict | None = None) -> str:
+    """``config/README.md``: every key of the config schema with its type, whether it
+    is required, its default and its meaning, as Markdown tables (top-level keys, then
+    one table per kind of arm). Regenerate with
+    ``secondorder config-doc > config/README.md``."""
+    schema = schema or load_schema()
+    out = ["# Configuration", "",
+           "<!-- Generated from workflow/schemas/config.schema.yaml by "
+           "`secondorder config-doc > config/README.md`; edit the schema, not this file. -->",
+           "", " ".join(str(schema.get("description", "")).split()), "",
+           "`config.yaml` holds the article's values and the study; `test.yaml` is a tiny "
+           "configuration for the tests, used on top of it "
+           "(`snakemake --configfile config/config.yaml config/test.yaml`). A value left "
+           "out takes its default; a key not listed here, or a value of the wrong type or "
+           "out of range, stops the run before any job with a message naming the key.",
+           "", "## Keys", "", *_TABLE_HEAD, *_rows(schema, ""), "",
+           "## Arms", "",
+           "Each entry `arms.<name>` (a name of letters, digits and `_`) is one optimizer "
+           "with its settings; `run` and `study.arms` name the arms to train. The keys an "
+           "arm takes depend on its `optimizer`:", ""]
+    generic = schema.get("properties", {}).get("arms", {}).get("additionalProperties", {})
+    for kind, sub in schema.get("$defs", {}).items():
+        optimizers = ", ".join(f"`{o}`" for o in _optimizers_of(kind)) or kind
+        out += [f"### optimizer {optimizers}", "", *_TABLE_HEAD,
+                *_rows(sub, "arms.<name>", generic.get("properties")), ""]
+    return "\n".join(out).rstrip("\n") + "\n"

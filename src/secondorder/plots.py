@@ -1,4 +1,9 @@
-"""Figures of the article, each a function of pipeline artifacts returning a Figure."""
+"""Figures of the article, each a function of pipeline artifacts returning a Figure.
+
+One colour per engine in every figure (:data:`ENGINE_COLORS`, :func:`color`), one per
+class (:data:`COLORS`) and one per kind of inputs (:data:`INPUT_COLORS`); each figure
+is saved as SVG and as a PNG at :data:`DPI` (:func:`save`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,41 @@ from . import io  # noqa: E402
 
 COLORS = {1: "tab:blue", 2: "tab:orange"}
 
+#: The colour of each engine (an arm's name, or an engine of the scaling table), the
+#: same in every figure. Arms of one family share a hue family: Adam reds and oranges,
+#: LM blues, other first-order methods purple and olive, L-BFGS green.
+ENGINE_COLORS = {
+    "adam": "#d62728",              # Keras Adam, the article's settings
+    "adam_compiled": "#d62728",     # (the scaling table's name for it)
+    "adam_lr_0_01": "#ff7f0e",
+    "adam_lr_0_1": "#8c564b",
+    "adam_crossentropy": "#e377c2",
+    "sgd_momentum": "#bcbd22",
+    "rmsprop": "#9467bd",
+    "lbfgs": "#2ca02c",
+    "lm": "#1f77b4",                # our LM, TensorFlow Jacobian
+    "lm_tf": "#1f77b4",             # (the scaling table's name for it)
+    "lm_fd": "#17becf",             # the article's scipy call, finite differences
+    "lm_fd_modern": "#0b4f71",      # the same call under scipy >= 1.16
+}
+_SPARE = ("#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+
+#: Pixels per inch of the PNGs (the SVGs are resolution-free).
+DPI = 150
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
+                     "legend.fontsize": 9, "xtick.labelsize": 9, "ytick.labelsize": 9})
+
+
+def color(name: str) -> str:
+    """The colour of an engine or arm: :data:`ENGINE_COLORS`, else a fixed spare colour
+    chosen from the name (the same in every figure and every run)."""
+    import zlib
+
+    if name in ENGINE_COLORS:
+        return ENGINE_COLORS[name]
+    return _SPARE[zlib.crc32(name.encode()) % len(_SPARE)]
+
 
 def save(fig, figures_dir, name: str) -> list[Path]:
     """Write ``name.png`` and ``name.svg`` atomically; return the paths."""
@@ -24,7 +64,7 @@ def save(fig, figures_dir, name: str) -> list[Path]:
         with io.atomic_path(path) as tmp:
             # metadata without dates keeps the files identical between runs
             meta = {"Date": None} if ext == "svg" else {"Software": None}
-            fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight", metadata=meta)
+            fig.savefig(tmp, format=ext, dpi=DPI, bbox_inches="tight", metadata=meta)
         paths.append(path)
     return paths
 
@@ -32,7 +72,7 @@ def save(fig, figures_dir, name: str) -> list[Path]:
 def _square(ax, title):
     ax.set_aspect("equal")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=9,
               frameon=False)
 
 
@@ -62,37 +102,61 @@ def split(scaled: pd.DataFrame):
     return fig
 
 
-def predicted_classes(points: pd.DataFrame, predictions: pd.DataFrame, label: str):
+def predicted_classes(points: pd.DataFrame, predictions: pd.DataFrame, label: str, ax=None):
     """The article's third and fourth figures: predicted class of every point, drawn at
-    its raw coordinates; misclassified points are ringed."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    its raw coordinates; misclassified points are ringed. Draws on ``ax`` when given
+    (then without a legend: :func:`predicted_panels` draws one for all panels)."""
+    alone = ax is None
+    fig, ax = plt.subplots(figsize=(5, 5)) if alone else (ax.figure, ax)
     guess = predictions["predicted"].to_numpy()
     for k in (1, 2):
         rows = guess == k
         ax.scatter(points.x[rows], points.y[rows], s=12, color=COLORS[k],
-                   label=f"{label} predicted class {k}")
+                   label=f"{label} predicted class {k}" if alone else f"predicted class {k}")
     wrong = guess != points["class"].to_numpy()
     ax.scatter(points.x[wrong], points.y[wrong], s=40, facecolors="none", edgecolors="red",
-               linewidths=0.8, label=f"misclassified ({wrong.sum()})")
-    _square(ax, f"{label}: {np.mean(~wrong):.1%} of {len(points)} points correct")
+               linewidths=0.8, label=f"misclassified ({wrong.sum()})" if alone
+               else "misclassified")
+    if alone:
+        _square(ax, f"{label}:\n{np.mean(~wrong):.1%} of {len(points)} points correct")
+    else:
+        ax.set_aspect("equal")
+        ax.set_title(f"{label}\n{np.mean(~wrong):.1%} correct, {wrong.sum()} of "
+                     f"{len(points)} wrong", fontsize=11)
+    return fig
+
+
+def predicted_panels(points: pd.DataFrame, predictions: dict[str, pd.DataFrame],
+                     labels: dict[str, str] | None = None):
+    """The predicted classes of every arm side by side, one panel per arm in one row
+    (the article's third and fourth figures, next to each other), one legend below."""
+    labels = labels or {}
+    n = len(predictions)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 4.1), squeeze=False)
+    for ax, (arm, pred) in zip(axes[0], predictions.items()):
+        predicted_classes(points, pred, labels.get(arm, arm), ax=ax)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, names, loc="lower center", ncol=3, frameon=False, fontsize=11)
     return fig
 
 
 def training_curves(histories: dict[str, pd.DataFrame]):
     """Training and validation SSQ per arm, against iteration and against seconds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for (arm, hist), color in zip(histories.items(), plt.cm.tab10.colors):
+    for arm, hist in histories.items():
         for ax, xcol in zip(axes, ("iteration", "wall_s")):
-            ax.plot(hist[xcol], hist["ssq_train"], color=color, label=f"{arm} train")
-            ax.plot(hist[xcol], hist["ssq_val"], color=color, ls="--", label=f"{arm} validation")
-    axes[0].set_xlabel("iteration (epoch; residual evaluations for lm_fd)")
+            ax.plot(hist[xcol], hist["ssq_train"], color=color(arm), label=f"{arm} train")
+            ax.plot(hist[xcol], hist["ssq_val"], color=color(arm), ls="--",
+                    label=f"{arm} validation")
+    axes[0].set_xlabel("iteration (epoch; residual evaluations for lm_fd, lm_fd_modern)")
     axes[1].set_xlabel("wall time (s)")
     for ax in axes:
         ax.set_xscale("symlog", linthresh=1)
         ax.set_yscale("log")
         ax.set_ylabel("SSQ")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -114,12 +178,12 @@ def success_rates(robust: pd.DataFrame):
         ax.errorbar(part["rate"], y, xerr=err, fmt="none", ecolor="black", capsize=2, lw=0.8)
         for yi, (rate, n) in zip(y, zip(part["rate"], part["n"])):
             if not np.isnan(rate):
-                ax.text(1.02, yi, f"{rate:.0%} of {int(n)}", va="center", fontsize=7)
+                ax.text(1.02, yi, f"{rate:.0%} of {int(n)}", va="center", fontsize=8)
     ax.set_yticks(np.arange(len(arms)), arms)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.18)
     ax.set_xlabel("success rate (95% Wilson interval)")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -143,7 +207,7 @@ def distributions(fits: pd.DataFrame, column: str, label: str, log: bool = False
     if log:
         ax.set_yscale("log")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -152,15 +216,14 @@ def median_curves(curves: dict[tuple[str, str], dict[str, pd.DataFrame]]):
     """Median training SSQ (band: quartiles) per (arm, inputs) against iteration and
     against seconds; ``curves[(arm, inputs)] = {"iteration": frame, "wall_s": frame}``."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = dict(zip(dict.fromkeys(a for a, _ in curves), plt.cm.tab10.colors))
     for (arm, inputs), by_x in curves.items():
         for ax, x in zip(axes, ("iteration", "wall_s")):
             c = by_x[x]
             if c.empty:
                 continue
             style = "-" if inputs == "raw" else "--"
-            ax.plot(c[x], c["median"], style, color=colors[arm], label=f"{arm} ({inputs})")
-            ax.fill_between(c[x], c["q25"], c["q75"], color=colors[arm], alpha=0.08)
+            ax.plot(c[x], c["median"], style, color=color(arm), label=f"{arm} ({inputs})")
+            ax.fill_between(c[x], c["q25"], c["q75"], color=color(arm), alpha=0.08)
     axes[0].set_xlabel("iteration (epoch for first-order arms)")
     axes[1].set_xlabel("wall time per fit (s)")
     for ax in axes:
@@ -168,7 +231,7 @@ def median_curves(curves: dict[tuple[str, str], dict[str, pd.DataFrame]]):
         ax.set_yscale("log")
         ax.set_ylabel("training SSQ (median over inits)")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=6, ncol=2)
+    axes[1].legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 
@@ -178,7 +241,7 @@ def decision_surfaces(surfaces: dict[tuple[str, str], np.ndarray], grid, points:
     arms = list(dict.fromkeys(a for a, _ in surfaces))
     inputs_list = list(dict.fromkeys(i for _, i in surfaces))
     fig, axes = plt.subplots(len(inputs_list), len(arms), squeeze=False,
-                             figsize=(2.1 * len(arms), 2.3 * len(inputs_list)))
+                             figsize=(2.4 * len(arms), 2.6 * len(inputs_list)))
     gx, gy = grid
     for r, inputs in enumerate(inputs_list):
         for c, arm in enumerate(arms):
@@ -193,7 +256,7 @@ def decision_surfaces(surfaces: dict[tuple[str, str], np.ndarray], grid, points:
             for k in (1, 2):
                 rows = points["class"] == k
                 ax.scatter(points.x[rows], points.y[rows], s=1.5, color=COLORS[k])
-            ax.set_title(f"{arm}\n{inputs}", fontsize=7)
+            ax.set_title(f"{arm}\n{inputs}", fontsize=9, color=color(arm))
             ax.set_aspect("equal")
     fig.tight_layout()
     return fig
@@ -203,21 +266,24 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
     """Left: ms per LM iteration / Adam epoch against weights. Right: estimated fit time
     of each and the crossover."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = {"lm_tf": "LM iteration", "adam_compiled": "Adam epoch"}
     for engine, part in table.groupby("engine"):
-        axes[0].plot(part["n_params"], part["ms_per_iter"], "o-", label=engine)
+        axes[0].plot(part["n_params"], part["ms_per_iter"], "o-", color=color(engine),
+                     label=names.get(engine, engine))
     axes[0].set_ylabel("ms per iteration (LM) / epoch (Adam)")
-    axes[1].plot(costs["n_params"], costs["lm_fit_s"], "o-", label="LM fit")
-    axes[1].plot(costs["n_params"], costs["adam_fit_s"], "o-", label="Adam fit")
+    axes[1].plot(costs["n_params"], costs["lm_fit_s"], "o-", color=color("lm"), label="LM fit")
+    axes[1].plot(costs["n_params"], costs["adam_fit_s"], "o-", color=color("adam"),
+                 label="Adam fit")
     if crossover_params:
-        axes[1].axvline(crossover_params, color="red", ls=":",
+        axes[1].axvline(crossover_params, color="black", ls=":",
                         label=f"crossover ≈ {crossover_params:.0f} weights")
     axes[1].set_ylabel("estimated seconds per fit")
-    axes[1].set_title(assumptions, fontsize=8)
+    axes[1].set_title(assumptions, fontsize=9)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("weights (2-h-2 perceptron)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend()
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""What produced an artifact: library versions, device, host, git state, times."""
+"""What produced an artifact: library versions (and the sha256 of the pins file), device,
+host, git state, times."""
 
 from __future__ import annotations
 
@@ -74,7 +75,19 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def package() -> dict:
+    """This package's version and the sha256 of the pins file (the exact versions of
+    every dependency, ``requirements/pins.txt``; ``None`` when it is not there)."""
+    from . import pins
+
+    try:
+        version = importlib.metadata.version("secondorder")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"name": "secondorder", "version": version, "pins_sha256": pins.sha256()}
+
+
 def environment() -> dict:
     """Everything above in one dict for a ``fit.json`` or provenance record."""
-    return {"versions": versions(), "device": device(), "host": socket.gethostname(),
-            "git": git_state(), **scheduler()}
+    return {"versions": versions(), "package": package(), "device": device(),
+            "host": socket.gethostname(), "git": git_state(), **scheduler()}

@@ -151,15 +151,16 @@ def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_cs
                 out_csv, out_history, out_weights) -> None:
     """Train one arm on ``inputs`` from every seed of ``block`` (e.g. ``"1-50"``) and
     write its rows, thinned histories and final weights (one row per seed)."""
-    from . import study
-    from .train import log_progress
+    from . import arms, study
+    from .progress import study_callback
 
     arch = model.Architecture(2, hidden, 2)
     problem = load_problem(spirals_csv, scaled_csv, split_json, inputs)
     seeds = study.block_seeds(block)
     log.info("%s on %s inputs, seeds %s (%d fits)", arm_name, inputs, block, len(seeds))
+    progress = study_callback(arm, len(seeds), batched=arms.batches(arm))
     results = study.train_block(arm, problem, seeds, arch, low=init["low"],
-                                high=init["high"], progress=log_progress)
+                                high=init["high"], progress=progress)
     table = study.rows(arm_name, arm, problem, seeds, results, arch)
     io.write_csv(out_csv, table)
     io.write_csv(out_history, study.histories(arm_name, problem, seeds, results,

@@ -32,8 +32,10 @@ rule article:
         "logs/article.log",
     benchmark:
         "benchmarks/article.tsv"
-    conda:
-        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=minutes(30),
     params:
         success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:

@@ -15,7 +15,5 @@ rule audit:
         "logs/audit.log",
     benchmark:
         "benchmarks/audit.tsv"
-    conda:
-        ENV
     script:
         "../scripts/audit.py"

@@ -15,9 +15,10 @@ rule bench:
         "logs/bench.log",
     benchmark:
         "benchmarks/bench.tsv"
-    conda:
-        ENV
     threads: 2  # the baseline machine's cores; pins TensorFlow's thread pools
+    resources:
+        mem_mb=4000,
+        runtime=minutes(60),
     params:
         bench=config["bench"],
     script:

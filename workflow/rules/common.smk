@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from secondorder.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate
 from secondorder.study import seed_blocks
 
@@ -14,13 +15,18 @@ except ConfigError as err:
 
 ARMS = config["run"]
 STUDY = config.get("study")
-FIRST_ORDER = ("adam", "sgd", "rmsprop")
-ENV = str(Path(workflow.basedir) / "environment.yml")
 NOTEBOOK = str(Path(workflow.basedir) / "notebooks" / "article.ipynb")
 REPORT_DIR = Path(workflow.basedir) / "report"
 
 
 report: "../../report/workflow.rst"
+
+
+def minutes(base):
+    """A rule's ``runtime`` (minutes; ``sbatch -t`` on SLURM) that grows with each attempt:
+    a job resubmitted after hitting its time limit (``retries:`` in the SLURM profiles)
+    gets ``base`` x attempt minutes, so a retry can finish."""
+    return lambda wildcards, attempt: base * attempt
 
 
 def caption(name):
@@ -63,7 +69,7 @@ FIGURES = {
     "fig1_spirals": "data",
     "fig2_split": "data",
     "fig_training_curves": "training",
-    **{f"fig_predicted_{arm}": "evaluation" for arm in ARMS},
+    "fig_predicted": "evaluation",
     **(
         {
             "fig_success_rates": "study",
@@ -83,8 +89,8 @@ def article_figures():
     """Every figure of the article, PNG (in the report, with a caption) and SVG."""
     figures = []
     for name, category in FIGURES.items():
-        stem = "predicted" if name.startswith("fig_predicted_") else name
         png = f"results/article/figures/{name}.png"
+        stem = "predicted" if name == "fig_predicted" else name
         figures.append(report(png, caption=caption(stem), category=category))
         figures.append(f"results/article/figures/{name}.svg")
     return figures

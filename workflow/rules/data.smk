@@ -11,8 +11,6 @@ rule spirals:
         "logs/spirals.log",
     benchmark:
         "benchmarks/spirals.tsv"
-    conda:
-        ENV
     params:
         n_samples=config["data"]["n_samples"],
     script:
@@ -37,8 +35,6 @@ rule split_scale:
         "logs/split_scale.log",
     benchmark:
         "benchmarks/split_scale.tsv"
-    conda:
-        ENV
     params:
         data=config["data"],
     script:
@@ -58,8 +54,6 @@ rule shared_init:
         "logs/shared_init.log",
     benchmark:
         "benchmarks/shared_init.tsv"
-    conda:
-        ENV
     params:
         init=config["init"],
         hidden=config["model"]["hidden"],

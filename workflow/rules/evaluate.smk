@@ -16,8 +16,10 @@ rule evaluate:
         "logs/evaluate/{arm}.log",
     benchmark:
         "benchmarks/evaluate/{arm}.tsv"
-    conda:
-        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=minutes(20),
     params:
         hidden=config["model"]["hidden"],
     script:
@@ -43,8 +45,6 @@ rule summary:
         "logs/summary.log",
     benchmark:
         "benchmarks/summary.tsv"
-    conda:
-        ENV
     params:
         success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:

@@ -27,11 +27,11 @@ rule study_first_order:
         arm=study_arm_regex(*FIRST_ORDER),
         inputs="raw|scaled",
         block=r"\d+-\d+",
-    conda:
-        ENV
     threads: 1
     resources:
         gpu=0,
+        mem_mb=2000,
+        runtime=minutes(240),
     params:
         arm=arm_settings,
         hidden=config["model"]["hidden"],
@@ -51,12 +51,13 @@ rule study_second_order:
     benchmark:
         "benchmarks/study/{arm}/{inputs}/{block}.tsv"
     wildcard_constraints:
-        arm=study_arm_regex("lm", "lbfgs", "scipy_lm_fd"),
+        arm=study_arm_regex("lm", "lbfgs", "scipy_lm_fd", "scipy_lm_fd_modern"),
         inputs="raw|scaled",
         block=r"\d+-\d+",
-    conda:
-        ENV
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=minutes(240),
     params:
         arm=arm_settings,
         hidden=config["model"]["hidden"],
@@ -76,9 +77,10 @@ rule scaling:
         "logs/scaling.log",
     benchmark:
         "benchmarks/scaling.tsv"
-    conda:
-        ENV
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=minutes(120),
     params:
         scaling=config.get("scaling"),
     script:

@@ -31,11 +31,11 @@ rule train_adam:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
         arm=arm_regex(*FIRST_ORDER),
-    conda:
-        ENV
     threads: 1
     resources:
         gpu=0,
+        mem_mb=4000,
+        runtime=minutes(60),
     params:
         arm=arm_settings,
         hidden=config["model"]["hidden"],
@@ -54,9 +54,10 @@ rule train_lm:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
         arm=arm_regex("lm"),
-    conda:
-        ENV
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=minutes(60),
     params:
         arm=arm_settings,
         hidden=config["model"]["hidden"],
@@ -74,10 +75,11 @@ rule train_lm_fd:
     benchmark:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
-        arm=arm_regex("scipy_lm_fd"),
-    conda:
-        ENV
+        arm=arm_regex("scipy_lm_fd", "scipy_lm_fd_modern"),
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=minutes(60),
     params:
         arm=arm_settings,
         hidden=config["model"]["hidden"],

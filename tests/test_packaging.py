@@ -1,0 +1,249 @@
+"""Software deployment, checked statically: pyproject's ranges, the exact pins of
+``requirements/pins.txt``, the conda environment files, the README's install commands,
+``.ci/run``, and the project's metadata (licence, citation, version, config docs)."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from secondorder import pins
+
+PINS = ROOT / "requirements" / "pins.txt"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+README = (ROOT / "README.md").read_text()
+PYPROJECT_PYTHON = Requirement(f"python{PYPROJECT['project']['requires-python']}").specifier
+REGENERATE = "regenerate it with `secondorder pins > requirements/pins.txt`"
+#: Every conda environment file: the one at the root and any under workflow/envs/.
+ENV_FILES = [ROOT / "environment.yml", *sorted((ROOT / "workflow" / "envs").glob("*.y*ml"))]
+
+
+def requirements():
+    """pyproject's requirements, the extras' included, as packaging Requirements."""
+    project = PYPROJECT["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return [Requirement(r) for r in reqs]
+
+
+def pip_lines(env: dict) -> list[str]:
+    return [line for dep in env["dependencies"] if isinstance(dep, dict)
+            for line in dep.get("pip", [])]
+
+
+# --- pyproject and the pins ---------------------------------------------------------------
+
+def test_pyproject_states_ranges_not_pins():
+    for req in requirements():
+        assert req.specifier, f"{req}: give a compatible range in pyproject.toml"
+        assert not any(s.operator in ("==", "===") for s in req.specifier), (
+            f"{req}: pyproject.toml holds ranges; exact versions go to requirements/pins.txt")
+
+
+def test_every_requirement_is_pinned_inside_its_range():
+    pinned = pins.read(PINS)
+    for req in requirements():
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"{req.name} is not in requirements/pins.txt: {REGENERATE}"
+        assert req.specifier.contains(pinned[name], prereleases=True), (
+            f"pins.txt has {name}=={pinned[name]}, outside pyproject's {req}")
+
+
+def test_pins_are_exact_and_unique():
+    lines = [ln.split("#")[0].strip() for ln in PINS.read_text().splitlines()]
+    lines = [ln for ln in lines if ln]
+    names = [canonicalize_name(ln.split("==")[0]) for ln in lines]
+    assert len(names) == len(set(names)), "a package is pinned twice"
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+!\-]+", line), line
+    assert pins.python_version(PINS), "the pins file names the Python it was frozen with"
+
+
+def test_this_environment_is_the_pinned_one():
+    """What this environment installed for secondorder[test,slurm,bench] (transitively)
+    is exactly what pins.txt says; a package upgraded or added without updating the
+    pins shows up here."""
+    pinned = pins.read(PINS)
+    here = pins.closure()
+    missing = sorted(set(here) - set(pinned))
+    assert not missing, f"installed but not pinned: {missing}; {REGENERATE}"
+    different = {k: (v, pinned[k]) for k, v in here.items() if pinned[k] != v}
+    assert not different, (f"installed != pinned (installed, pinned): {different}; install "
+                           f"with -c requirements/pins.txt or {REGENERATE}")
+
+
+def test_provenance_records_package_version_and_pins_hash():
+    from secondorder import provenance
+    from secondorder.cli import version
+
+    pkg = provenance.package()
+    assert pkg["version"] == PYPROJECT["project"]["version"] == version()
+    assert pkg["pins_sha256"] == pins.sha256(PINS) and len(pkg["pins_sha256"]) == 64
+
+
+def test_version_option():
+    proc = subprocess.run([sys.executable, "-m", "secondorder.cli", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"secondorder {PYPROJECT['project']['version']}"
+
+
+# --- conda environment files --------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_env_file_parses_and_agrees_with_the_pins(path):
+    env = yaml.safe_load(path.read_text())
+    assert isinstance(env, dict) and env.get("dependencies"), path
+    pinned = pins.read(PINS)
+    frozen = Version(pins.python_version(PINS))
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and re.match(r"python\b", dep):
+            spec = dep[len("python"):].strip().lstrip("=")
+            assert spec and f"{frozen.major}.{frozen.minor}" == ".".join(spec.split(".")[:2]), (
+                f"{dep}: the pins were frozen with Python {frozen}")
+            assert Version(spec) in PYPROJECT_PYTHON, dep
+        elif isinstance(dep, str) and "=" in dep:  # a conda package pinned here
+            name, version = re.split(r"=+", dep, maxsplit=1)
+            if canonicalize_name(name) in pinned:
+                assert version == pinned[canonicalize_name(name)], (dep, path)
+    for line in pip_lines(env):
+        if line.startswith("-"):
+            continue
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        if any(s.operator == "==" for s in req.specifier):
+            assert name in pinned and req.specifier.contains(pinned[name]), (
+                f"{path.name}: {line} differs from pins.txt ({pinned.get(name)})")
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_env_file_paths_survive_where_they_are_used(path):
+    """Snakemake copies an env file named by a rule's `conda:` to
+    .snakemake/conda/<hash>.yaml, so such a file may hold no relative path (nor an
+    absolute one: it would tie the file to one checkout). The root environment.yml is
+    only ever used by `conda env create -f environment.yml`, which runs its pip section
+    from the file's directory: there the relative paths must resolve to the repo."""
+    env = yaml.safe_load(path.read_text())
+    for line in pip_lines(env):
+        option, _, target = line.partition(" ")
+        if option not in ("-c", "-r", "-e", "--constraint", "--requirement", "--editable"):
+            assert "/" not in line and not line.startswith("."), (path.name, line)
+            continue
+        target = target.strip().strip("\"'")
+        assert not Path(target).is_absolute(), (path.name, line)
+        assert path.parent == ROOT, (
+            f"{path.relative_to(ROOT)}: {line!r} is a path; it breaks when Snakemake copies "
+            "the file. Only the root environment.yml may name files.")
+        resolved = (path.parent / target.split("[")[0]).resolve()
+        assert resolved.exists(), (path.name, line)
+        if option in ("-c", "--constraint"):
+            assert resolved == PINS.resolve(), line
+        if option in ("-e", "--editable"):
+            assert resolved == ROOT and (resolved / "pyproject.toml").is_file(), line
+
+
+def test_root_environment_installs_the_package_with_the_pins():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    lines = pip_lines(env)
+    assert "-c requirements/pins.txt" in lines, lines
+    editable = [ln for ln in lines if ln.startswith("-e ")]
+    assert len(editable) == 1, lines
+    extras = re.search(r"\[(.*)\]", editable[0])
+    assert extras and set(extras[1].split(",")) == set(pins.EXTRAS), editable
+    assert any(isinstance(d, str) and d.startswith("python") for d in env["dependencies"])
+    assert "pip" in env["dependencies"]
+
+
+def test_root_environment_pip_section_is_accepted_by_pip(tmp_path):
+    """What `conda env create -f environment.yml` does with the pip section: write it
+    to a requirements file beside environment.yml and run pip from that directory.
+    Here pip resolves it without downloading anything (--dry-run --no-deps --no-index)."""
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    req = ROOT / f"condaenv.{tmp_path.name}.requirements.txt"
+    req.write_text("\n".join(pip_lines(env)) + "\n")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-index",
+             "--no-build-isolation", "--disable-pip-version-check", "-r", req.name],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        req.unlink()
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "secondorder" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_rules_carry_no_relative_conda_env():
+    """The workflow runs in one environment (no `conda:` directive); a rule that does
+    name an env file must name one under workflow/envs/ (checked above)."""
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for match in re.finditer(r"^\s+conda:\s*\n\s+(.+)$", smk.read_text(), re.M):
+            target = match[1].strip().strip("\"'")
+            assert "envs/" in target and ".." not in target.replace("../envs/", ""), (
+                smk.name, target)
+
+
+# --- the README's commands and CI ---------------------------------------------------------
+
+def _readme_commands():
+    return [line for line in re.findall(r"```bash\n(.*?)```", README, re.S)
+            for line in line.splitlines() if "pip install" in line]
+
+
+def test_readme_install_commands_use_the_pins():
+    commands = _readme_commands()
+    assert len(commands) >= 2, commands
+    for cmd in commands:
+        if "-e " in cmd:
+            assert "-c requirements/pins.txt" in cmd, cmd
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_cmd = [c for c in _readme_commands() if "pytest" in c]
+    assert len(test_cmd) == 1, test_cmd
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_cmd[0].strip() in ci.splitlines(), (test_cmd[0], ci)
+    assert "[test,slurm,bench]" in test_cmd[0]
+
+
+# --- licence, citation, config docs -------------------------------------------------------
+
+def test_license_is_the_one_pyproject_names():
+    text = (ROOT / "LICENSE").read_text()
+    assert PYPROJECT["project"]["license"]["text"] == "MIT"
+    assert text.startswith("MIT License") and "the secondorder authors" in text
+
+
+def test_citation_cff():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"].startswith("1.2")
+    assert cff["version"] == PYPROJECT["project"]["version"]
+    assert cff["license"] == "MIT" and cff["title"] and cff["authors"]
+    refs = cff["references"]
+    assert refs and all(r["title"] and r["authors"] and r["year"] for r in refs)
+
+
+def test_config_readme_is_generated_from_the_schema():
+    from secondorder.config import describe_schema
+
+    committed = (ROOT / "config" / "README.md").read_text()
+    assert committed == describe_schema(), (
+        "config/README.md is out of date with workflow/schemas/config.schema.yaml: "
+        "regenerate it with `secondorder config-doc > config/README.md`")
+
+
+def test_every_config_key_is_documented():
+    from secondorder.config import describe_schema
+
+    blank = [line.split("|")[1].strip() for line in describe_schema().splitlines()
+             if line.startswith("| `") and line.rstrip().endswith("|  |")]
+    assert not blank, (f"keys without a `description` in config.schema.yaml: {blank}; "
+                       "add one, then `secondorder config-doc > config/README.md`")

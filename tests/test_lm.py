@@ -406,7 +406,8 @@ def test_progress_is_called_once_per_chunk():
     least_squares(rosenbrock_plus_one, [-1.2, 1.0], max_iter=20, chunk=5, **NO_TOL,
                   progress=infos.append)
     assert [info["iteration"] for info in infos] == [5, 10, 15, 20]
-    assert set(infos[0]) == {"iteration", "running", "ssq", "mu", "elapsed", "status", "x"}
+    assert set(infos[0]) == {"iteration", "ssq", "mu", "elapsed", "status", "x"}
+    assert np.ndim(infos[0]["ssq"]) == 0 and infos[0]["x"].shape == (2,)
 
 
 # --- The article's problem ---------------------------------------------------------------

@@ -41,7 +41,8 @@ class LMProblem:
     ``residuals(W) -> (B, m)``, ``jacobian(W) -> (B, m, n)``, optional
     ``validation(W) -> (B, p)`` residuals, row ``b`` of each output depending on row
     ``b`` of ``W`` only; a damping rule (:mod:`.damping`), a scaling
-    ``(jtj, d2_previous) -> d2`` (:mod:`.linalg`) and the :class:`.Criteria`.
+    ``(jtj, d2_previous) -> d2`` (:mod:`.linalg`), the :class:`.Criteria`, and whether
+    ``mu0`` is relative to ``J^T J`` at the start (:func:`init_state`).
     """
 
     residuals: Callable
@@ -50,6 +51,7 @@ class LMProblem:
     damping: object
     scaling: Callable
     criteria: Criteria
+    mu0_relative: bool = False
 
 
 class LMState(NamedTuple):
@@ -144,6 +146,9 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
     """The state of ``B`` runs at the rows of ``x0``: residuals, normal equations,
     scaling, the ``ssq_goal`` and ``gtol`` tests.
 
+    The starting ``mu`` is ``mu0``, or with ``problem.mu0_relative`` ``mu0 * max_j
+    (J^T J)_jj / d2_j`` (Madsen, Nielsen & Tingleff 2004, eq. 3.14: ``tau * max a_ii``),
+    which makes it invariant to the scale of the residuals and parameters.
     Non-finite residuals or Jacobian give ``NONFINITE_START`` (the row never runs).
     """
     r = problem.residuals(x0)
@@ -151,7 +156,10 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
     jtj, grad, jac_finite = gauss_newton(problem.jacobian(x0), r)
     d2 = problem.scaling(jtj, tf.zeros_like(grad))
     shape = tf.shape(ssq)
-    mu = tf.maximum(tf.fill(shape, tf.constant(mu0, x0.dtype)), mu_floor(jtj, d2))
+    mu = tf.fill(shape, tf.constant(mu0, x0.dtype))
+    if problem.mu0_relative:
+        mu = mu * tf.reduce_max(tf.linalg.diag_part(jtj) / d2, axis=-1)
+    mu = tf.maximum(mu, mu_floor(jtj, d2))
     zero, one = tf.zeros(shape, tf.int32), tf.ones(shape, tf.int32)
     no = tf.zeros(shape, tf.bool)
     val = validation_ssq(problem, x0)

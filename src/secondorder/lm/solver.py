@@ -38,6 +38,9 @@ OPTIONS_DOC = """
         Marquardt rule, and the ``MU_MAX`` stop (trainlm: 1e-3, 0.1, 10, 1e10).
         ``mu0`` is the starting ``mu`` for the Nielsen rule too. ``mu`` never goes
         below :func:`.engine.mu_floor` (``eps`` relative to ``J^T J``).
+    mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
+        at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
+        a pure number, independent of the scale of the problem.
     max_iter : most iterations (trial steps, accepted or not).
     max_time : seconds; checked between chunks, so it can overrun by one chunk.
     ssq_goal : stop when ``ssq <= ssq_goal`` (trainlm's ``goal``, default 0).
@@ -63,7 +66,8 @@ OPTIONS_DOC = """
 """
 
 DEFAULTS = dict(jacobian=None, solve="tf", damping="marquardt", scaling="identity",
-                mu0=1e-3, mu_dec=0.1, mu_inc=10.0, mu_max=1e10, max_iter=1000,
+                mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0, mu_max=1e10,
+                max_iter=1000,
                 max_time=None, ssq_goal=0.0, gtol=1e-10, ftol=1e-12, xtol=1e-12,
                 validation=None, max_fail=None, chunk=50, progress=None, jit_compile=True)
 
@@ -109,7 +113,18 @@ def least_squares(residuals: Callable, x0, **options) -> LMResult:
     lifted = {"jacobian": lift(jacobian),
               "validation": None if options.get("validation") is None
               else lift(options["validation"])}
+    if options.get("progress") is not None:
+        lifted["progress"] = one_row_progress(options["progress"])
     return least_squares_batch(lift(residuals), x0[None], **{**options, **lifted})[0]
+
+
+def one_row_progress(progress: Callable) -> Callable:
+    """A lone fit's ``progress`` sees its own numbers (``ssq``, ``mu``, ``status`` as
+    scalars, ``x`` 1-D), not the one-row arrays of the batch."""
+    def report(info):
+        return progress({k: v[0] if isinstance(v, np.ndarray) else v
+                         for k, v in info.items() if k != "running"})
+    return report
 
 
 def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
@@ -172,7 +187,8 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
                         ftol=opts["ftol"], xtol=opts["xtol"], max_fail=max_fail)
     problem = LMProblem(residuals=residuals, jacobian=jacobian,
                         validation=opts["validation"], damping=rule,
-                        scaling=SCALINGS[opts["scaling"]], criteria=criteria)
+                        scaling=SCALINGS[opts["scaling"]], criteria=criteria,
+                        mu0_relative=bool(opts["mu0_relative"]))
     return solve(problem, X0, mu0=opts["mu0"], max_iter=opts["max_iter"],
                  max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"],
                  jit_compile=opts["jit_compile"])

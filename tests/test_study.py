@@ -131,3 +131,26 @@ def test_growth_exponents_recover_a_power_law():
                           "ms_per_iter": np.concatenate([1e-4 * n**2.5, 1e-3 * n])})
     slopes = scaling.growth_exponents(table, min_params=100)
     assert slopes["lm_tf"] == pytest.approx(2.5) and slopes["adam_compiled"] == pytest.approx(1.0)
+
+
+def test_rounding_sensitivity_pairs_fits_by_seed():
+    """Seed 1 succeeds in both orders, seed 2 flips, seed 3 fails in both; the Adam
+    arm has no reordered fits and no row."""
+    fits = pd.DataFrame({
+        "arm": ["lm"] * 6 + ["adam"],
+        "inputs": ["raw", "raw", "raw", "raw_reordered", "raw_reordered", "raw_reordered",
+                   "raw"],
+        "init_seed": [1, 2, 3, 1, 2, 3, 1],
+        "accuracy_all": [0.99, 0.96, 0.5, 0.98, 0.90, 0.6, 0.99],
+    })
+    table = study.rounding_sensitivity(fits, 0.95)
+    assert table.to_dict("records") == [{
+        "arm": "lm", "n": 3, "successes_raw": 2, "successes_reordered": 1, "flipped": 1,
+        "max_accuracy_change": pytest.approx(0.1)}]
+
+
+def test_reordered_rows_are_the_same_rows_in_another_order():
+    rows = np.arange(400)
+    moved = data.reorder_rows(rows)
+    assert sorted(moved) == list(rows) and not np.array_equal(moved, rows)
+    np.testing.assert_array_equal(moved, data.reorder_rows(rows))  # fixed by its seed

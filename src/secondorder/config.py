@@ -104,7 +104,8 @@ def _cross_checks(config: dict) -> list[str]:
     arms = sorted(config["arms"])
     named = [("run", name) for name in config["run"]]
     if "study" in config:
-        named += [(f"study.{key}", name) for key in ("arms", "single_seed_arms")
+        named += [(f"study.{key}", name) for key in ("arms", "single_seed_arms",
+                                                     "reordered_arms")
                   for name in config["study"][key]]
     for key, name in named:
         if name not in config["arms"]:

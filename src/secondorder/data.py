@@ -119,6 +119,27 @@ def apply_scaler(inputs: np.ndarray, scaler: dict) -> np.ndarray:
 # --- the training problem -------------------------------------------------------------
 
 
+#: Kinds of inputs an arm can see: the raw coordinates, the article's scaled ones, and
+#: the raw ones with the training rows in another order (:func:`reorder_rows`).
+INPUTS = ("raw", "scaled", "raw_reordered")
+
+#: Seed of the fixed permutation behind ``raw_reordered``.
+REORDER_SEED = 0
+
+
+def reorder_rows(rows, seed: int = REORDER_SEED) -> np.ndarray:
+    """The same training rows in a fixed random order.
+
+    The problem is mathematically the same (every loss and every ``J^T J`` is a sum
+    over the rows), but floating-point sums are taken in another order, so each
+    iterate differs by rounding. Training from the same initial weights on both orders
+    measures how much rounding alone (another CPU, another BLAS) moves a fit's
+    outcome.
+    """
+    rows = np.asarray(rows)
+    return rows[np.random.default_rng(seed).permutation(len(rows))]
+
+
 @dataclass(frozen=True)
 class Problem:
     """Inputs and one-hot targets of one arm, split into training and validation rows.
@@ -155,8 +176,8 @@ class Problem:
                 raise ValueError(f"{name} must hold integer row indices in "
                                  f"0..{len(self.x_all) - 1}")
             object.__setattr__(self, name, rows)
-        if self.inputs not in ("raw", "scaled"):
-            raise ValueError(f"inputs must be 'raw' or 'scaled', got {self.inputs!r}")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {list(INPUTS)}, got {self.inputs!r}")
 
     @property
     def x_train(self):

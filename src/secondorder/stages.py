@@ -66,13 +66,17 @@ def make_shared_init(out_npy, out_json, *, seed, low, high, hidden) -> None:
 
 
 def load_problem(spirals_csv, scaled_csv, split_json, inputs: str) -> data.Problem:
-    """The training problem an arm sees: raw or scaled inputs with the shared split."""
+    """The training problem an arm sees: raw or scaled inputs with the shared split
+    (``raw_reordered``: raw inputs, training rows in another order,
+    :func:`secondorder.data.reorder_rows`)."""
     x, y = read_spirals(spirals_csv)
     if inputs == "scaled":
         x = io.read_csv(scaled_csv)[["x", "y"]].to_numpy()
     split = io.read_json(split_json)
-    return data.Problem(x, y, np.asarray(split["train"]), np.asarray(split["validation"]),
-                        inputs)
+    train = np.asarray(split["train"])
+    if inputs == "raw_reordered":
+        train = data.reorder_rows(train)
+    return data.Problem(x, y, train, np.asarray(split["validation"]), inputs)
 
 
 def load_init(init_npy, arch: model.Architecture) -> np.ndarray:
@@ -119,10 +123,11 @@ FITS_COLUMNS = ("source", "arm", "optimizer", "init_seed", "inputs", "accuracy_a
 
 
 def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustness=None,
-              success_accuracy=0.95) -> pd.DataFrame:
+              out_rounding=None, success_accuracy=0.95) -> pd.DataFrame:
     """``fits.csv``: one row per fit of the article (``source`` = article) and of the
-    study (``source`` = study); with ``out_robustness``, the study's success rates."""
-    from .study import robustness
+    study (``source`` = study); with ``out_robustness``, the study's success rates; with
+    ``out_rounding``, how far reordering the training rows moved them."""
+    from .study import robustness, rounding_sensitivity
 
     rows = []
     for fit_path, metrics_path in zip(fit_jsons, metrics_jsons):
@@ -141,6 +146,9 @@ def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustnes
     if out_robustness is not None:
         io.write_csv(out_robustness,
                      robustness(frame[frame["source"] == "study"], success_accuracy))
+    if out_rounding is not None:
+        io.write_csv(out_rounding, rounding_sensitivity(frame[frame["source"] == "study"],
+                                                        success_accuracy))
     return frame
 
 

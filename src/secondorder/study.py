@@ -153,6 +153,31 @@ def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFra
                   "median_accuracy", "median_wall_s"]]
 
 
+def rounding_sensitivity(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
+    """How much rounding alone moves outcomes: for each arm trained on ``raw`` and on
+    ``raw_reordered`` inputs (the same problem, training rows summed in another order,
+    :func:`secondorder.data.reorder_rows`), from the same seeds: fits paired by seed
+    (``n``), successes in each order, fits whose success flipped, and the largest
+    change of accuracy on all points."""
+    columns = ["arm", "n", "successes_raw", "successes_reordered", "flipped",
+               "max_accuracy_change"]
+    out = []
+    for arm, group in fits[fits["inputs"].isin(["raw", "raw_reordered"])].groupby("arm",
+                                                                                  sort=False):
+        pairs = group.pivot_table(index="init_seed", columns="inputs",
+                                  values="accuracy_all", aggfunc="first")
+        if "raw_reordered" not in pairs or "raw" not in pairs:
+            continue
+        pairs = pairs[["raw", "raw_reordered"]].dropna()
+        won = pairs >= success_accuracy
+        out.append({"arm": arm, "n": len(pairs), "successes_raw": int(won["raw"].sum()),
+                    "successes_reordered": int(won["raw_reordered"].sum()),
+                    "flipped": int((won["raw"] != won["raw_reordered"]).sum()),
+                    "max_accuracy_change": float((pairs["raw"] - pairs["raw_reordered"])
+                                                 .abs().max()) if len(pairs) else np.nan})
+    return pd.DataFrame(out, columns=columns)
+
+
 def median_curve(history: pd.DataFrame, x: str, y: str = "ssq_train",
                  points: int = 80) -> pd.DataFrame:
     """Median (and quartiles) over fits of ``y`` against ``x`` (``iteration`` or

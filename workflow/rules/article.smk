@@ -18,7 +18,7 @@ rule article:
         fit_json=expand("results/fits/{arm}/fit.json", arm=ARMS),
         history=expand("results/fits/{arm}/history.csv", arm=ARMS),
         records=upstream_records(),
-        bench=bench_summary_if_run(),
+        bench=bench_in_article(),
     output:
         notebook="results/article/article.ipynb",
         html=report(

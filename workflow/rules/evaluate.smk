@@ -40,6 +40,11 @@ rule summary:
             caption=caption("robustness"),
             category="study",
         ),
+        rounding=report(
+            "results/summary/rounding.csv",
+            caption=caption("rounding"),
+            category="study",
+        ),
         provenance="results/provenance/summary.json",
     log:
         "logs/summary.log",

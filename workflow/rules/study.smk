@@ -25,7 +25,7 @@ rule study_first_order:
         "benchmarks/study/{arm}/{inputs}/{block}.tsv"
     wildcard_constraints:
         arm=study_arm_regex(*FIRST_ORDER),
-        inputs="raw|scaled",
+        inputs="raw|scaled|raw_reordered",
         block=r"\d+-\d+",
     threads: 1
     resources:
@@ -52,7 +52,7 @@ rule study_second_order:
         "benchmarks/study/{arm}/{inputs}/{block}.tsv"
     wildcard_constraints:
         arm=study_arm_regex("lm", "lbfgs", "scipy_lm_fd", "scipy_lm_fd_modern"),
-        inputs="raw|scaled",
+        inputs="raw|scaled|raw_reordered",
         block=r"\d+-\d+",
     threads: 1
     resources:

@@ -53,7 +53,7 @@ rule train_lm:
     benchmark:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
-        arm=arm_regex("lm"),
+        arm=arm_regex("lm", "lbfgs"),
     threads: 1
     resources:
         mem_mb=4000,

@@ -7,15 +7,16 @@ import math
 import pytest
 
 from secondorder import bench, evaluate, model
-from secondorder.bench import TFLM_FIELDS, bench_table, run_bench
+from secondorder.bench import SEED_FD_MODERN_FIELDS, TFLM_FIELDS, bench_table, run_bench
 
 HAVE_TFLM = bench.tflm_version() is not None
 
 TIMES = ["lm_time_to_target_s", "lm_compile_s", "lm_ms_per_iter",
          "lm_scipy_time_to_target_s", "seed_fd_time_to_target_s", "seed_fd_total_s",
-         "adam_fit_ms_per_epoch", "adam_compiled_ms_per_epoch"]
+         "seed_fd_modern_total_s", "adam_fit_ms_per_epoch", "adam_compiled_ms_per_epoch"]
 RATIOS = {"speedup_lm_vs_seed_fd": ("seed_fd_time_to_target_s", "lm_time_to_target_s"),
           "speedup_lm_vs_tflm": ("tflm_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_seed_fd_vs_modern": ("seed_fd_modern_total_s", "seed_fd_total_s"),
           "speedup_adam_compiled_vs_fit": ("adam_fit_ms_per_epoch",
                                            "adam_compiled_ms_per_epoch")}
 
@@ -23,9 +24,11 @@ RATIOS = {"speedup_lm_vs_seed_fd": ("seed_fd_time_to_target_s", "lm_time_to_targ
 @pytest.fixture(scope="module")
 def summary():
     lines = []
-    out = run_bench(target=0.6, lm_max_iter=50, fd_max_nfev=20, tflm_max_steps=10,
+    # The article's call (scipy <= 1.15: max_nfev counts the finite differences) needs
+    # ~900 evaluations to reach 0.6; the modern line gets 20 (about 20 Jacobians).
+    out = run_bench(target=0.6, lm_max_iter=50, fd_max_nfev=1000, tflm_max_steps=10,
                     fit_epochs=3, compiled_epochs=50, include_tflm=HAVE_TFLM,
-                    progress=lines.append)
+                    fd_modern_max_nfev=20, progress=lines.append)
     out["_lines"] = lines
     return out
 
@@ -45,6 +48,16 @@ def test_summary_has_every_field_with_its_type(summary):
     assert (summary["tflm_time_to_target_s"] is None) == (summary["tflm_steps_to_target"]
                                                           is None)
     assert summary["settings"]["include_tflm"] == HAVE_TFLM
+    assert summary["settings"]["include_fd_modern"] is True
+    assert summary["settings"]["fd_modern_max_nfev"] == 20
+    for key in SEED_FD_MODERN_FIELDS:
+        assert key in summary, key
+    assert summary["seed_fd_status"] == 0 and summary["seed_fd_modern_status"] == 0
+    # The two calls are different algorithms: the article's counts its finite
+    # differences against max_nfev (1000 -> a handful of Jacobians), the modern one not.
+    cycle = model.ARTICLE.n_params + 1
+    assert summary["seed_fd_nfev"] < 1000 + 4 * cycle
+    assert summary["seed_fd_modern_nfev"] > 10 * cycle
     assert summary["_lines"], "progress lines go to the callable"
     json.dumps({k: v for k, v in summary.items() if k != "_lines"})  # JSON-ready as is
 
@@ -75,16 +88,26 @@ def test_table(summary):
     table = bench_table(summary)
     assert list(table.columns) == ["method", "time_to_target_s", "per_iteration_ms", "per",
                                    "speedup"]
-    assert len(table) == 7  # LM (Marquardt, Nielsen, MINPACK), tflm, article's LM, 2 Adam
+    # LM (Marquardt, Nielsen, MINPACK), tflm, the article's LM (as it ran, and the same
+    # line under the installed scipy), 2 Adam
+    assert len(table) == 8
     ours = table.iloc[0]
     assert ours["time_to_target_s"] == summary["lm_time_to_target_s"]
     assert ours["speedup"] == pytest.approx(summary["speedup_lm_vs_seed_fd"])
+    article, modern = table.iloc[4], table.iloc[5]
+    assert "scipy <= 1.15" in article["method"] and article["speedup"] == 1.0
+    assert article["time_to_target_s"] == summary["seed_fd_time_to_target_s"]
+    assert "not the article's algorithm" in modern["method"]
+    assert modern["per_iteration_ms"] == summary["seed_fd_modern_ms_per_jacobian_cycle"]
     compiled = table.iloc[-1]
     assert compiled["speedup"] == pytest.approx(summary["speedup_adam_compiled_vs_fit"])
     # A summary without tf-levenberg-marquardt still makes a table.
     missing = {**summary, **dict.fromkeys(TFLM_FIELDS)}
     tflm_row = bench_table(missing).set_index("method").loc["LM, tf-levenberg-marquardt"]
     assert math.isnan(tflm_row["time_to_target_s"])
+    # ... and so does one without the modern call (include_fd_modern: false).
+    skipped = bench_table({**summary, **dict.fromkeys(SEED_FD_MODERN_FIELDS)})
+    assert len(skipped) == 8 and math.isnan(skipped.iloc[5]["per_iteration_ms"])
 
 
 def test_accuracy_matches_evaluation():

@@ -501,7 +501,7 @@ BAD_PROBLEMS = [
 @pytest.mark.parametrize("optimizer", sorted(ARMS))
 @pytest.mark.parametrize("name,fields,match", BAD_PROBLEMS, ids=[b[0] for b in BAD_PROBLEMS])
 def test_fit_arm_rejects_malformed_problems(problem, optimizer, name, fields, match):
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(ARMS[optimizer], replace(problem, **fields), model.init_weights(1, ARCH), ARCH)
@@ -515,7 +515,7 @@ def test_fit_arm_rejects_malformed_problems(problem, optimizer, name, fields, ma
     (np.zeros(27, dtype=np.int64), "floating point"),
 ], ids=["short", "2-d", "nan", "integers"])
 def test_fit_arm_rejects_malformed_initial_weights(problem, optimizer, ws0, match):
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(ARMS[optimizer], problem, ws0, ARCH)
@@ -534,14 +534,14 @@ def test_fit_arm_rejects_malformed_initial_weights(problem, optimizer, ws0, matc
 ], ids=["unknown-optimizer", "no-optimizer", "not-a-dict", "missing-key", "unknown-key",
         "wrong-type", "negative-lr", "unknown-damping", "zero-iterations"])
 def test_fit_arm_rejects_malformed_settings(problem, arm, match):
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(arm, problem, model.init_weights(1, ARCH), ARCH)
 
 
 def test_fit_arm_rejects_a_problem_that_is_not_one(problem):
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     with pytest.raises(ValueError, match="expected a secondorder.data.Problem, got tuple"):
         fit_arm(ARMS["lm"], (problem.x_all, problem.y_all), model.init_weights(1, ARCH), ARCH)
@@ -550,7 +550,7 @@ def test_fit_arm_rejects_a_problem_that_is_not_one(problem):
 
 
 def test_fit_arm_does_not_change_its_arm_and_accepts_numpy_numbers(problem):
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     arm = {**ARMS["adam"], "epochs": np.int64(3), "learning_rate": np.float64(0.01)}
     before = copy.deepcopy(arm)

@@ -28,7 +28,7 @@ from secondorder import audit, io
 
 PROFILE = ROOT / "profiles" / "slurm-cpu"
 TRAIN_RULES = {"train_adam", "train_lm", "train_lm_fd"}
-ARMS = ("adam", "lm", "lm_fd")
+ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
 DETERMINISTIC = ("results/data/", "results/init/", "results/fits/", "results/eval/")
 TIMED = ("history.csv", "fit.json")  # carry wall times; compared separately
 #: ``max_nfev`` that makes the tiny lm_fd fit take ~10 s on 2 busy cores (~2 ms per unit;

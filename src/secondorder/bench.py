@@ -5,7 +5,13 @@ article's ``ws_init``) on the article's 500 spirals and split:
 
 * the article's own Levenberg-Marquardt call, ``scipy.optimize.least_squares(method=
   "lm", max_nfev=...)`` with MINPACK's forward-difference Jacobian on numpy residuals
-  of raw inputs (as published);
+  of raw inputs (as published), run as the article ran it: scipy <= 1.15's algorithm
+  (:func:`secondorder.article_lm.least_squares_lm_115`). Every speed-up "over the
+  article's call" is against this one;
+* optionally (``include_fd_modern``) the same line under the installed scipy, which
+  from 1.16 on runs another algorithm
+  (:func:`~secondorder.article_lm.least_squares_lm_modern`), timed as its own row
+  (keys ``seed_fd_modern_*``);
 * our LM, :func:`secondorder.lm.least_squares` with ``solve="tf"`` (the compiled loop,
   Marquardt damping, ``mu0 = 1e-3``) and ``solve="scipy"`` (MINPACK with the
   TensorFlow Jacobian), raw inputs;
@@ -80,24 +86,40 @@ def _ratio(slow, fast):
     return None if slow is None or fast is None or fast <= 0 else float(slow / fast)
 
 
+def _scipy_version() -> str:
+    import scipy
+
+    return scipy.__version__
+
+
 # --- the article's finite-difference call ----------------------------------------------
 
-def bench_article_fd(problem, ws0, *, target, max_nfev) -> dict:
+#: Summary keys of the modern call (``None`` when ``include_fd_modern`` is false).
+SEED_FD_MODERN_FIELDS = tuple(f"seed_fd_modern_{key}" for key in (
+    "time_to_target_s", "nfev_to_target", "accuracy_at_target", "total_s", "nfev",
+    "ms_per_jacobian_cycle", "final_accuracy", "status", "check_s"))
+
+
+def bench_article_fd(problem, ws0, *, target, max_nfev, modern=False) -> dict:
     """The article's ``least_squares(fun, ws0, method="lm", max_nfev=max_nfev)`` run to
     the end, noting when the accuracy first reaches ``target``.
 
-    The residuals are the article's (numpy ``mlp`` on the raw training inputs, without
-    its per-call printing). ``max_nfev`` is scipy's: with scipy >= 1.16 it counts
-    MINPACK's own evaluations only, not the ``n_params`` of each finite-difference
-    Jacobian (the article's 50000 is never reached: the call stops on ``ftol`` after
-    about 1800 iterations, some 233,000 evaluations in all). Every ``n_params + 1``
-    residual evaluations (one forward-difference Jacobian) the accuracy is checked at
-    the lowest-SSQ point evaluated so far, which is MINPACK's current iterate up to a
+    ``modern=False`` (keys ``seed_fd_*``) runs it as the article ran it, scipy <= 1.15's
+    algorithm (MINPACK ``lmdif``, ``max_nfev`` counting the finite differences);
+    ``modern=True`` (keys ``seed_fd_modern_*``) runs the line under the installed scipy,
+    where from 1.16 on ``max_nfev`` counts MINPACK's own evaluations only, not the
+    ``n_params`` of each finite-difference Jacobian, and the variables are rescaled
+    (another algorithm). The residuals are the article's (numpy ``mlp`` on the raw
+    training inputs, without its per-call printing). Every ``n_params + 1`` residual
+    evaluations (about one forward-difference Jacobian) the accuracy is checked at the
+    lowest-SSQ point evaluated so far, which is MINPACK's current iterate up to a
     finite-difference perturbation. The bookkeeping and checks are timed and
     subtracted.
     """
-    import scipy.optimize
+    from .article_lm import least_squares_lm_115, least_squares_lm_modern
 
+    solver = least_squares_lm_modern if modern else least_squares_lm_115
+    prefix = "seed_fd_modern" if modern else "seed_fd"
     x, y = problem.x_train, problem.y_train
     cycle = ARTICLE.n_params + 1
     st = {"count": 0, "check_s": 0.0, "best_ssq": np.inf, "best_x": None, "reached": None}
@@ -121,21 +143,21 @@ def bench_article_fd(problem, ws0, *, target, max_nfev) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():  # the article's sigmoid overflows (harmlessly) at times
         warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
-        sol = scipy.optimize.least_squares(fun=residuals, x0=np.asarray(ws0, dtype=float),
-                                           method="lm", max_nfev=max_nfev)
+        sol = solver(residuals, np.asarray(ws0, dtype=float), max_nfev=max_nfev)
     total = time.perf_counter() - start - st["check_s"]
     reached = st["reached"] or {}
-    return {
-        "seed_fd_time_to_target_s": reached.get("t"),
-        "seed_fd_nfev_to_target": reached.get("nfev"),
-        "seed_fd_accuracy_at_target": reached.get("accuracy"),
-        "seed_fd_total_s": total,
-        "seed_fd_nfev": st["count"],
-        "seed_fd_ms_per_jacobian_cycle": 1e3 * total * cycle / st["count"],
-        "seed_fd_final_accuracy": accuracy(problem, sol.x),
-        "seed_fd_status": int(sol.status),
-        "seed_fd_check_s": st["check_s"],
+    fields = {
+        "time_to_target_s": reached.get("t"),
+        "nfev_to_target": reached.get("nfev"),
+        "accuracy_at_target": reached.get("accuracy"),
+        "total_s": total,
+        "nfev": st["count"],
+        "ms_per_jacobian_cycle": 1e3 * total * cycle / st["count"],
+        "final_accuracy": accuracy(problem, sol.x),
+        "status": int(sol.status),
+        "check_s": st["check_s"],
     }
+    return {f"{prefix}_{key}": value for key, value in fields.items()}
 
 
 # --- our LM, compiled loop ----------------------------------------------------------------
@@ -147,7 +169,7 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
     run), then a clean timing run of exactly that many iterations in one chunk.
     Summary keys start with ``prefix``."""
     from . import lm
-    from .train import mlp_residuals
+    from .study_lm import mlp_residuals
 
     residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
     ws0 = np.asarray(ws0, dtype=np.float64)
@@ -209,7 +231,7 @@ def bench_lm_scipy(problem, ws0, *, target, max_iter) -> dict:
     import tensorflow as tf
 
     from .lm.scipy_backend import FROM_SCIPY, Recorder
-    from .train import mlp_residuals
+    from .study_lm import mlp_residuals
 
     residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
     fun = tf.function(residuals, jit_compile=True)
@@ -383,13 +405,42 @@ def _met(value, op, threshold):
     return bool(value <= threshold if op == "<=" else value >= threshold)
 
 
+#: Rough shares of each stage in a benchmark run (seconds on a 2-core CPU), for the
+#: percent done and time left of the progress lines; never used in the results.
+STAGE_WEIGHTS = {"lm": 3, "lm_nielsen": 2, "lm_scipy": 4, "tflm": 20, "seed_fd": 30,
+                 "seed_fd_modern": 45, "adam": 12}
+
+
+def _stage_progress(say, *, include_tflm, include_fd_modern):
+    """``step(stage)``: log the benchmark's percent done and time left once ``stage``
+    has finished (stages weighted by :data:`STAGE_WEIGHTS`)."""
+    from .progress import Progress
+
+    stages = [s for s in STAGE_WEIGHTS if (s != "tflm" or include_tflm)
+              and (s != "seed_fd_modern" or include_fd_modern)]
+    clock = Progress(sum(STAGE_WEIGHTS[s] for s in stages))
+    finished = []
+
+    def step(stage):
+        finished.append(stage)
+        done = sum(STAGE_WEIGHTS[s] for s in finished)
+        say(f"benchmark: {len(finished)}/{len(stages)} stages, {clock.line(done)}")
+
+    return step
+
+
 def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_steps=1000,
               fit_epochs=100, compiled_epochs=5000, include_tflm=None,
+              include_fd_modern=True, fd_modern_max_nfev=None,
               progress: Callable | None = None) -> dict:
     """Run every measurement (see the module docstring) and return a JSON-ready summary.
 
     ``include_tflm``: ``None`` runs tf-levenberg-marquardt when it is importable, True
-    requires it, False skips it (its fields are then ``None``). ``progress(line)``
+    requires it, False skips it (its fields are then ``None``). ``include_fd_modern``
+    also times the article's line under the installed scipy (``seed_fd_modern_*``,
+    ``None`` when skipped) with ``max_nfev = fd_modern_max_nfev`` (``None``: the same
+    ``fd_max_nfev``); "the article's call" (``seed_fd_*`` and every ratio against
+    it) is always scipy <= 1.15's algorithm, the one the article ran. ``progress(line)``
     receives one line per stage (default: logged at INFO level).
 
     Times are seconds, compilation excluded; ``None`` where a method did not reach
@@ -406,19 +457,24 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     elif include_tflm and version is None:
         raise ImportError("include_tflm=True but tf-levenberg-marquardt is not installed")
 
+    modern_nfev = fd_max_nfev if fd_modern_max_nfev is None else fd_modern_max_nfev
     out = {"target": float(target), "initial_accuracy": accuracy(raw, ws0),
            "settings": {"target": target, "lm_max_iter": lm_max_iter,
                         "fd_max_nfev": fd_max_nfev, "tflm_max_steps": tflm_max_steps,
                         "fit_epochs": fit_epochs, "compiled_epochs": compiled_epochs,
-                        "include_tflm": bool(include_tflm)},
+                        "include_tflm": bool(include_tflm),
+                        "include_fd_modern": bool(include_fd_modern),
+                        "fd_modern_max_nfev": modern_nfev},
            "started": provenance.now()}
     t0 = time.perf_counter()
+    step = _stage_progress(say, include_tflm=include_tflm, include_fd_modern=include_fd_modern)
 
     say("LM solve='tf' ...")
     out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say))
     say(f"LM tf: {_s(out['lm_time_to_target_s'])} to target "
         f"({out['lm_iters_to_target']} iterations), {out['lm_ms_per_iter']:.3f} "
         f"ms/iteration, compile {out['lm_compile_s']:.2f} s")
+    step("lm")
 
     say("LM solve='tf', Nielsen damping ...")
     out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say,
@@ -426,12 +482,14 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     say(f"LM tf, Nielsen: {_s(out['lm_nielsen_time_to_target_s'])} to target "
         f"({out['lm_nielsen_iters_to_target']} iterations), "
         f"{out['lm_nielsen_ms_per_iter']:.3f} ms/iteration")
+    step("lm_nielsen")
 
     say("LM solve='scipy' (MINPACK, TF Jacobian) ...")
     out.update(bench_lm_scipy(raw, ws0, target=target, max_iter=lm_max_iter))
     say(f"LM scipy: {_s(out['lm_scipy_time_to_target_s'])} to target "
         f"({out['lm_scipy_iters']} iterations, final accuracy "
         f"{out['lm_scipy_final_accuracy']:.3f})")
+    step("lm_scipy")
 
     if include_tflm:
         say(f"tf-levenberg-marquardt {version}, up to {tflm_max_steps} steps ...")
@@ -439,20 +497,35 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         say(f"tflm: {_s(out['tflm_time_to_target_s'])} to target "
             f"({out['tflm_steps']} steps run), {out['tflm_ms_per_step']:.1f} ms/step, "
             f"final accuracy {out['tflm_final_accuracy']:.3f}")
+        step("tflm")
     else:
         out.update(dict.fromkeys(TFLM_FIELDS))
 
-    say(f"the article's scipy LM, finite differences, max_nfev {fd_max_nfev} ...")
+    say(f"the article's scipy LM as it ran (scipy <= 1.15), max_nfev {fd_max_nfev} ...")
     out.update(bench_article_fd(raw, ws0, target=target, max_nfev=fd_max_nfev))
     say(f"article LM: {_s(out['seed_fd_time_to_target_s'])} to target, "
         f"{out['seed_fd_total_s']:.1f} s in all ({out['seed_fd_nfev']} evaluations), "
         f"final accuracy {out['seed_fd_final_accuracy']:.3f}")
+    step("seed_fd")
+    if include_fd_modern:
+        say(f"the same line under scipy {_scipy_version()}, max_nfev {modern_nfev} ...")
+        out.update(bench_article_fd(raw, ws0, target=target, max_nfev=modern_nfev,
+                                    modern=True))
+        say(f"same line, scipy {_scipy_version()}: "
+            f"{_s(out['seed_fd_modern_time_to_target_s'])} to target, "
+            f"{out['seed_fd_modern_total_s']:.1f} s in all "
+            f"({out['seed_fd_modern_nfev']} evaluations), final accuracy "
+            f"{out['seed_fd_modern_final_accuracy']:.3f}")
+        step("seed_fd_modern")
+    else:
+        out.update(dict.fromkeys(SEED_FD_MODERN_FIELDS))
 
     say(f"Adam: model.fit {fit_epochs} epochs, compiled loop {compiled_epochs} epochs ...")
     out.update(bench_adam(scaled, ws0, fit_epochs=fit_epochs,
                           compiled_epochs=compiled_epochs))
     say(f"Adam: model.fit {out['adam_fit_ms_per_epoch']:.1f} ms/epoch, compiled "
         f"{out['adam_compiled_ms_per_epoch']:.3f} ms/epoch")
+    step("adam")
 
     out["speedup_lm_vs_seed_fd"] = _ratio(out["seed_fd_time_to_target_s"],
                                           out["lm_time_to_target_s"])
@@ -464,6 +537,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
                                                out["lm_nielsen_time_to_target_s"])
     out["speedup_lm_vs_lm_scipy"] = _ratio(out["lm_scipy_time_to_target_s"],
                                            out["lm_time_to_target_s"])
+    out["speedup_seed_fd_vs_modern"] = _ratio(out["seed_fd_modern_total_s"],
+                                              out["seed_fd_total_s"])
     out["speedup_adam_compiled_vs_fit"] = _ratio(out["adam_fit_ms_per_epoch"],
                                                  out["adam_compiled_ms_per_epoch"])
     out["targets"] = {
@@ -484,8 +559,10 @@ def bench_table(summary: dict) -> pd.DataFrame:
     """A short table: method, time to target, time per iteration, speed-up.
 
     ``speedup`` is how many times faster the row is than the article's own code for
-    the same optimizer: the article's finite-difference LM call for the LM rows (time
-    to target), Keras ``model.fit`` for the Adam rows (time per epoch).
+    the same optimizer: the article's finite-difference LM call as it ran (scipy <=
+    1.15) for the LM rows (time to target), Keras ``model.fit`` for the Adam rows (time
+    per epoch). The same line under the installed scipy has its own row (empty when it
+    was not run); below 1 it is slower than the article's call.
     """
     s = summary
     fd = s.get("seed_fd_time_to_target_s")
@@ -502,9 +579,13 @@ def bench_table(summary: dict) -> pd.DataFrame:
          _ratio(fd, s.get("lm_scipy_time_to_target_s"))),
         ("LM, tf-levenberg-marquardt", s.get("tflm_time_to_target_s"),
          s.get("tflm_ms_per_step"), "step", _ratio(fd, s.get("tflm_time_to_target_s"))),
-        ("LM, the article's scipy call (finite differences)", fd,
+        ("LM, the article's scipy call as it ran (scipy <= 1.15, finite differences)", fd,
          s.get("seed_fd_ms_per_jacobian_cycle"), f"{ARTICLE.n_params + 1} evaluations",
          1.0 if fd else None),
+        (f"LM, the same line under scipy {s.get('versions', {}).get('scipy', '(installed)')} "
+         "(not the article's algorithm)", s.get("seed_fd_modern_time_to_target_s"),
+         s.get("seed_fd_modern_ms_per_jacobian_cycle"), f"{ARTICLE.n_params + 1} evaluations",
+         _ratio(fd, s.get("seed_fd_modern_time_to_target_s"))),
         ("Adam, Keras model.fit (the article's)", None, fit, "epoch", 1.0 if fit else None),
         ("Adam, compiled loop (ours)", None, s.get("adam_compiled_ms_per_epoch"), "epoch",
          _ratio(fit, s.get("adam_compiled_ms_per_epoch"))),

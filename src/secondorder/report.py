@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .arms import FIRST_ORDER
+
 #: The article's results, as published (for comparison only; never used as ours).
 ARTICLE_CLAIM = "Adam fails to separate the spirals; Levenberg-Marquardt classifies them almost perfectly"
 
@@ -62,6 +64,49 @@ def verdict(fits: pd.DataFrame, first_order="adam", second_order=("lm", "lm_fd")
                             if missed else "")
                          + f"Adam reached {pct(adam_acc)}.")
     return " ".join(lines)
+
+
+def scipy_upgrade(fits: pd.DataFrame, fit_info: dict[str, dict], article_arm="lm_fd",
+                  modern_arm="lm_fd_modern") -> str:
+    """A paragraph comparing the article's LM call as it ran (scipy <= 1.15, arm
+    ``article_arm``) with the same line under the installed scipy (``modern_arm``),
+    from ``fits.csv`` rows and ``fit.json`` contents; empty when either arm is missing."""
+    by_arm = fits.set_index("arm")
+    if article_arm not in by_arm.index or modern_arm not in by_arm.index:
+        return ""
+    old, new = by_arm.loc[article_arm], by_arm.loc[modern_arm]
+    version = (fit_info.get(modern_arm, {}).get("versions") or {}).get("scipy", "installed")
+
+    def outcome(r):
+        return (f"classified {pct(r.accuracy_all)} of all points ({pct(r.accuracy_val)} of "
+                f"the validation points), training SSQ {r.ssq_train:.3g}, after "
+                f"{int(r.evaluations):,} residual evaluations in {r.wall_s:.1f} s "
+                f"(status {r.status})")
+
+    text = (f"The article called `least_squares(fun, ws_init, method='lm', max_nfev=...)` "
+            "under scipy <= 1.15. scipy 1.16 changed what that one line runs: the default "
+            "`x_scale` became `'jac'` (the variables are rescaled by the Jacobian's column "
+            "norms), the finite differences moved out of MINPACK's `lmdif` into scipy, and "
+            "`max_nfev` no longer counts them. "
+            f"`{article_arm}` runs the algorithm the article ran (scipy 1.15's "
+            "`least_squares`, reproduced through `scipy.optimize.leastsq` and checked bit "
+            f"for bit against scipy 1.15.3); `{modern_arm}` runs the same line under the "
+            f"scipy installed here ({version}). From the same initial weights, "
+            f"`{article_arm}` {outcome(old)}; `{modern_arm}` {outcome(new)}.")
+    same = (old.accuracy_all == new.accuracy_all and old.evaluations == new.evaluations
+            and old.status == new.status)
+    if same:
+        return text + (" Here the two agree: the installed scipy still runs the article's "
+                       "algorithm.")
+    ratio = new.evaluations / old.evaluations if old.evaluations else float("nan")
+    change = 100 * (new.accuracy_all - old.accuracy_all)
+    accuracy = ("with the same accuracy on all points" if change == 0 else
+                f"{abs(change):.1f} percentage points {'lower' if change < 0 else 'higher'} "
+                "on all points")
+    return (text + " **A library upgrade changed the article's result**: the same line "
+            f"now ends {accuracy}, with {ratio:.1f} times the residual evaluations and "
+            f"{new.wall_s / old.wall_s:.1f} times the wall time. Where this page speaks of "
+            f"the article's LM call, it means `{article_arm}`.")
 
 
 def differences(fit_info: dict[str, dict], scaler: dict) -> str:
@@ -157,7 +202,7 @@ def study_findings(robust: pd.DataFrame, success_accuracy: float, optimizers: di
                        "the intervals overlap: no clear difference")
             lines.append(f"Controlled, both on {inputs} inputs: LM {pct(lm.rate)}, Adam "
                          f"{pct(adam.rate)} ({verdict}).")
-    gradient_arms = robust[robust["arm"].map(optimizers).isin(("adam", "sgd", "rmsprop"))]
+    gradient_arms = robust[robust["arm"].map(optimizers).isin(FIRST_ORDER)]
     if len(gradient_arms) and lm_raw is not None:
         top = gradient_arms.sort_values(["rate", "median_accuracy"], ascending=False).iloc[0]
         lm_same = _rate(robust, second_order, top.inputs)

@@ -1,11 +1,17 @@
 # Config validation and the helpers the rules share.
 
+import os
 import sys
 from pathlib import Path
 
 from secondorder.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate
 from secondorder.study import seed_blocks
+
+# glibc places large buffers by a dynamic threshold, so their alignment (and with it the
+# order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
+# depend on what the process did before; a fixed threshold makes jobs repeatable.
+os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
 
 try:
     validate(config)

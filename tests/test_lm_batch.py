@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from secondorder import data, model, study_lm, train
+from secondorder import arms, data, model, study_lm
 from secondorder.lm import Status, damped_step, least_squares, least_squares_batch
 
 F64 = tf.float64
@@ -130,13 +130,13 @@ ARM = {"optimizer": "lm", "inputs": "raw", "solve": "tf", "damping": "marquardt"
 
 @pytest.mark.parametrize("scaling", ["identity", "jtj_diag"])
 def test_fit_lm_batch_matches_fit_lm(article, scaling):
-    """The stage's lone fit (``train.fit_lm``) is row ``b`` of the study's batch."""
+    """The stage's lone fit (``arms.fit_arm``) is row ``b`` of the study's batch."""
     arm = {**ARM, "scaling": scaling}
     seeds = [1, 2, 3]
     w0 = np.stack([model.init_weights(s) for s in seeds])
     fits = study_lm.fit_lm_batch(arm, article["problem"], w0, model.ARTICLE)
     for seed, fit in zip(seeds, fits):
-        alone = train.fit_lm(arm, article["problem"], model.init_weights(seed), model.ARTICLE)
+        alone = arms.fit_arm(arm, article["problem"], model.init_weights(seed), model.ARTICLE)
         assert (fit.status, fit.status_code, fit.success, fit.iterations, fit.evaluations) == (
             alone.status, alone.status_code, alone.success, alone.iterations,
             alone.evaluations)

@@ -18,7 +18,7 @@ def scaled_problem():
 def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
     """A first-order block trains as one batch; each of its fits is, bit for bit, what
     the training stage (a batch of one) gives from that seed."""
-    from secondorder.train import fit_arm
+    from secondorder.arms import fit_arm
 
     arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.05, "epochs": 80,
            "patience": 30, "chunk": 64}

@@ -8,7 +8,7 @@ the defaults in, and the trainers read every setting from the checked arm.
 
 :func:`train` is the one entry point: ``train(arm, problem, W0, arch)`` trains ``arm``
 from every row of ``W0`` ``(B, n_params)``. A single fit is a batch of one
-(:func:`secondorder.train.fit_arm`), a block of the study a batch of many
+(:func:`fit_arm`, the pipeline's training stage), a block of the study a batch of many
 (:func:`secondorder.study.train_block`).
 """
 
@@ -17,7 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: The first-order optimizers: one Keras optimizer each, one arm schema, one trainer.
 FIRST_ORDER = ("adam", "sgd", "rmsprop")
@@ -140,3 +144,19 @@ def train(arm, problem, W0, arch, progress=None) -> list:
     check_problem(problem, arch)
     W0 = check_init(W0, arch, batched=True)
     return REGISTRY[arm["optimizer"]].train(arm, problem, W0, arch, progress)
+
+
+def log_progress(info: dict) -> None:
+    """A progress report as one log line of ``key value`` pairs."""
+    log.info("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in info.items()))
+
+
+def fit_arm(arm, problem, ws0, arch):
+    """Train ``arm`` (a config entry) on ``problem`` from the flat ``ws0``: :func:`train`
+    with a batch of one, progress logged. Malformed input raises ``ValueError`` as
+    :func:`train` does (initial weights: a 1-D vector of ``arch.n_params`` numbers)."""
+    from .first_order import check_init
+
+    ws0 = check_init(ws0, arch)
+    return train(arm, problem, ws0[None], arch, progress=log_progress)[0]

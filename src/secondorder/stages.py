@@ -88,7 +88,7 @@ def load_init(init_npy, arch: model.Architecture) -> np.ndarray:
 def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_seed,
           init_sha256, out_weights, out_history, out_fit) -> FitResult:
     """Run one arm from ``ws0`` and write weights, history and ``fit.json``."""
-    from .train import fit_arm
+    from .arms import fit_arm
 
     started = provenance.now()
     result = fit_arm(arm, problem, ws0, arch)
@@ -183,7 +183,7 @@ def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_cs
 def scaling(out_csv, *, hidden, lm_iterations, adam_epochs, repeats) -> None:
     """``scaling.csv``: ms per LM iteration / Adam epoch and peak memory per size."""
     from .scaling import scaling_table
-    from .train import log_progress
+    from .arms import log_progress
 
     io.write_csv(out_csv, scaling_table(hidden, lm_iterations=lm_iterations,
                                         adam_epochs=adam_epochs, repeats=repeats,

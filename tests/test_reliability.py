@@ -436,7 +436,7 @@ ARMS = {
     (np.zeros((10, 2)), np.zeros((9, 2)), [0], [1], "raw", "same number of rows"),
     (np.zeros((10, 2)), np.zeros((10, 2)), [], [1], "raw", "must not be empty"),
     (np.zeros((10, 2)), np.zeros((10, 2)), [0], [], "raw", "must not be empty"),
-    (np.zeros((10, 2)), np.zeros((10, 2)), [0], [1], "normalized", "'raw' or 'scaled'"),
+    (np.zeros((10, 2)), np.zeros((10, 2)), [0], [1], "normalized", "inputs must be one of"),
 ], ids=["1-d-inputs", "rows-mismatch", "empty-train", "empty-validation", "unknown-inputs"])
 def test_problem_rejects_malformed_data(x, y, train, validation, inputs, match):
     with pytest.raises(ValueError, match=match):

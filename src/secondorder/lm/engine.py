@@ -60,6 +60,7 @@ class LMState(NamedTuple):
     x: tf.Tensor             # (B, n) current parameters (last accepted)
     r: tf.Tensor             # (B, m) residuals at x
     ssq: tf.Tensor           # (B,) sum of squares r^T r
+    ssq0: tf.Tensor          # (B,) sum of squares at the start
     grad: tf.Tensor          # (B, n) J^T r, gradient of cost = ssq / 2
     jtj: tf.Tensor           # (B, n, n) Gauss-Newton matrix J^T J
     d2: tf.Tensor            # (B, n) squared scaling D^T D
@@ -167,7 +168,7 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
                          mu=mu, fails=zero, ftol=no, xtol=no)
     finite = tf.math.is_finite(ssq) & jac_finite
     status = tf.where(finite, status, tf.constant(int(Status.NONFINITE_START)))
-    return LMState(x=x0, r=r, ssq=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu,
+    return LMState(x=x0, r=r, ssq=ssq, ssq0=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu,
                    nu=tf.fill(shape, tf.constant(2.0, x0.dtype)), val_ssq=val,
                    best_val_ssq=val, best_x=x0, fails=zero, nit=zero, nfev=one, njev=one,
                    status=status)
@@ -243,14 +244,16 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     cosine = gradient_cosine(jtj, grad, ssq)
     ftol, xtol = confirmed(problem.criteria, small_f=candidate & small_f,
                            small_x=check_step, cosine=cosine, gn_step_norm=gn_step_norm,
-                           x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1))
+                           x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1), ssq=ssq,
+                           ssq0=state.ssq0)
     vetoed = candidate & tf.logical_not(ftol | xtol)
     status = stop_status(problem.criteria, ssq=ssq, cosine=cosine, mu=mu, fails=fails,
                          ftol=ftol, xtol=xtol)
     extra_jacobians = (tf.cast(decreased, tf.int32) + tf.cast(fallback, tf.int32)
                        + tf.cast(check_step, tf.int32))
     stepped = LMState(
-        x=x, r=r, ssq=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu, nu=nu, val_ssq=val,
+        x=x, r=r, ssq=ssq, ssq0=state.ssq0, grad=grad, jtj=jtj, d2=d2, mu=mu, nu=nu,
+        val_ssq=val,
         best_val_ssq=tf.where(improved, val, state.best_val_ssq),
         best_x=where_rows(improved, x_trial, state.best_x), fails=fails,
         nit=state.nit + 1, nfev=state.nfev + 1, njev=state.njev + extra_jacobians,

@@ -28,9 +28,13 @@ after a good one; a ``mu`` rule does not. So here ``ftol`` and ``xtol`` are only
   SSQ above ``ftol`` (``cos_j^2`` is exactly that reduction).
 * ``xtol`` is confirmed when the *undamped* Gauss-Newton step
   (:func:`.gauss_newton_step`, an SVD of ``J D^-1`` at the point) passes the same
-  test, ``||D delta_GN|| <= xtol ||D x||``: the step was small because the model
-  says there is nowhere to go, not because ``mu`` was large. (This is what ends a
-  zero-residual problem, where the cosines need not be small.)
+  test, ``||D delta_GN|| <= xtol ||D x||`` (the step was small because the model says
+  there is nowhere to go, not because ``mu`` was large), and the point is first-order
+  stationary to ``sqrt(xtol)`` in the cosine sense or the residuals have vanished to
+  working precision, ``f <= eps^2 f(x0)`` (a zero-residual solution, where the cosines
+  need not be small). A relative step test alone also holds where the iterates drift
+  off towards a minimum at infinity, or crawl with ``||x||`` large (we saw both on
+  Moré-Garbow-Hillstrom problems from 100 x0).
 
 Otherwise the run goes on. A refused candidate is recorded (``vetoed`` in the
 history).
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from .result import Status
@@ -93,10 +98,14 @@ def step_candidates(criteria: Criteria, *, ssq_old, ssq_trial, predicted, rho, s
     return small_f, small_x
 
 
-def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm):
+def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm, ssq,
+              ssq0):
     """``(ftol, xtol)``: the step tests confirmed at the point (see the module text)."""
+    eps = np.finfo(np.float64).eps
     ftol = small_f & (cosine <= criteria.ftol ** 0.5)
-    xtol = small_x & (gn_step_norm <= criteria.xtol * x_norm)
+    vanished = ssq <= eps ** 2 * ssq0
+    xtol = (small_x & (gn_step_norm <= criteria.xtol * x_norm)
+            & ((cosine <= criteria.xtol ** 0.5) | vanished))
     return ftol, xtol
 
 

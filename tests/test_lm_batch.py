@@ -6,9 +6,23 @@ import pytest
 import tensorflow as tf
 
 from secondorder import arms, data, model, study_lm
-from secondorder.lm import Status, damped_step, least_squares, least_squares_batch
+from secondorder import lm
+from secondorder.lm import Status
 
 F64 = tf.float64
+
+#: trainlm's rules (Marquardt, D = I) unless a test says otherwise (see test_lm.py).
+TRAINLM = dict(damping="marquardt", scaling="identity")
+
+
+def least_squares(*args, **options):
+    return lm.least_squares(*args, **{**TRAINLM, **options})
+
+
+def least_squares_batch(*args, **options):
+    if options.get("solve") != "scipy":
+        options = {**TRAINLM, **options}
+    return lm.least_squares_batch(*args, **options)
 NO_TOL = dict(gtol=0.0, ftol=0.0, xtol=0.0)
 
 

@@ -105,10 +105,10 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
 
     W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
     residuals, jacobian, val_residuals = mlp_residuals_batch(problem, arch)
-    options = {k: arm[k] for k in ("solve", "damping", "scaling", "mu0", "mu_max",
-                                   "max_iter")}
-    if arm["solve"] == "tf":
-        options.update(max_time=arm["max_time"], validation=val_residuals,
+    options = {k: arm[k] for k in ("solve", "scaling", "max_iter")}
+    if arm["solve"] == "tf":  # MINPACK (solve="scipy") has its own damping and stops
+        options.update(damping=arm["damping"], mu0=arm["mu0"], mu_max=arm["mu_max"],
+                       max_time=arm["max_time"], validation=val_residuals,
                        max_fail=arm["max_fail"], chunk=arm["chunk"],
                        progress=_progress if progress is None else _reporting(progress))
     results = lm.least_squares_batch(residuals, W0, jacobian=jacobian, **options)

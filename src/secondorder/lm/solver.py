@@ -27,8 +27,8 @@ OPTIONS_DOC = """
     solve : ``"tf"`` (default) the compiled loop of :mod:`.engine`; ``"scipy"``
         MINPACK through ``scipy.optimize.least_squares(method="lm")`` (see
         :func:`.solve_scipy`; only ``jacobian, scaling, max_iter, gtol, ftol, xtol,
-        jit_compile`` apply, and ``damping`` must stay ``"marquardt"``: MINPACK
-        uses its own trust-region rule).
+        jit_compile`` apply, and ``damping`` must not be given: MINPACK uses its
+        own trust-region rule).
     damping : ``"marquardt"`` (multiply by ``mu_dec`` / ``mu_inc``, MATLAB
         ``trainlm``), ``"nielsen"`` (gain-ratio rule, Nielsen 1999) or a rule object
         (:mod:`.damping`).
@@ -65,7 +65,11 @@ OPTIONS_DOC = """
         plain ``tf.function`` graph, for functions using ops XLA lacks.
 """
 
-DEFAULTS = dict(jacobian=None, solve="tf", damping="marquardt", scaling="identity",
+#: The defaults, chosen from the Moré-Garbow-Hillstrom table of ``snakemake
+#: lm_robustness`` (README, "Choosing the defaults"): Nielsen's damping with Moré's
+#: running-maximum scaling solved as many problems as MINPACK there, with no false
+#: success. (The pipeline's network arm sets its own options, trainlm's, in the config.)
+DEFAULTS = dict(jacobian=None, solve="tf", damping="nielsen", scaling="jtj_diag",
                 mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0, mu_max=1e10,
                 max_iter=1000,
                 max_time=None, ssq_goal=0.0, gtol=1e-10, ftol=1e-12, xtol=1e-12,
@@ -171,7 +175,7 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
                        "max_time": opts["max_time"] is not None,
                        "ssq_goal": opts["ssq_goal"] != 0.0,
                        "progress": opts["progress"] is not None,
-                       "damping": opts["damping"] != "marquardt"}
+                       "damping": "damping" in options}
         named = [name for name, given in unsupported.items() if given]
         if named:
             raise ValueError(f"solve='scipy' does not support {', '.join(named)}; "

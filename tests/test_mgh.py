@@ -288,7 +288,9 @@ def test_false_success_cases():
 
 
 def test_default_options_are_the_packages():
-    assert rb.default_options() == "marquardt/identity"
+    from secondorder.lm import solver
+    defaults = solver.DEFAULTS
+    assert rb.default_options() == f"{defaults['damping']}/{defaults['scaling']}"
     assert rb.default_options() in rb.LM_OPTIONS
     assert rb.budget(2) == 300
 

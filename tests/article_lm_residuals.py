@@ -7,7 +7,7 @@ only), and the subprocess' entry point.
 
     python article_lm_residuals.py IN.npz OUT.npz
 
-and compares it with :func:`secondorder.article_lm.least_squares_lm_115` (and the
+and compares it with :func:`secondorder.optim.article_lm.least_squares_lm_115` (and the
 pipeline's ``scipy_lm_fd`` arm), run in the test's process or, for the article's
 problem, in a fresh process of this project's python (``--pipeline IN.npz OUT.npz``). Both processes import the residual
 functions below, so the code evaluated is the same; the article's ``mlp`` comes from
@@ -90,11 +90,11 @@ def main(path_in, path_out):
 
 def main_pipeline(path_in, path_out):
     """The same problem through the pipeline (run with this project's python):
-    :func:`secondorder.article_lm.least_squares_lm_115` on the shared residuals, and
-    the ``scipy_lm_fd`` arm (:func:`~secondorder.article_lm.fit_scipy_fd`) on the
+    :func:`secondorder.optim.article_lm.least_squares_lm_115` on the shared residuals, and
+    the ``scipy_lm_fd`` arm (:func:`~secondorder.optim.article_lm.fit_scipy_fd`) on the
     article's problem, each in this fresh process."""
-    from secondorder import data, model
-    from secondorder.article_lm import fit_scipy_fd, least_squares_lm_115
+    from secondorder.problem import data, model
+    from secondorder.optim.article_lm import fit_scipy_fd, least_squares_lm_115
 
     spec = dict(np.load(path_in))
     fun = Counted(residuals(spec))

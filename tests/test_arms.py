@@ -4,7 +4,9 @@ and one entry point that trains a batch of fits."""
 import numpy as np
 import pytest
 
-from secondorder import arms, config, data, model
+from secondorder import config
+from secondorder.optim import arms
+from secondorder.problem import data, model
 
 ARCH = model.Architecture(2, 5, 2)
 

@@ -2,7 +2,7 @@
 
 The article (2021) called ``scipy.optimize.least_squares(fun, ws_init, method="lm",
 max_nfev=50000)`` under scipy <= 1.15. scipy 1.16 changed what that line runs, so
-:func:`secondorder.article_lm.least_squares_lm_115` reproduces 1.15's algorithm under
+:func:`secondorder.optim.article_lm.least_squares_lm_115` reproduces 1.15's algorithm under
 the pinned scipy. Here the real scipy 1.15.3, installed in a throwaway virtual
 environment (cached in ``~/.cache/secondorder-scipy115``, or ``$SECONDORDER_SCIPY115_VENV``),
 runs the article's line in a subprocess on the same numpy residual code
@@ -22,9 +22,9 @@ import pytest
 import scipy
 from article_lm_residuals import SMALL, Counted, article_residuals
 
-from secondorder import data, model
-from secondorder.article_lm import least_squares_lm_115
-from secondorder.arms import fit_arm
+from secondorder.problem import data, model
+from secondorder.optim.article_lm import least_squares_lm_115
+from secondorder.optim.arms import fit_arm
 
 HERE = Path(__file__).resolve().parent
 OLD_SCIPY = "1.15.3"
@@ -192,7 +192,7 @@ def test_report_says_the_upgrade_changed_the_result():
     """The article's paragraph on the two arms is built from the run's numbers."""
     import pandas as pd
 
-    from secondorder import report
+    from secondorder.pipeline import article_text
 
     fits = pd.DataFrame({
         "arm": ["adam", "lm_fd", "lm_fd_modern"], "accuracy_all": [0.5, 0.996, 0.982],
@@ -200,12 +200,12 @@ def test_report_says_the_upgrade_changed_the_result():
         "evaluations": [1223, 43936, 232923], "wall_s": [20.0, 8.0, 40.0],
         "status": ["early_stopping", "ftol", "ftol"]})
     info = {"lm_fd_modern": {"versions": {"scipy": "1.17.1"}}}
-    text = report.scipy_upgrade(fits, info)
+    text = article_text.scipy_upgrade(fits, info)
     for piece in ("99.6%", "98.2%", "43,936", "232,923", "8.0 s", "40.0 s", "1.17.1",
                   "changed the article's result", "1.4 percentage points lower",
                   "5.3 times the residual evaluations", "5.0 times the wall time"):
         assert piece in text, piece
     same = fits.copy()
     same.loc[2, ["accuracy_all", "evaluations"]] = [0.996, 43936]
-    assert "the two agree" in report.scipy_upgrade(same, info)
-    assert report.scipy_upgrade(fits[fits["arm"] != "lm_fd_modern"], info) == ""
+    assert "the two agree" in article_text.scipy_upgrade(same, info)
+    assert article_text.scipy_upgrade(fits[fits["arm"] != "lm_fd_modern"], info) == ""

@@ -9,7 +9,8 @@ import sys
 import pytest
 from conftest import TINY, assert_same_fits, configs, run_snakemake
 
-from secondorder import audit, io, stages
+from secondorder import audit, io
+from secondorder.pipeline import stages
 
 
 def verify(workdir):

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from secondorder import bench, evaluate, model
-from secondorder.bench import SEED_FD_MODERN_FIELDS, TFLM_FIELDS, bench_table, run_bench
+from secondorder.pipeline import bench, evaluate
+from secondorder.problem import model
+from secondorder.pipeline.bench import SEED_FD_MODERN_FIELDS, TFLM_FIELDS, bench_table, run_bench
 
 HAVE_TFLM = bench.tflm_version() is not None
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 import article_reference as ref
-from secondorder import data, io, model, stages
+from secondorder import io
+from secondorder.pipeline import stages
+from secondorder.problem import data, model
 
 
 def test_spirals_bit_identical_to_the_article():

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import article_reference as ref
-from secondorder import data, model
-from secondorder.first_order import fit_first_order, fit_first_order_batch
+from secondorder.problem import data, model
+from secondorder.optim.first_order import fit_first_order, fit_first_order_batch
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_momentum_is_used(article_problem, optimizer, lr):
 
 def test_adam_refuses_a_momentum(article_problem):
     """Adam has no momentum argument: a momentum is refused, not silently dropped."""
-    from secondorder.arms import check_arm
+    from secondorder.optim.arms import check_arm
 
     with pytest.raises(ValueError, match=r"'arm.momentum': must be 0, got 0.9"):
         fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE,

@@ -1,17 +1,17 @@
-"""Tests of the Levenberg-Marquardt engine ``secondorder.lm`` (CPU, no timings)."""
+"""Tests of the Levenberg-Marquardt engine ``secondorder.optim.lm`` (CPU, no timings)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from secondorder import data, model
-from secondorder import lm
-from secondorder.lm import (LMResult, Marquardt, Nielsen, Status, autodiff_jacobian,
+from secondorder.problem import data, model
+from secondorder.optim import lm
+from secondorder.optim.lm import (LMResult, Marquardt, Nielsen, Status, autodiff_jacobian,
                             damped_step, fit_keras, identity_scaling, jtj_diag_scaling,
                             per_sample_jacobian)
-from secondorder.lm.damping import gain_ratio, make_damping, predicted_reduction
-from secondorder.lm.linalg import gauss_newton_step, qr_step
-from secondorder.lm.termination import Criteria, gradient_cosine, step_candidates
+from secondorder.optim.lm.damping import gain_ratio, make_damping, predicted_reduction
+from secondorder.optim.lm.linalg import gauss_newton_step, qr_step
+from secondorder.optim.lm.termination import Criteria, gradient_cosine, step_candidates
 
 F64 = tf.float64
 
@@ -22,7 +22,7 @@ TRAINLM = dict(damping="marquardt", scaling="identity")
 
 
 def least_squares(*args, **options):
-    """:func:`secondorder.lm.least_squares` with trainlm's rules (MINPACK has its own)."""
+    """:func:`secondorder.optim.lm.least_squares` with trainlm's rules (MINPACK has its own)."""
     if options.get("solve") != "scipy":
         options = {**TRAINLM, **options}
     return lm.least_squares(*args, **options)

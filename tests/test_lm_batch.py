@@ -1,13 +1,14 @@
-"""Tests of ``secondorder.lm.least_squares_batch``: each row is the run
+"""Tests of ``secondorder.optim.lm.least_squares_batch``: each row is the run
 ``least_squares`` makes from that row alone (CPU, no timings)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from secondorder import arms, data, model, study_lm
-from secondorder import lm
-from secondorder.lm import Status
+from secondorder.optim import arms, lm_network
+from secondorder.problem import data, model
+from secondorder.optim import lm
+from secondorder.optim.lm import Status
 
 F64 = tf.float64
 
@@ -32,8 +33,8 @@ def article():
     spirals = data.spiral_data(500)
     trn, val = data.split_indices(500)
     problem = data.Problem(spirals[:, 0:2], spirals[:, 2:4], trn, val, "raw")
-    return dict(problem=problem, single=study_lm.mlp_residuals(problem, model.ARTICLE),
-                batch=study_lm.mlp_residuals_batch(problem, model.ARTICLE))
+    return dict(problem=problem, single=lm_network.mlp_residuals(problem, model.ARTICLE),
+                batch=lm_network.mlp_residuals_batch(problem, model.ARTICLE))
 
 
 def assert_same_run(batch, single, rtol=1e-10):
@@ -96,7 +97,7 @@ def central_differences_batch(fn, w, h=1e-6):
 
 @pytest.mark.parametrize("pair", [True, False], ids=["paired", "full"])
 def test_batched_mlp_jacobian_matches_finite_differences(article, pair):
-    residuals, jacobian, _ = study_lm.mlp_residuals_batch(article["problem"], model.ARTICLE,
+    residuals, jacobian, _ = lm_network.mlp_residuals_batch(article["problem"], model.ARTICLE,
                                                           pair_outputs=pair)
     w = np.stack([model.init_weights(seed) for seed in (1, 2, 3)])
     w[2] *= 30.0  # saturated hidden units: a harder row
@@ -116,7 +117,7 @@ def test_paired_outputs_give_the_same_iterates(article, damping):
     w0 = np.stack([model.init_weights(s) for s in (1, 2)])
     runs = []
     for pair in (True, False):
-        residuals, jacobian, _ = study_lm.mlp_residuals_batch(
+        residuals, jacobian, _ = lm_network.mlp_residuals_batch(
             article["problem"], model.ARTICLE, pair_outputs=pair)
         runs.append(least_squares_batch(residuals, w0, jacobian=jacobian, damping=damping,
                                         max_iter=25))
@@ -129,11 +130,11 @@ def test_paired_outputs_give_the_same_iterates(article, damping):
 
 def test_pairing_needs_one_hot_targets(article):
     problem = article["problem"]
-    assert study_lm.paired_softmax(problem, model.ARTICLE)
+    assert lm_network.paired_softmax(problem, model.ARTICLE)
     soft = data.Problem(problem.x_all, 0.9 * problem.y_all, problem.train,
                         problem.validation, "raw")
-    assert not study_lm.paired_softmax(soft, model.ARTICLE)
-    assert study_lm.mlp_residuals_batch(soft, model.ARTICLE)[0](
+    assert not lm_network.paired_softmax(soft, model.ARTICLE)
+    assert lm_network.mlp_residuals_batch(soft, model.ARTICLE)[0](
         tf.constant(model.init_weights(1)[None])).shape == (1, 800)
 
 
@@ -148,7 +149,7 @@ def test_fit_lm_batch_matches_fit_lm(article, scaling):
     arm = {**ARM, "scaling": scaling}
     seeds = [1, 2, 3]
     w0 = np.stack([model.init_weights(s) for s in seeds])
-    fits = study_lm.fit_lm_batch(arm, article["problem"], w0, model.ARTICLE)
+    fits = lm_network.fit_lm_batch(arm, article["problem"], w0, model.ARTICLE)
     for seed, fit in zip(seeds, fits):
         alone = arms.fit_arm(arm, article["problem"], model.init_weights(seed), model.ARTICLE)
         assert (fit.status, fit.status_code, fit.success, fit.iterations, fit.evaluations) == (
@@ -168,7 +169,7 @@ def test_fit_lm_batch_matches_fit_lm(article, scaling):
 def test_fit_lm_batch_with_minpack(article):
     """``solve: scipy`` runs MINPACK row by row on the same residuals."""
     arm = {**ARM, "solve": "scipy", "max_iter": 30}
-    fits = study_lm.fit_lm_batch(arm, article["problem"],
+    fits = lm_network.fit_lm_batch(arm, article["problem"],
                                  np.stack([model.init_weights(s) for s in (1, 2)]),
                                  model.ARTICLE)
     assert [f.extra["batch_size"] for f in fits] == [1, 1]

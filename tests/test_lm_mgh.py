@@ -1,6 +1,6 @@
 """Levenberg-Marquardt on Moré, Garbow & Hillstrom (1981) test problems.
 
-Each problem from its standard starting point, solved by ``secondorder.lm`` (both
+Each problem from its standard starting point, solved by ``secondorder.optim.lm`` (both
 damping rules with ``solve="tf"``, and ``solve="scipy"``), is compared with
 ``scipy.optimize.least_squares(method="lm")`` called directly from the same start.
 """
@@ -10,7 +10,7 @@ import pytest
 import scipy.optimize
 import tensorflow as tf
 
-from secondorder.lm import least_squares
+from secondorder.optim.lm import least_squares
 
 
 def rosenbrock(x):

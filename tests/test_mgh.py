@@ -1,5 +1,5 @@
-"""The MGH test problems (:mod:`secondorder.mgh`) and the robustness benchmark's
-classification and runner (:mod:`secondorder.lm_robustness`).
+"""The MGH test problems (:mod:`secondorder.problem.mgh`) and the robustness benchmark's
+classification and runner (:mod:`secondorder.pipeline.lm_robustness`).
 
 Reference values of ``f(x0)`` are the initial residual norms printed by MINPACK-1's
 test drivers (``lmder`` and ``hybrj``, Moré, Garbow & Hillstrom 1980, ANL-80-74; as
@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 from secondorder import io
-from secondorder import lm_robustness as rb
-from secondorder.mgh import PROBLEMS, numpy_functions
+from secondorder.pipeline import lm_robustness as rb
+from secondorder.problem.mgh import PROBLEMS, numpy_functions
 
 # name: (start factor, ||r(factor * x0)||) from MINPACK's lmder / hybrj drivers.
 MINPACK_NORMS = {
@@ -288,7 +288,7 @@ def test_false_success_cases():
 
 
 def test_default_options_are_the_packages():
-    from secondorder.lm import solver
+    from secondorder.optim.lm import solver
     defaults = solver.DEFAULTS
     assert rb.default_options() == f"{defaults['damping']}/{defaults['scaling']}"
     assert rb.default_options() in rb.LM_OPTIONS
@@ -374,7 +374,7 @@ def test_batched_default_jacobian_compiles_with_xla(name):
     """The package's default Jacobian of a batch (autodiff of each row, vectorised over
     rows) XLA-compiles for every problem and agrees with the eager one. (tf.concat in
     residuals once broke this; the problems use stack/unstack instead.)"""
-    solver = pytest.importorskip("secondorder.lm.solver")
+    solver = pytest.importorskip("secondorder.optim.lm.solver")
     rowwise = getattr(solver, "rowwise_autodiff_jacobian", None)
     if rowwise is None:
         pytest.skip("no rowwise_autodiff_jacobian in this engine")

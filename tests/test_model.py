@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import article_reference as ref
-from secondorder import model
+from secondorder.problem import model
 
 
 @pytest.fixture(scope="module")

@@ -236,7 +236,7 @@ def test_config_readme_is_generated_from_the_schema():
 
     committed = (ROOT / "config" / "README.md").read_text()
     assert committed == describe_schema(), (
-        "config/README.md is out of date with workflow/schemas/config.schema.yaml: "
+        "config/README.md is out of date with src/secondorder/config.schema.yaml: "
         "regenerate it with `secondorder config-doc > config/README.md`")
 
 

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from secondorder import plots
-from secondorder.data import spiral_data
+from secondorder.pipeline import plots
+from secondorder.problem.data import spiral_data
 
 
 @pytest.fixture(scope="module")

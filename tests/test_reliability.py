@@ -23,7 +23,9 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, configs, run_snakemake, set_key
 
-from secondorder import audit, data, io, model, study
+from secondorder import audit, io
+from secondorder.pipeline import study
+from secondorder.problem import data, model
 from secondorder.config import ConfigError
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -501,7 +503,7 @@ BAD_PROBLEMS = [
 @pytest.mark.parametrize("optimizer", sorted(ARMS))
 @pytest.mark.parametrize("name,fields,match", BAD_PROBLEMS, ids=[b[0] for b in BAD_PROBLEMS])
 def test_fit_arm_rejects_malformed_problems(problem, optimizer, name, fields, match):
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(ARMS[optimizer], replace(problem, **fields), model.init_weights(1, ARCH), ARCH)
@@ -515,7 +517,7 @@ def test_fit_arm_rejects_malformed_problems(problem, optimizer, name, fields, ma
     (np.zeros(27, dtype=np.int64), "floating point"),
 ], ids=["short", "2-d", "nan", "integers"])
 def test_fit_arm_rejects_malformed_initial_weights(problem, optimizer, ws0, match):
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(ARMS[optimizer], problem, ws0, ARCH)
@@ -534,23 +536,23 @@ def test_fit_arm_rejects_malformed_initial_weights(problem, optimizer, ws0, matc
 ], ids=["unknown-optimizer", "no-optimizer", "not-a-dict", "missing-key", "unknown-key",
         "wrong-type", "negative-lr", "unknown-damping", "zero-iterations"])
 def test_fit_arm_rejects_malformed_settings(problem, arm, match):
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     with pytest.raises(ValueError, match=match):
         fit_arm(arm, problem, model.init_weights(1, ARCH), ARCH)
 
 
 def test_fit_arm_rejects_a_problem_that_is_not_one(problem):
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
-    with pytest.raises(ValueError, match="expected a secondorder.data.Problem, got tuple"):
+    with pytest.raises(ValueError, match="expected a secondorder.problem.data.Problem, got tuple"):
         fit_arm(ARMS["lm"], (problem.x_all, problem.y_all), model.init_weights(1, ARCH), ARCH)
-    with pytest.raises(ValueError, match="arch must be a secondorder.model.Architecture"):
+    with pytest.raises(ValueError, match="arch must be a secondorder.problem.model.Architecture"):
         fit_arm(ARMS["lm"], problem, model.init_weights(1, ARCH), (2, 5, 2))
 
 
 def test_fit_arm_does_not_change_its_arm_and_accepts_numpy_numbers(problem):
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     arm = {**ARMS["adam"], "epochs": np.int64(3), "learning_rate": np.float64(0.01)}
     before = copy.deepcopy(arm)
@@ -571,7 +573,7 @@ def test_fit_arm_does_not_change_its_arm_and_accepts_numpy_numbers(problem):
 ], ids=["zero-lr", "string-lr", "momentum", "adam-momentum", "chunk", "fractional-epochs",
         "bool-patience", "optimizer", "unknown-setting"])
 def test_first_order_rejects_malformed_settings(problem, kwargs, match):
-    from secondorder.first_order import fit_first_order, fit_first_order_batch
+    from secondorder.optim.first_order import fit_first_order, fit_first_order_batch
 
     ws0 = model.init_weights(1, ARCH)
     with pytest.raises(ValueError, match=match):
@@ -584,7 +586,7 @@ def test_first_order_rejects_malformed_settings(problem, kwargs, match):
 @pytest.mark.parametrize("fields,match", [(f, m) for _, f, m in BAD_PROBLEMS[:5]],
                          ids=[b[0] for b in BAD_PROBLEMS[:5]])
 def test_first_order_rejects_malformed_problems(problem, fields, match):
-    from secondorder.first_order import fit_first_order, fit_first_order_batch
+    from secondorder.optim.first_order import fit_first_order, fit_first_order_batch
 
     bad, ws0 = replace(problem, **fields), model.init_weights(1, ARCH)
     with pytest.raises(ValueError, match=match):
@@ -602,14 +604,14 @@ def test_first_order_rejects_malformed_problems(problem, fields, match):
     (np.zeros((2, 27), dtype=int), "floating point"),
 ], ids=["1-d", "short-rows", "no-rows", "3-d", "infinite", "integers"])
 def test_batch_rejects_malformed_initial_weights(problem, ws0, match):
-    from secondorder.first_order import fit_first_order_batch
+    from secondorder.optim.first_order import fit_first_order_batch
 
     with pytest.raises(ValueError, match=match):
         fit_first_order_batch(problem, ws0, arch=ARCH, epochs=3, patience=2)
 
 
 def test_first_order_rejects_a_wrong_length_init(problem):
-    from secondorder.first_order import fit_first_order
+    from secondorder.optim.first_order import fit_first_order
 
     with pytest.raises(ValueError, match=r"27 numbers .* got shape \(127,\)"):
         fit_first_order(problem, model.init_weights(1), arch=ARCH, epochs=3, patience=2)
@@ -618,7 +620,7 @@ def test_first_order_rejects_a_wrong_length_init(problem):
 def test_lm_least_squares_rejects_malformed_input():
     import tensorflow as tf
 
-    from secondorder import lm
+    from secondorder.optim import lm
 
     def residuals(w):
         return w - tf.constant([1.0, 2.0], tf.float64)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 import article_reference as ref
-from secondorder import data, model, scaling, study
+from secondorder.pipeline import cost_study, study
+from secondorder.problem import data, model
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def scaled_problem():
 def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
     """A first-order block trains as one batch; each of its fits is, bit for bit, what
     the training stage (a batch of one) gives from that seed."""
-    from secondorder.arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.05, "epochs": 80,
            "patience": 30, "chunk": 64}
@@ -31,7 +32,7 @@ def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
 
 
 def test_a_failed_batch_is_retried_fit_by_fit(scaled_problem, monkeypatch):
-    from secondorder import first_order
+    from secondorder.optim import first_order
 
     batched = first_order.fit_first_order_batch
 
@@ -118,18 +119,18 @@ def test_median_curve_carries_final_values():
 def test_crossover():
     costs = pd.DataFrame({"n_params": [10, 100, 1000], "lm_fit_s": [0.1, 1.0, 100.0],
                           "adam_fit_s": [1.0, 1.0, 1.0]})
-    assert scaling.crossover(costs) == pytest.approx(100.0)
+    assert cost_study.crossover(costs) == pytest.approx(100.0)
     costs["lm_fit_s"] = [0.1, 0.5, 10.0]
-    assert 100 < scaling.crossover(costs) < 1000
-    assert scaling.crossover(costs.assign(lm_fit_s=0.01)) is None
-    assert scaling.crossover(costs.assign(lm_fit_s=5.0)) == 0.0
+    assert 100 < cost_study.crossover(costs) < 1000
+    assert cost_study.crossover(costs.assign(lm_fit_s=0.01)) is None
+    assert cost_study.crossover(costs.assign(lm_fit_s=5.0)) == 0.0
 
 
 def test_growth_exponents_recover_a_power_law():
     n = np.array([100, 200, 400, 800])
     table = pd.DataFrame({"n_params": np.tile(n, 2), "engine": ["lm_tf"] * 4 + ["adam_compiled"] * 4,
                           "ms_per_iter": np.concatenate([1e-4 * n**2.5, 1e-3 * n])})
-    slopes = scaling.growth_exponents(table, min_params=100)
+    slopes = cost_study.growth_exponents(table, min_params=100)
     assert slopes["lm_tf"] == pytest.approx(2.5) and slopes["adam_compiled"] == pytest.approx(1.0)
 
 

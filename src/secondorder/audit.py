@@ -18,7 +18,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import io, provenance
+from secondorder import io, provenance
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def job(smk, threads: int | None = None):
     First it deletes the temporaries a killed earlier attempt of this job left beside
     its outputs (:func:`secondorder.io.remove_stale_temporaries`): Snakemake deletes
     the outputs of an incomplete job before rerunning it, not their temporaries."""
-    from .stages import start
+    from secondorder.pipeline.stages import start
 
     start(smk.log[0], threads)
     removed = io.remove_stale_temporaries(list(smk.output))

@@ -40,16 +40,16 @@ def main(argv=None) -> int:
         "(secondorder pins > requirements/pins.txt)")
     args = parser.parse_args(argv)
     if args.command == "config-doc":
-        from .config import describe_schema
+        from secondorder.config import describe_schema
 
         sys.stdout.write(describe_schema())
         return 0
     if args.command == "pins":
-        from .pins import render
+        from secondorder.pins import render
 
         sys.stdout.write(render())
         return 0
-    from . import audit as audit_module
+    from secondorder import audit as audit_module
 
     return audit_module.main_verify(args.results_dir)
 

@@ -1,6 +1,6 @@
 """The pipeline's configuration: defaults, validation and clear messages.
 
-The schema (``workflow/schemas/config.schema.yaml``) is the one place where keys,
+The schema (``src/secondorder/config.schema.yaml``) is the one place where keys,
 types, allowed values and defaults are written down. :func:`validate` fills the
 defaults, checks every key, then checks what a schema cannot say (every arm in
 ``run`` exists, ranges are ordered) and raises :class:`ConfigError` naming the key
@@ -15,9 +15,9 @@ import jsonschema
 import yaml
 
 # which schema in ``$defs`` checks an arm of each optimizer: from the registry
-from .arms import ARM_SCHEMA
+from secondorder.optim.arms import ARM_SCHEMA
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped in the package
 
 
 class ConfigError(ValueError):
@@ -210,7 +210,7 @@ def describe_schema(schema: dict | None = None) -> str:
     ``secondorder config-doc > config/README.md``."""
     schema = schema or load_schema()
     out = ["# Configuration", "",
-           "<!-- Generated from workflow/schemas/config.schema.yaml by "
+           "<!-- Generated from src/secondorder/config.schema.yaml by "
            "`secondorder config-doc > config/README.md`; edit the schema, not this file. -->",
            "", " ".join(str(schema.get("description", "")).split()), "",
            "`config.yaml` holds the article's values and the study; `test.yaml` is a tiny "

@@ -78,7 +78,7 @@ def now() -> str:
 def package() -> dict:
     """This package's version and the sha256 of the pins file (the exact versions of
     every dependency, ``requirements/pins.txt``; ``None`` when it is not there)."""
-    from . import pins
+    from secondorder import pins
 
     try:
         version = importlib.metadata.version("secondorder")

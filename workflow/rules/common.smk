@@ -4,9 +4,9 @@ import os
 import sys
 from pathlib import Path
 
-from secondorder.arms import FIRST_ORDER
+from secondorder.optim.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate
-from secondorder.study import seed_blocks
+from secondorder.pipeline.study import seed_blocks
 
 # glibc places large buffers by a dynamic threshold, so their alignment (and with it the
 # order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would

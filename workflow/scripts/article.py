@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from secondorder import audit, stages
+from secondorder import audit
+from secondorder.pipeline import stages
 
 with audit.job(snakemake):
     inp, out = snakemake.input, snakemake.output

@@ -1,4 +1,5 @@
-from secondorder import audit, stages
+from secondorder import audit
+from secondorder.pipeline import stages
 
 stages.start(snakemake.log[0])
 audit.build_manifest(snakemake.input.records, snakemake.output.manifest)

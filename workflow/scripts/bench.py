@@ -1,4 +1,5 @@
-from secondorder import audit, bench, io
+from secondorder import audit, io
+from secondorder.pipeline import bench
 
 with audit.job(snakemake, threads=snakemake.threads):
     summary = bench.run_bench(**snakemake.params.bench)

@@ -1,5 +1,6 @@
-from secondorder import audit, io, stages
-from secondorder.model import Architecture
+from secondorder import audit, io
+from secondorder.pipeline import stages
+from secondorder.problem.model import Architecture
 
 with audit.job(snakemake):
     inp, out = snakemake.input, snakemake.output

@@ -1,4 +1,5 @@
-from secondorder import audit, io, lm_robustness
+from secondorder import audit, io
+from secondorder.pipeline import lm_robustness
 
 with audit.job(snakemake, threads=snakemake.threads):
     table, summary = lm_robustness.run_benchmark(**dict(snakemake.params.items()))

@@ -1,4 +1,5 @@
-from secondorder import audit, stages
+from secondorder import audit
+from secondorder.pipeline import stages
 
 with audit.job(snakemake):
     d = snakemake.params.data

@@ -1,4 +1,5 @@
-from secondorder import audit, stages
+from secondorder import audit
+from secondorder.pipeline import stages
 
 with audit.job(snakemake, threads=snakemake.threads):
     inp, out, w = snakemake.input, snakemake.output, snakemake.wildcards

@@ -2,7 +2,7 @@
 
 :func:`mlp_residuals_batch` gives the article's SSQ residuals of a batch of weight rows
 and their Jacobians; :func:`fit_lm_batch` trains one LM arm from every row of a
-``(B, n_params)`` matrix with :func:`secondorder.lm.least_squares_batch` (a lone fit
+``(B, n_params)`` matrix with :func:`secondorder.optim.lm.least_squares_batch` (a lone fit
 is a batch of one).
 """
 
@@ -13,9 +13,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .data import Problem
-from .fit import FitResult
-from .model import Architecture, mlp_batch
+from secondorder.problem.data import Problem
+from secondorder.optim.fit_result import FitResult
+from secondorder.problem.model import Architecture, mlp_batch
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
     Row ``b`` of ``residuals(W)`` is ``mlp(x_train, W[b]) - y_train`` flattened
     row-major, shape ``(B, N * nout)``. All three come from the one TensorFlow forward
     pass :func:`mlp_batch`: ``jacobian(W)`` ``(B, N * nout, n_params)`` is
-    :func:`secondorder.lm.per_sample_jacobian` of it (reverse mode on each sample's
+    :func:`secondorder.optim.lm.per_sample_jacobian` of it (reverse mode on each sample's
     outputs, vectorised over samples), vectorised over the rows of ``W``. The LM
     engine XLA-compiles all three.
 
@@ -50,7 +50,7 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
     """
     import tensorflow as tf
 
-    from .lm import per_sample_jacobian
+    from secondorder.optim.lm import per_sample_jacobian
 
     x, y = tf.constant(problem.x_train), tf.constant(problem.y_train)
     xv, yv = tf.constant(problem.x_val), tf.constant(problem.y_val)
@@ -83,7 +83,7 @@ def mlp_residuals(problem: Problem, arch: Architecture):
     """:func:`mlp_residuals_batch` as functions of one flat weight vector ``w`` (each
     applied to ``w`` as a one-row batch), for code that drives one start itself (the
     benchmark, the cost study)."""
-    from .lm.solver import row_function
+    from secondorder.optim.lm.solver import row_function
 
     return tuple(row_function(fn) for fn in mlp_residuals_batch(problem, arch))
 
@@ -99,9 +99,9 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
     no early stopping). History columns ``iteration, ssq_train, ssq_val, wall_s, mu``.
     Times: ``wall_s`` is the time until the row stopped, ``extra`` holds the batch's
     ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
-    :class:`secondorder.lm.LMResult`).
+    :class:`secondorder.optim.lm.LMResult`).
     """
-    from . import lm
+    from secondorder.optim import lm
 
     W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
     residuals, jacobian, val_residuals = mlp_residuals_batch(problem, arch)

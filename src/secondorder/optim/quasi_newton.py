@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from .data import Problem
-from .fit import FitResult
-from .model import Architecture, mlp_tf
+from secondorder.problem.data import Problem
+from secondorder.optim.fit_result import FitResult
+from secondorder.problem.model import Architecture, mlp_tf
 
 
 def ssq_and_gradient(problem: Problem, arch: Architecture):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .arms import FIRST_ORDER
+from secondorder.optim.arms import FIRST_ORDER
 
 #: The article's results, as published (for comparison only; never used as ours).
 ARTICLE_CLAIM = "Adam fails to separate the spirals; Levenberg-Marquardt classifies them almost perfectly"
@@ -270,8 +270,8 @@ def scaling_findings(table: pd.DataFrame, exponents: dict, crossover_params,
 def study_curves(history_csvs) -> dict:
     """Median SSQ curves per (arm, inputs) against iteration and seconds, from the
     study's thinned histories (arms trained on another loss are left out)."""
-    from . import io
-    from .study import median_curve
+    from secondorder import io
+    from secondorder.pipeline.study import median_curve
 
     frames = [io.read_csv(p) for p in history_csvs]
     history = pd.concat([f for f in frames if not f.empty], ignore_index=True)
@@ -286,7 +286,7 @@ def study_curves(history_csvs) -> dict:
 def scaling_analysis(table: pd.DataFrame, fits: pd.DataFrame, hidden: int) -> dict:
     """Growth exponents, estimated fit costs and the crossover, with fit lengths taken
     from the study (median LM iterations on raw inputs, median Adam epochs on scaled)."""
-    from .scaling import crossover, fit_costs, growth_exponents
+    from secondorder.pipeline.cost_study import crossover, fit_costs, growth_exponents
 
     study = fits[fits["source"] == "study"]
     lm_iters = float(study[(study["arm"] == "lm") & (study["inputs"] == "raw")]

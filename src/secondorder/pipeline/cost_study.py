@@ -34,7 +34,8 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     import keras  # noqa: F401  (imported before the baseline RSS is taken)
     import tensorflow as tf  # noqa: F401
 
-    from . import data, model, provenance
+    from secondorder import provenance
+    from secondorder.problem import data, model
 
     spiral = data.spiral_data(500)
     trn, val = data.split_indices(500)
@@ -43,8 +44,8 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     base = _rss_mb()
     times = []
     if engine == "lm_tf":
-        from .lm import least_squares
-        from .study_lm import mlp_residuals
+        from secondorder.optim.lm import least_squares
+        from secondorder.optim.lm_network import mlp_residuals
 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
         residuals, jacobian, _ = mlp_residuals(problem, arch)
@@ -54,7 +55,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
                                 progress=lambda info: None)
             times.append(res.wall_s / max(res.nit, 1))
     elif engine == "adam_compiled":
-        from .first_order import fit_first_order
+        from secondorder.optim.first_order import fit_first_order
 
         scaler = data.article_scaler(spiral[trn, :2])
         problem = data.Problem(data.apply_scaler(spiral[:, :2], scaler), spiral[:, 2:], trn,
@@ -74,7 +75,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
 def measure(hidden: int, engine: str, *, iterations: int, repeats: int,
             timeout: float = 900) -> dict:
     """:func:`measure_here` in a fresh process (for its own peak memory)."""
-    cmd = [sys.executable, "-m", "secondorder.scaling", "--hidden", str(hidden), "--engine",
+    cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", "--hidden", str(hidden), "--engine",
            engine, "--iterations", str(iterations), "--repeats", str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

@@ -155,7 +155,7 @@ def mlp_batch(x, w, arch: Architecture = ARTICLE):
     rows). Row ``b``'s outputs and gradients are then, bit for bit, those of
     :func:`build_keras_model` holding ``w[b]`` (float32 and float64; an ``einsum``
     rounds the gradient differently), which is what lets a first-order fit run as a
-    batch of one (:mod:`secondorder.first_order`).
+    batch of one (:mod:`secondorder.optim.first_order`).
     """
     import tensorflow as tf
 

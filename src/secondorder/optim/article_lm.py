@@ -22,7 +22,7 @@ The same line of code runs two different algorithms depending on the installed s
 
 Both arms are slow on purpose (every Jacobian costs ``n_params`` extra residual
 evaluations); they are the published baseline, kept beside the fast engines in
-:mod:`secondorder.lm`.
+:mod:`secondorder.optim.lm`.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ import pandas as pd
 import scipy.optimize
 from scipy.optimize._numdiff import approx_derivative  # what 1.15 used (ls.py:10)
 
-from .data import Problem
-from .fit import FitResult
-from .model import Architecture, mlp_numpy
+from secondorder.problem.data import Problem
+from secondorder.optim.fit_result import FitResult
+from secondorder.problem.model import Architecture, mlp_numpy
 
 EPS = np.finfo(float).eps
 

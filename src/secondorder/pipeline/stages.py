@@ -11,8 +11,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from . import data, evaluate, io, model, provenance
-from .fit import FitResult
+from secondorder import io, provenance
+from secondorder.pipeline import evaluate
+from secondorder.problem import data, model
+from secondorder.optim.fit_result import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def make_shared_init(out_npy, out_json, *, seed, low, high, hidden) -> None:
 def load_problem(spirals_csv, scaled_csv, split_json, inputs: str) -> data.Problem:
     """The training problem an arm sees: raw or scaled inputs with the shared split
     (``raw_reordered``: raw inputs, training rows in another order,
-    :func:`secondorder.data.reorder_rows`)."""
+    :func:`secondorder.problem.data.reorder_rows`)."""
     x, y = read_spirals(spirals_csv)
     if inputs == "scaled":
         x = io.read_csv(scaled_csv)[["x", "y"]].to_numpy()
@@ -88,7 +90,7 @@ def load_init(init_npy, arch: model.Architecture) -> np.ndarray:
 def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_seed,
           init_sha256, out_weights, out_history, out_fit) -> FitResult:
     """Run one arm from ``ws0`` and write weights, history and ``fit.json``."""
-    from .arms import fit_arm
+    from secondorder.optim.arms import fit_arm
 
     started = provenance.now()
     result = fit_arm(arm, problem, ws0, arch)
@@ -127,7 +129,7 @@ def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustnes
     """``fits.csv``: one row per fit of the article (``source`` = article) and of the
     study (``source`` = study); with ``out_robustness``, the study's success rates; with
     ``out_rounding``, how far reordering the training rows moved them."""
-    from .study import robustness, rounding_sensitivity
+    from secondorder.pipeline.study import robustness, rounding_sensitivity
 
     rows = []
     for fit_path, metrics_path in zip(fit_jsons, metrics_jsons):
@@ -159,8 +161,9 @@ def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_cs
                 out_csv, out_history, out_weights) -> None:
     """Train one arm on ``inputs`` from every seed of ``block`` (e.g. ``"1-50"``) and
     write its rows, thinned histories and final weights (one row per seed)."""
-    from . import arms, study
-    from .progress import study_callback
+    from secondorder.optim import arms
+    from secondorder.pipeline import study
+    from secondorder.progress import study_callback
 
     arch = model.Architecture(2, hidden, 2)
     problem = load_problem(spirals_csv, scaled_csv, split_json, inputs)
@@ -182,8 +185,8 @@ def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_cs
 
 def scaling(out_csv, *, hidden, lm_iterations, adam_epochs, repeats) -> None:
     """``scaling.csv``: ms per LM iteration / Adam epoch and peak memory per size."""
-    from .scaling import scaling_table
-    from .arms import log_progress
+    from secondorder.pipeline.cost_study import scaling_table
+    from secondorder.optim.arms import log_progress
 
     io.write_csv(out_csv, scaling_table(hidden, lm_iterations=lm_iterations,
                                         adam_epochs=adam_epochs, repeats=repeats,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data import Problem, class_labels
-from .model import Architecture, mlp_numpy
+from secondorder.problem.data import Problem, class_labels
+from secondorder.problem.model import Architecture, mlp_numpy
 
 
 def confusion(true_labels, predicted_labels, nclass: int = 2) -> list[list[int]]:

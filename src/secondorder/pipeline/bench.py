@@ -6,13 +6,13 @@ article's ``ws_init``) on the article's 500 spirals and split:
 * the article's own Levenberg-Marquardt call, ``scipy.optimize.least_squares(method=
   "lm", max_nfev=...)`` with MINPACK's forward-difference Jacobian on numpy residuals
   of raw inputs (as published), run as the article ran it: scipy <= 1.15's algorithm
-  (:func:`secondorder.article_lm.least_squares_lm_115`). Every speed-up "over the
+  (:func:`secondorder.optim.article_lm.least_squares_lm_115`). Every speed-up "over the
   article's call" is against this one;
 * optionally (``include_fd_modern``) the same line under the installed scipy, which
   from 1.16 on runs another algorithm
-  (:func:`~secondorder.article_lm.least_squares_lm_modern`), timed as its own row
+  (:func:`~secondorder.optim.article_lm.least_squares_lm_modern`), timed as its own row
   (keys ``seed_fd_modern_*``);
-* our LM, :func:`secondorder.lm.least_squares` with ``solve="tf"`` (the compiled loop,
+* our LM, :func:`secondorder.optim.lm.least_squares` with ``solve="tf"`` (the compiled loop,
   Marquardt damping, ``mu0 = 1e-3``) and ``solve="scipy"`` (MINPACK with the
   TensorFlow Jacobian), raw inputs;
 * tf-levenberg-marquardt (PyPI), when it is installed, on a float64 Keras model with
@@ -39,8 +39,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import data, model, provenance
-from .model import ARTICLE, mlp_numpy
+from secondorder import provenance
+from secondorder.problem import data, model
+from secondorder.problem.model import ARTICLE, mlp_numpy
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def bench_article_fd(problem, ws0, *, target, max_nfev, modern=False) -> dict:
     finite-difference perturbation. The bookkeeping and checks are timed and
     subtracted.
     """
-    from .article_lm import least_squares_lm_115, least_squares_lm_modern
+    from secondorder.optim.article_lm import least_squares_lm_115, least_squares_lm_modern
 
     solver = least_squares_lm_modern if modern else least_squares_lm_115
     prefix = "seed_fd_modern" if modern else "seed_fd"
@@ -168,8 +169,8 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
     ``target`` (``chunk=1``, accuracy checked by the progress callback, which stops the
     run), then a clean timing run of exactly that many iterations in one chunk.
     Summary keys start with ``prefix``."""
-    from . import lm
-    from .study_lm import mlp_residuals
+    from secondorder.optim import lm
+    from secondorder.optim.lm_network import mlp_residuals
 
     residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
     ws0 = np.asarray(ws0, dtype=np.float64)
@@ -220,8 +221,8 @@ def bench_lm_scipy(problem, ws0, *, target, max_iter) -> dict:
     residuals and Jacobian), stopped when the accuracy reaches ``target``.
 
     ``least_squares(solve="scipy")`` takes no callback, so this makes the call
-    :func:`secondorder.lm.scipy_backend.solve_scipy` makes (same compiled functions,
-    same :class:`~secondorder.lm.scipy_backend.Recorder` wrappers, same MINPACK
+    :func:`secondorder.optim.lm.scipy_backend.solve_scipy` makes (same compiled functions,
+    same :class:`~secondorder.optim.lm.scipy_backend.Recorder` wrappers, same MINPACK
     options with the defaults of ``least_squares``) with a Recorder whose Jacobian
     callback also checks the accuracy. MINPACK evaluates the Jacobian once at ``x0``
     and once per accepted step, so the check sees every iterate; its time is
@@ -230,8 +231,8 @@ def bench_lm_scipy(problem, ws0, *, target, max_iter) -> dict:
     import scipy.optimize
     import tensorflow as tf
 
-    from .lm.scipy_backend import FROM_SCIPY, Recorder
-    from .study_lm import mlp_residuals
+    from secondorder.optim.lm.scipy_backend import FROM_SCIPY, Recorder
+    from secondorder.optim.lm_network import mlp_residuals
 
     residuals, jacobian, _ = mlp_residuals(problem, ARTICLE)
     fun = tf.function(residuals, jit_compile=True)
@@ -375,7 +376,7 @@ def bench_adam(problem, ws0, *, fit_epochs, compiled_epochs) -> dict:
     loop. Patience is at least the epoch budget, so both run every epoch. ``model.fit``'s
     first epoch (which traces its train function) is left out of its per-epoch time and
     reported apart; the compiled loop's compilation is excluded."""
-    from .first_order import fit_first_order
+    from secondorder.optim.first_order import fit_first_order
 
     fit = fit_first_order(problem, ws0, arch=ARTICLE, engine="keras_fit",
                           epochs=fit_epochs, patience=max(500, fit_epochs))
@@ -414,7 +415,7 @@ STAGE_WEIGHTS = {"lm": 3, "lm_nielsen": 2, "lm_scipy": 4, "tflm": 20, "seed_fd":
 def _stage_progress(say, *, include_tflm, include_fd_modern):
     """``step(stage)``: log the benchmark's percent done and time left once ``stage``
     has finished (stages weighted by :data:`STAGE_WEIGHTS`)."""
-    from .progress import Progress
+    from secondorder.progress import Progress
 
     stages = [s for s in STAGE_WEIGHTS if (s != "tflm" or include_tflm)
               and (s != "seed_fd_modern" or include_fd_modern)]

@@ -6,7 +6,7 @@ Two engines run the same loss and the same Keras optimizer:
     Trains ``B`` fits at once, one per row of a ``(B, n_params)`` matrix of initial
     weights; a single fit is a batch of one (:func:`fit_first_order`). The weights are
     one ``(B, n_params)`` variable and the forward pass is
-    :func:`secondorder.model.mlp_batch`. The loss of row ``b`` depends on row ``b``
+    :func:`secondorder.problem.model.mlp_batch`. The loss of row ``b`` depends on row ``b``
     only, so the gradient of the summed loss is, row by row, the gradient that fit
     would get alone, and Adam, RMSprop and SGD with momentum are elementwise, so one
     Keras optimizer on the matrix is ``B`` independent optimizers. A row's arithmetic
@@ -56,9 +56,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from .data import Problem
-from .fit import FitResult
-from .model import (Architecture, build_keras_model, check_flat, get_flat_weights,
+from secondorder.problem.data import Problem
+from secondorder.optim.fit_result import FitResult
+from secondorder.problem.model import (Architecture, build_keras_model, check_flat, get_flat_weights,
                     mlp_batch, set_flat_weights)
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def check_settings(optimizer, inputs: str, settings: dict) -> dict:
     config schema (``$defs/first_order``, the one place its defaults are written) with
     the defaults filled in; ``ValueError`` naming the first setting outside its
     domain."""
-    from .arms import FIRST_ORDER, check_arm
+    from secondorder.optim.arms import FIRST_ORDER, check_arm
 
     if not isinstance(optimizer, str) or optimizer not in FIRST_ORDER:
         raise ValueError(f"unknown optimizer {optimizer!r}; a first-order fit takes one of "
@@ -123,10 +123,10 @@ def check_problem(problem: Problem, arch: Architecture) -> None:
     broadcast: targets with 3 columns for a 2-output model are an error, not a bug
     found later. Non-finite values are allowed (training reports them as a status)."""
     if not isinstance(arch, Architecture):
-        raise ValueError(f"arch must be a secondorder.model.Architecture, got "
+        raise ValueError(f"arch must be a secondorder.problem.model.Architecture, got "
                          f"{type(arch).__name__}")
     if not isinstance(problem, Problem):
-        raise ValueError(f"expected a secondorder.data.Problem, got {type(problem).__name__}")
+        raise ValueError(f"expected a secondorder.problem.data.Problem, got {type(problem).__name__}")
     name = f"{arch.nin}-{arch.nhid}-{arch.nout}"
     for what, values, columns, per in (("inputs", problem.x_all, arch.nin, "input"),
                                        ("targets", problem.y_all, arch.nout, "output")):

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import io  # noqa: E402
+from secondorder import io  # noqa: E402
 
 COLORS = {1: "tab:blue", 2: "tab:orange"}
 

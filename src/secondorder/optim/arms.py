@@ -9,7 +9,7 @@ the defaults in, and the trainers read every setting from the checked arm.
 :func:`train` is the one entry point: ``train(arm, problem, W0, arch)`` trains ``arm``
 from every row of ``W0`` ``(B, n_params)``. A single fit is a batch of one
 (:func:`fit_arm`, the pipeline's training stage), a block of the study a batch of many
-(:func:`secondorder.study.train_block`).
+(:func:`secondorder.pipeline.study.train_block`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Optimizer:
 
 
 def _first_order(arm, problem, W0, arch, progress):
-    from .first_order import fit_first_order_batch
+    from secondorder.optim.first_order import fit_first_order_batch
 
     settings = {k: v for k, v in arm.items() if k not in ("optimizer", "inputs")}
     return fit_first_order_batch(problem, W0, arch=arch, optimizer=arm["optimizer"],
@@ -52,20 +52,20 @@ def _first_order(arm, problem, W0, arch, progress):
 
 
 def _lm(arm, problem, W0, arch, progress):
-    from .study_lm import fit_lm_batch
+    from secondorder.optim.lm_network import fit_lm_batch
 
     return fit_lm_batch(arm, problem, W0, arch, progress=progress)
 
 
 def _lbfgs(arm, problem, W0, arch, progress):
-    from .quasi_newton import fit_lbfgs
+    from secondorder.optim.quasi_newton import fit_lbfgs
 
     return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"])
             for w0 in W0]
 
 
 def _scipy_lm_fd(arm, problem, W0, arch, progress):
-    from . import article_lm
+    from secondorder.optim import article_lm
 
     fit = {"scipy_lm_fd": article_lm.fit_scipy_fd,
            "scipy_lm_fd_modern": article_lm.fit_scipy_fd_modern}[arm["optimizer"]]
@@ -103,7 +103,7 @@ def check_arm(arm) -> dict:
     is allowed. Returns a copy with the schema's defaults filled in."""
     import copy
 
-    from .config import ConfigError, _check, load_schema
+    from secondorder.config import ConfigError, _check, load_schema
 
     if not isinstance(arm, dict):
         raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
@@ -129,16 +129,16 @@ def batches(arm) -> bool:
 
 def train(arm, problem, W0, arch, progress=None) -> list:
     """Train ``arm`` (a config entry) on ``problem`` from every row of ``W0``
-    ``(B, n_params)``: one :class:`secondorder.fit.FitResult` per row, in order.
+    ``(B, n_params)``: one :class:`secondorder.optim.fit_result.FitResult` per row, in order.
 
     Malformed input raises ``ValueError`` before any training, saying what was expected:
     settings outside the config schema (:func:`check_arm`), a problem whose inputs or
-    targets do not match ``arch`` (:func:`secondorder.first_order.check_problem`), or
+    targets do not match ``arch`` (:func:`secondorder.optim.first_order.check_problem`), or
     initial weights of the wrong shape, dtype or with non-finite values
-    (:func:`secondorder.first_order.check_init`). ``progress(dict)``, where the
+    (:func:`secondorder.optim.first_order.check_init`). ``progress(dict)``, where the
     optimizer reports progress, is called now and then.
     """
-    from .first_order import check_init, check_problem
+    from secondorder.optim.first_order import check_init, check_problem
 
     arm = check_arm(arm)
     check_problem(problem, arch)
@@ -156,7 +156,7 @@ def fit_arm(arm, problem, ws0, arch):
     """Train ``arm`` (a config entry) on ``problem`` from the flat ``ws0``: :func:`train`
     with a batch of one, progress logged. Malformed input raises ``ValueError`` as
     :func:`train` does (initial weights: a 1-D vector of ``arch.n_params`` numbers)."""
-    from .first_order import check_init
+    from secondorder.optim.first_order import check_init
 
     ws0 = check_init(ws0, arch)
     return train(arm, problem, ws0[None], arch, progress=log_progress)[0]

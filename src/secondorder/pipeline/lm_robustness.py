@@ -1,22 +1,22 @@
 """A public robustness benchmark of our Levenberg-Marquardt: the MGH problems.
 
-Every problem of :mod:`secondorder.mgh` (Moré, Garbow & Hillstrom 1981: 37 problems)
+Every problem of :mod:`secondorder.problem.mgh` (Moré, Garbow & Hillstrom 1981: 37 problems)
 is solved from ``x0``, ``10 x0`` and ``100 x0`` (MGH's and MINPACK's protocol; for
 Watson, whose ``x0`` is 0, the three starts coincide: they are kept, three identical
 runs, and listed under ``zero_start_problems`` in the summary) by
 
-* ``secondorder.lm`` (:func:`secondorder.lm.least_squares_batch`, the three starts
+* ``secondorder.optim.lm`` (:func:`secondorder.optim.lm.least_squares_batch`, the three starts
   one batch; each row is the run it would be alone) with each damping x scaling
   combination, ``marquardt/identity``, ``marquardt/jtj_diag``, ``nielsen/identity``,
   ``nielsen/jtj_diag``; the package's defaults are one of them (read from
-  ``secondorder.lm.solver.DEFAULTS`` by :func:`default_options`, marked in the
+  ``secondorder.optim.lm.solver.DEFAULTS`` by :func:`default_options`, marked in the
   ``default`` column, not run twice); every other option at its default (``gtol,
   ftol, xtol, mu0, mu_max``, ...);
 * ``minpack``: ``scipy.optimize.least_squares(method="lm")`` (MINPACK ``lmder``),
   default tolerances;
 * ``trf``: ``scipy.optimize.least_squares(method="trf")``, default tolerances.
 
-All use the exact Jacobian of TensorFlow autodiff (:func:`secondorder.mgh.
+All use the exact Jacobian of TensorFlow autodiff (:func:`secondorder.problem.mgh.
 numpy_functions` for scipy, the package's default for ours). Budget: MINPACK's
 ``lmder1`` default, ``100 (n + 1)`` function evaluations: scipy's ``max_nfev =
 100 (n + 1)`` (evaluation at the start included), our ``max_iter = 100 (n + 1)``
@@ -81,7 +81,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from .mgh import PROBLEMS, Problem, numpy_functions
+from secondorder.problem.mgh import PROBLEMS, Problem, numpy_functions
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ LM_OPTIONS = {
     "nielsen/jtj_diag": {"damping": "nielsen", "scaling": "jtj_diag"},
 }
 SCIPY_METHODS = {"minpack": "lm", "trf": "trf"}
-OURS = "secondorder.lm"
+OURS = "secondorder.optim.lm"
 COLUMNS = ["problem", "number", "m", "n", "start", "solver", "options", "default",
            "final_cost", "best_cost", "solved", "stationary", "reported_success",
            "false_success", "other_minimum", "status", "message", "nit", "nfev", "njev",
@@ -112,7 +112,7 @@ def budget(n: int) -> int:
 
 def default_options() -> str:
     """The label in :data:`LM_OPTIONS` of the package defaults (damping, scaling)."""
-    from .lm import solver
+    from secondorder.optim.lm import solver
     defaults = getattr(solver, "DEFAULTS", None)
     if defaults is None:
         params = inspect.signature(solver.least_squares).parameters
@@ -173,7 +173,7 @@ def run_lm(problem: Problem, X0: np.ndarray, options: dict, *, max_iter: int,
            jit_compile: bool) -> list:
     """Our LM from every row of ``X0``: the one place that calls the package. The MGH
     residuals take ``(..., n)``, so they serve the batched entry point as they are."""
-    from .lm import least_squares_batch
+    from secondorder.optim.lm import least_squares_batch
     return least_squares_batch(problem.residuals, X0, max_iter=max_iter,
                                jit_compile=jit_compile, progress=lambda info: False,
                                **options)

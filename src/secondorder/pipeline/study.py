@@ -15,10 +15,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from .data import Problem
-from .evaluate import metrics
-from .fit import FitResult
-from .model import Architecture, init_weights
+from secondorder.problem.data import Problem
+from secondorder.pipeline.evaluate import metrics
+from secondorder.optim.fit_result import FitResult
+from secondorder.problem.model import Architecture, init_weights
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-
                 high=0.1, progress=None) -> list[FitResult | Exception]:
     """Train ``arm`` from each seed's initial weights; one result (or the exception that
     stopped that fit) per seed, in order. Fits train together where the optimizer
-    allows it (:func:`secondorder.arms.batches`); a batch that fails is retried fit by
+    allows it (:func:`secondorder.optim.arms.batches`); a batch that fails is retried fit by
     fit."""
-    from . import arms
+    from secondorder.optim import arms
 
     W0 = np.stack([init_weights(s, arch, low, high) for s in seeds])
     try:
@@ -156,7 +156,7 @@ def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFra
 def rounding_sensitivity(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
     """How much rounding alone moves outcomes: for each arm trained on ``raw`` and on
     ``raw_reordered`` inputs (the same problem, training rows summed in another order,
-    :func:`secondorder.data.reorder_rows`), from the same seeds: fits paired by seed
+    :func:`secondorder.problem.data.reorder_rows`), from the same seeds: fits paired by seed
     (``n``), successes in each order, fits whose success flipped, and the largest
     change of accuracy on all points."""
     columns = ["arm", "n", "successes_raw", "successes_reordered", "flipped",
@@ -219,8 +219,8 @@ def decision_surface(weights, arch: Architecture, scaler: dict, inputs: str, ext
                      resolution=120):
     """Probability of class 1 on a grid over the raw plane ``[-extent, extent]^2``; for an
     arm trained on scaled inputs the grid is scaled first. Returns ``((gx, gy), p1)``."""
-    from .data import apply_scaler
-    from .model import mlp_numpy
+    from secondorder.problem.data import apply_scaler
+    from secondorder.problem.model import mlp_numpy
 
     axis = np.linspace(-extent, extent, resolution)
     gx, gy = np.meshgrid(axis, axis)

@@ -15,7 +15,7 @@ Each :class:`Problem` has
   and a batch of points ``(B, n)``; plain TF ops, traceable and XLA-compilable, no
   Python branching on tensor values;
 * ``x0``: MGH's standard starting point (the literature also starts from ``10 x0``
-  and ``100 x0``, see :mod:`secondorder.lm_robustness`);
+  and ``100 x0``, see :mod:`secondorder.pipeline.lm_robustness`);
 * ``f_min``: the best known minimum of ``f`` (the *global* one where several are
   documented; ``other_minima`` lists the documented non-global minima, which a run
   may end in); ``x_min``: a minimiser where one is known in closed form or published
@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from .lm.jacobian import autodiff_jacobian
+from secondorder.optim.lm.jacobian import autodiff_jacobian
 
 MGH = "Moré, Garbow & Hillstrom (1981), ACM TOMS 7(1):17-41"
 GSL = "GSL 2.x multifit_nlinear/test_{}.c"
@@ -549,7 +549,7 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in _problems()}
 
 def numpy_functions(problem: Problem, jit_compile: bool = False):
     """numpy ``fun(x) -> (m,)`` and ``jac(x) -> (m, n)`` for scipy: the residuals and
-    their autodiff Jacobian (:func:`secondorder.lm.autodiff_jacobian`, the one our LM
+    their autodiff Jacobian (:func:`secondorder.optim.lm.autodiff_jacobian`, the one our LM
     uses), each a ``tf.function`` traced once for 1-D float64 input."""
     spec = [tf.TensorSpec([problem.n], tf.float64)]
     fun_tf = tf.function(problem.residuals, input_signature=spec, jit_compile=jit_compile)

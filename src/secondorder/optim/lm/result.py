@@ -1,4 +1,4 @@
-"""Stopping codes and the result record of :func:`secondorder.lm.least_squares`.
+"""Stopping codes and the result record of :func:`secondorder.optim.lm.least_squares`.
 
 The vocabulary follows ``scipy.optimize.least_squares`` (``x``, ``cost``, ``fun``,
 ``status``, ``message``, ``success``, ``nfev``, ``njev``); codes -1..4 mean what

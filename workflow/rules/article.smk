@@ -11,6 +11,7 @@ rule article:
         init="results/init/shared_init.json",
         fits="results/summary/fits.csv",
         robustness="results/summary/robustness.csv",
+        rounding="results/summary/rounding.csv",
         scaling=["results/summary/scaling.csv"] if "scaling" in config else [],
         study_history=study_files("history.csv"),
         study_weights=study_files("weights.npy"),

@@ -8,7 +8,11 @@ rule lm_robustness:
     output:
         table="results/bench/lm_robustness.csv",
         summary="results/bench/lm_robustness_summary.json",
-        solvers="results/bench/lm_robustness_solvers.csv",
+        solvers=report(
+            "results/bench/lm_robustness_solvers.csv",
+            caption=caption("lm_robustness"),
+            category="benchmarks",
+        ),
         provenance="results/provenance/lm_robustness.json",
     log:
         "logs/lm_robustness.log",

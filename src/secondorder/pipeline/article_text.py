@@ -321,3 +321,18 @@ def bench_findings(summary: dict) -> str:
     lines.append("Goals without a damping rule named are for Marquardt's rule (trainlm's "
                  "defaults, the pipeline's `lm` arm).")
     return "\n".join(f"- {line}" for line in lines)
+
+
+def rounding_findings(table: pd.DataFrame) -> str:
+    """The sentence on rounding alone, from ``summary/rounding.csv``
+    (:func:`secondorder.pipeline.study.rounding_sensitivity`)."""
+    if table is None or table.empty:
+        return "_No arm was trained on reordered training rows in this run._"
+    parts = [f"`{r.arm}`: {r.successes_raw}/{r.n} successes in one order and "
+             f"{r.successes_reordered}/{r.n} in the other, {r.flipped} fit(s) changed "
+             f"outcome, accuracies moved by up to {100 * r.max_accuracy_change:.1f} points"
+             for r in table.itertuples()]
+    return ("Fits are chaotic: the same fits with the training rows summed in another "
+            "order (the same problem; only rounding differs, as on another CPU or BLAS) "
+            "gave " + "; ".join(parts) + ". Counts from another machine differ by about "
+            "this much; compare rates through their intervals.")

@@ -52,14 +52,15 @@ def article():
     y = tf.constant(spirals[trn, 2:4])
 
     def residuals(w):
-        return tf.reshape(model.mlp_tf(x, w) - y, [-1])
+        return tf.reshape(model.mlp_batch(x, w[None])[0] - y, [-1])
 
     def accuracy(w):
         predicted = np.argmax(model.mlp_numpy(spirals[:, 0:2], w), axis=1)
         return np.mean(predicted == np.argmax(spirals[:, 2:4], axis=1))
 
     return dict(spirals=spirals, trn=trn, val=val, x=x, y=y, residuals=residuals,
-                jacobian=per_sample_jacobian(lambda w, x_i: model.mlp_tf(x_i, w), x),
+                jacobian=per_sample_jacobian(
+                    lambda w, x_i: model.mlp_batch(x_i[None], w[None])[0, 0], x),
                 accuracy=accuracy, w0=model.init_weights(1))
 
 

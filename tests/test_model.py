@@ -60,9 +60,9 @@ def test_keras_forward_equals_articles_mlp(points, dtype, tol):
 
 def test_tf_forward_equals_articles_mlp(points):
     ws = model.init_weights(2) * 30
-    got = model.mlp_tf(tf.constant(points), tf.constant(ws)).numpy()
+    got = model.mlp_batch(tf.constant(points), tf.constant(ws[None])).numpy()[0]
     np.testing.assert_allclose(got, ref.mlp(points, ws, 25, 2), rtol=0, atol=1e-14)
-    single = model.mlp_tf(tf.constant(points[7]), tf.constant(ws)).numpy()
+    single = model.mlp_batch(tf.constant(points[7:8]), tf.constant(ws[None])).numpy()[0, 0]
     np.testing.assert_allclose(single, got[7], rtol=0, atol=1e-15)
 
 

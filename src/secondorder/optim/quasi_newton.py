@@ -16,7 +16,7 @@ import scipy.optimize
 
 from secondorder.problem.data import Problem
 from secondorder.optim.fit_result import FitResult
-from secondorder.problem.model import Architecture, mlp_tf
+from secondorder.problem.model import Architecture, mlp_batch
 
 
 def ssq_and_gradient(problem: Problem, arch: Architecture):
@@ -30,13 +30,13 @@ def ssq_and_gradient(problem: Problem, arch: Architecture):
     xv, yv = tf.constant(problem.x_val), tf.constant(problem.y_val)
 
     def val_ssq_tf(w):
-        return tf.reduce_sum(tf.square(mlp_tf(xv, w, arch) - yv))
+        return tf.reduce_sum(tf.square(mlp_batch(xv, w[None], arch)[0] - yv))
 
     @tf.function(jit_compile=True)
     def evaluate(w):
         with tf.GradientTape() as tape:
             tape.watch(w)
-            loss = tf.reduce_sum(tf.square(mlp_tf(x, w, arch) - y))
+            loss = tf.reduce_sum(tf.square(mlp_batch(x, w[None], arch)[0] - y))
         return loss, tape.gradient(loss, w), val_ssq_tf(w)
 
     last = {}

@@ -125,30 +125,11 @@ def ssq(y_true, y_pred):
 
 # --- TensorFlow ---------------------------------------------------------------------
 
-def mlp_tf(x, w, arch: Architecture = ARTICLE):
-    """The perceptron as a pure TensorFlow function of the flat weight vector ``w``.
-
-    Fortran-order reshape of a ``(r, c)`` block equals the transpose of a C-order
-    ``(c, r)`` reshape, which is what TensorFlow offers. Works on a single sample
-    ``x`` of shape ``(nin,)`` too (then returns ``(nout,)``).
-    """
-    import tensorflow as tf
-
-    k = arch.n_hidden_params
-    w_hid = tf.transpose(tf.reshape(w[:k], (arch.nhid, arch.nin + 1)))
-    w_out = tf.transpose(tf.reshape(w[k:], (arch.nout, arch.nhid + 1)))
-    single = len(x.shape) == 1
-    if single:
-        x = x[None, :]
-    hid = tf.sigmoid(tf.matmul(x, w_hid[:-1]) + w_hid[-1])
-    out = tf.nn.softmax(tf.matmul(hid, w_out[:-1]) + w_out[-1])
-    return out[0] if single else out
-
-
 def mlp_batch(x, w, arch: Architecture = ARTICLE):
-    """The perceptron for ``B`` flat weight rows at once, in TensorFlow: class
+    """The perceptron in TensorFlow for ``B`` flat weight rows at once: class
     probabilities ``(B, N, nout)`` of the rows of ``w`` ``(B, n_params)`` on the inputs
-    ``x`` ``(N, nin)`` that they share.
+    ``x`` ``(N, nin)`` that they share. The package's one TensorFlow forward pass (one
+    weight vector ``w`` is the batch ``w[None]``).
 
     Each layer is the Keras ``Dense`` layer's arithmetic, ``matmul`` then bias: ``x``
     times the stacked ``(B, in, out)`` kernels (``tf.matmul`` broadcasts ``x`` over the

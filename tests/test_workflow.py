@@ -22,6 +22,15 @@ def test_dry_run_plans_every_rule(root, tmp_path):
     assert planned == RULES
 
 
+def test_every_optimizer_named_in_run_is_trained(tmp_path):
+    """``run: [lbfgs]`` (or any arm the schema accepts) gets a training job."""
+    extra = tmp_path / "lbfgs.yaml"
+    extra.write_text("run: [lbfgs, rmsprop]\n")
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", *configs(extra))
+    for arm in ("lbfgs", "rmsprop"):
+        assert f"results/fits/{arm}/fit.json" in proc.stdout, arm
+
+
 @pytest.fixture(scope="module")
 def results(tiny_run):
     return tiny_run / "results"
@@ -49,6 +58,9 @@ def test_tiny_run_summary_table(results):
     assert fits.set_index("arm").loc[list(ARMS), "inputs"].tolist() == \
         ["scaled", "raw", "raw", "raw"]
     assert fits["accuracy_all"].between(0, 1).all() and (fits["init_seed"] == 1).all()
+    # 200 LM iterations on the tiny problem (100 points, 2-5-2) must beat chance (50%)
+    # by a margin (0.8 on our machines); a broken step or Jacobian stays near 50%
+    assert fits.set_index("arm").loc["lm", "accuracy_all"] >= 0.7
     fit = json.loads((results / "fits" / "lm" / "fit.json").read_text())
     for key in ("status", "message", "iterations", "evaluations", "wall_s", "versions",
                 "device"):

@@ -189,7 +189,7 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
         return accuracy(problem, info["x"]) >= target
 
     search = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                              damping=damping, max_iter=max_iter, chunk=1,
+                              scaling="identity", damping=damping, max_iter=max_iter, chunk=1,
                               progress=stop_at_target)
     reached = search.status == lm.Status.CALLBACK
     n = search.nit if reached else max_iter
@@ -197,7 +197,7 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
         f"{n} iterations (search run, chunk=1: {search.wall_s:.2f} s); timing {n} "
         "iterations in one chunk")
     timed = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                             damping=damping, max_iter=n, chunk=max(n, 1),
+                             scaling="identity", damping=damping, max_iter=n, chunk=max(n, 1),
                              progress=lambda info: False)
     final = accuracy(problem, timed.x)
     verified = bool(reached and timed.nit == n and final >= target)

@@ -50,7 +50,9 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
         residuals, jacobian, _ = mlp_residuals(problem, arch)
         for _ in range(repeats):
+            # the pipeline's lm arm's rules (trainlm's), not the package defaults
             res = least_squares(residuals, w0, jacobian=jacobian, max_iter=iterations,
+                                damping="marquardt", scaling="identity", mu0=1e-3,
                                 chunk=iterations, gtol=0.0, ftol=0.0, xtol=0.0,
                                 progress=lambda info: None)
             times.append(res.wall_s / max(res.nit, 1))
@@ -75,8 +77,8 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
 def measure(hidden: int, engine: str, *, iterations: int, repeats: int,
             timeout: float = 900) -> dict:
     """:func:`measure_here` in a fresh process (for its own peak memory)."""
-    cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", "--hidden", str(hidden), "--engine",
-           engine, "--iterations", str(iterations), "--repeats", str(repeats)]
+    cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", "--hidden", str(hidden),
+           "--engine", engine, "--iterations", str(iterations), "--repeats", str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {engine} at {hidden} hidden units failed:\n"

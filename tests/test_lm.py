@@ -546,3 +546,22 @@ def test_gtol_means_the_same_for_both_solvers(solve):
     norms = np.linalg.norm(jac, axis=0) * np.linalg.norm(result.fun)
     assert result.status == Status.GTOL
     assert np.max(np.abs(jac.T @ result.fun) / norms) <= 1e-3
+
+
+def test_a_floor_above_mu_max_is_no_failure():
+    """J^T J = 1e40: the floor eps * 1e40 is above the absolute mu_max = 1e10 before any
+    step; MU_MAX needs mu raised by failed steps, so the run goes on and converges."""
+    result = least_squares(linear([[1e20]], [1e20]), [0.0], max_iter=50)
+    assert result.nit > 0 and result.success, result.status
+    np.testing.assert_allclose(result.x, [1.0])
+
+
+def test_vanished_residuals_are_judged_against_the_rounding_of_j_x():
+    from secondorder.optim.lm.termination import vanished
+
+    jtj = tf.constant([[[400.0, 0.0], [0.0, 100.0]]], F64)  # ||J||_F = sqrt(500)
+    x = tf.constant([[1.0, 1.0]], F64)
+    rounding = (10 * np.finfo(float).eps) ** 2 * 500 * 2
+    assert vanished(*tensors([0.5 * rounding], [1.0]), jtj, x).numpy()[0]
+    assert not vanished(*tensors([2.0 * rounding], [1.0]), jtj, x).numpy()[0]
+    assert vanished(*tensors([1e-40], [1e-8]), jtj * 0.0, x).numpy()[0]  # eps^2 f0

@@ -29,7 +29,7 @@ from .damping import gain_ratio, predicted_reduction
 from .linalg import damped_step, gauss_newton_step
 from .result import LMResult, Status, make_result
 from .termination import (RUNNING, Criteria, confirmed, gradient_cosine, step_candidates,
-                          stop_status)
+                          stop_status, vanished)
 
 logger = logging.getLogger(__name__)
 
@@ -160,12 +160,13 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
     mu = tf.fill(shape, tf.constant(mu0, x0.dtype))
     if problem.mu0_relative:
         mu = mu * tf.reduce_max(tf.linalg.diag_part(jtj) / d2, axis=-1)
-    mu = tf.maximum(mu, mu_floor(jtj, d2))
+    floor = mu_floor(jtj, d2)
+    mu = tf.maximum(mu, floor)
     zero, one = tf.zeros(shape, tf.int32), tf.ones(shape, tf.int32)
     no = tf.zeros(shape, tf.bool)
     val = validation_ssq(problem, x0)
     status = stop_status(problem.criteria, ssq=ssq, cosine=gradient_cosine(jtj, grad, ssq),
-                         mu=mu, fails=zero, ftol=no, xtol=no)
+                         mu=mu, floor=floor, fails=zero, ftol=no, xtol=no)
     finite = tf.math.is_finite(ssq) & jac_finite
     status = tf.where(finite, status, tf.constant(int(Status.NONFINITE_START)))
     return LMState(x=x0, r=r, ssq=ssq, ssq0=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu,
@@ -215,7 +216,8 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     jtj, grad = take(jtj_trial, state.jtj), take(grad_trial, state.grad)
     d2 = take(problem.scaling(jtj_trial, state.d2), state.d2)
     mu, nu = problem.damping.update(state.mu, state.nu, accepted, rho)
-    mu = tf.maximum(mu, mu_floor(jtj, d2))
+    floor = mu_floor(jtj, d2)
+    mu = tf.maximum(mu, floor)
 
     val = tf.cond(tf.reduce_any(accepted),
                   lambda: take(validation_ssq(problem, x_trial), state.val_ssq),
@@ -244,11 +246,11 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     cosine = gradient_cosine(jtj, grad, ssq)
     ftol, xtol = confirmed(problem.criteria, small_f=candidate & small_f,
                            small_x=check_step, cosine=cosine, gn_step_norm=gn_step_norm,
-                           x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1), ssq=ssq,
-                           ssq0=state.ssq0)
+                           x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1),
+                           zero_residual=vanished(ssq, state.ssq0, jtj, x))
     vetoed = candidate & tf.logical_not(ftol | xtol)
-    status = stop_status(problem.criteria, ssq=ssq, cosine=cosine, mu=mu, fails=fails,
-                         ftol=ftol, xtol=xtol)
+    status = stop_status(problem.criteria, ssq=ssq, cosine=cosine, mu=mu, floor=floor,
+                         fails=fails, ftol=ftol, xtol=xtol)
     extra_jacobians = (tf.cast(decreased, tf.int32) + tf.cast(fallback, tf.int32)
                        + tf.cast(check_step, tf.int32))
     stepped = LMState(

@@ -31,8 +31,8 @@ after a good one; a ``mu`` rule does not. So here ``ftol`` and ``xtol`` are only
   test, ``||D delta_GN|| <= xtol ||D x||`` (the step was small because the model says
   there is nowhere to go, not because ``mu`` was large), and the point is first-order
   stationary to ``sqrt(xtol)`` in the cosine sense or the residuals have vanished to
-  working precision, ``f <= eps^2 f(x0)`` (a zero-residual solution, where the cosines
-  need not be small). A relative step test alone also holds where the iterates drift
+  working precision (:func:`vanished`: a zero-residual solution, where the cosines need
+  not be small). A relative step test alone also holds where the iterates drift
   off towards a minimum at infinity, or crawl with ``||x||`` large (we saw both on
   Moré-Garbow-Hillstrom problems from 100 x0).
 
@@ -98,23 +98,34 @@ def step_candidates(criteria: Criteria, *, ssq_old, ssq_trial, predicted, rho, s
     return small_f, small_x
 
 
-def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm, ssq,
-              ssq0):
-    """``(ftol, xtol)``: the step tests confirmed at the point (see the module text)."""
+def vanished(ssq, ssq0, jtj, x):
+    """Residuals at the level of rounding: ``f <= eps^2 f(x0)``, or ``||r|| <= 10 eps
+    ||J||_F ||x||`` (the rounding of evaluating ``J x``, the size of the terms that make
+    up ``r``)."""
     eps = np.finfo(np.float64).eps
+    scale = tf.linalg.trace(jtj) * tf.reduce_sum(tf.square(x), axis=-1)
+    return (ssq <= eps ** 2 * ssq0) | (ssq <= (10.0 * eps) ** 2 * scale)
+
+
+def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm,
+              zero_residual):
+    """``(ftol, xtol)``: the step tests confirmed at the point (see the module text);
+    ``zero_residual`` is :func:`vanished` at the point."""
     ftol = small_f & (cosine <= criteria.ftol ** 0.5)
-    vanished = ssq <= eps ** 2 * ssq0
     xtol = (small_x & (gn_step_norm <= criteria.xtol * x_norm)
-            & ((cosine <= criteria.xtol ** 0.5) | vanished))
+            & ((cosine <= criteria.xtol ** 0.5) | zero_residual))
     return ftol, xtol
 
 
-def stop_status(criteria: Criteria, *, ssq, cosine, mu, fails, ftol, xtol):
+def stop_status(criteria: Criteria, *, ssq, cosine, mu, floor, fails, ftol, xtol):
     """The :class:`.Status` after an iteration, ``RUNNING`` if no test fires.
 
     Priority (the first that holds wins): ``ssq <= ssq_goal``; ``gtol``; ``ftol`` and
     ``xtol`` together; ``ftol``; ``xtol``; validation ``max_fail``; ``mu > mu_max``.
-    ``ftol`` and ``xtol`` are the confirmed tests of :func:`confirmed`.
+    ``ftol`` and ``xtol`` are the confirmed tests of :func:`confirmed`. ``mu_max`` fires
+    only when ``mu`` is above its floor (:func:`.engine.mu_floor`): on a problem whose
+    ``J^T J`` is huge the floor alone may exceed an absolute ``mu_max``, and no step has
+    failed yet.
     """
     tests = [
         (Status.SSQ_GOAL, ssq <= criteria.ssq_goal),
@@ -122,7 +133,8 @@ def stop_status(criteria: Criteria, *, ssq, cosine, mu, fails, ftol, xtol):
         (Status.FTOL_XTOL, ftol & xtol),
         (Status.FTOL, ftol),
         (Status.XTOL, xtol),
-        (Status.MU_MAX, mu > criteria.mu_max),
+        # mu above mu_max because steps failed, not because the floor put it there
+        (Status.MU_MAX, (mu > criteria.mu_max) & (mu > floor)),
     ]
     if criteria.max_fail is not None:
         tests.insert(-1, (Status.VALIDATION, fails >= criteria.max_fail))

@@ -235,19 +235,22 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
 
     def gauss_newton_check():
         idx = tf.where(check_step)
-        d2_k = tf.gather_nd(d2, idx)
-        step, _ = gauss_newton_step(tf.gather_nd(problem.jacobian(x), idx),
-                                    tf.gather_nd(r, idx), d2_k)
-        return tf.tensor_scatter_nd_update(tf.zeros_like(ssq), idx,
-                                           tf.norm(tf.sqrt(d2_k) * step, axis=-1))
+        d2_k, x_k = tf.gather_nd(d2, idx), tf.gather_nd(x, idx)
+        jac_k = tf.gather_nd(problem.jacobian(x), idx)
+        step, _ = gauss_newton_step(jac_k, tf.gather_nd(r, idx), d2_k)
+        zero_k = vanished(tf.gather_nd(ssq, idx), tf.gather_nd(state.ssq0, idx), jac_k, x_k)
+        return (tf.tensor_scatter_nd_update(tf.zeros_like(ssq), idx,
+                                            tf.norm(tf.sqrt(d2_k) * step, axis=-1)),
+                tf.tensor_scatter_nd_update(tf.zeros_like(running), idx, zero_k))
 
-    gn_step_norm = tf.cond(tf.reduce_any(check_step), gauss_newton_check,
-                           lambda: tf.zeros_like(ssq))
+    gn_step_norm, zero_residual = tf.cond(
+        tf.reduce_any(check_step), gauss_newton_check,
+        lambda: (tf.zeros_like(ssq), tf.zeros_like(running)))
     cosine = gradient_cosine(jtj, grad, ssq)
     ftol, xtol = confirmed(problem.criteria, small_f=candidate & small_f,
                            small_x=check_step, cosine=cosine, gn_step_norm=gn_step_norm,
                            x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1),
-                           zero_residual=vanished(ssq, state.ssq0, jtj, x))
+                           zero_residual=zero_residual)
     vetoed = candidate & tf.logical_not(ftol | xtol)
     status = stop_status(problem.criteria, ssq=ssq, cosine=cosine, mu=mu, floor=floor,
                          fails=fails, ftol=ftol, xtol=xtol)

@@ -98,12 +98,14 @@ def step_candidates(criteria: Criteria, *, ssq_old, ssq_trial, predicted, rho, s
     return small_f, small_x
 
 
-def vanished(ssq, ssq0, jtj, x):
-    """Residuals at the level of rounding: ``f <= eps^2 f(x0)``, or ``||r|| <= 10 eps
-    ||J||_F ||x||`` (the rounding of evaluating ``J x``, the size of the terms that make
-    up ``r``)."""
+def vanished(ssq, ssq0, jac, x):
+    """Residuals at the level of rounding: ``f <= eps^2 f(x0)``, or every residual
+    below ``10 eps`` times the size of the terms it is made of, estimated row by row as
+    ``sum_j |J_ij x_j|`` (so ``r_i = x_1 - 1e6`` near ``x_1 = 1e6`` counts as zero at
+    ``~1e-9``, not at ``1e-15``), summed in squares over the rows."""
     eps = np.finfo(np.float64).eps
-    scale = tf.linalg.trace(jtj) * tf.reduce_sum(tf.square(x), axis=-1)
+    terms = tf.reduce_sum(tf.abs(jac * x[..., None, :]), axis=-1)
+    scale = tf.reduce_sum(tf.square(terms), axis=-1)
     return (ssq <= eps ** 2 * ssq0) | (ssq <= (10.0 * eps) ** 2 * scale)
 
 

@@ -556,15 +556,9 @@ def test_a_floor_above_mu_max_is_no_failure():
     np.testing.assert_allclose(result.x, [1.0])
 
 
-def test_vanished_residuals_are_judged_against_the_size_of_their_terms():
-    """Row sums of |J_ij x_j| estimate each residual's terms: a residual x_1 - 1e6 at
-    x_1 = 1e6 is zero to ~1e-9, while x_1 x_2 - 2 with tiny x_2 stays fine-grained."""
+def test_vanished_residuals_are_relative_to_the_start():
     from secondorder.optim.lm.termination import vanished
 
-    x = tf.constant([[1e6, 2e-6]], F64)
-    jac = tf.constant([[[1.0, 0.0], [0.0, 1.0], [2e-6, 1e6]]], F64)  # Brown badly scaled
-    terms2 = 1e12 + 4e-12 + 16.0  # (1e6)^2 + (2e-6)^2 + (2 + 2)^2
-    rounding = (10 * np.finfo(float).eps) ** 2 * terms2
-    assert vanished(*tensors([0.5 * rounding], [1.0]), jac, x).numpy()[0]
-    assert not vanished(*tensors([2.0 * rounding], [1.0]), jac, x).numpy()[0]
-    assert vanished(*tensors([1e-40], [1e-8]), jac * 0.0, x).numpy()[0]  # eps^2 f0
+    eps2 = np.finfo(float).eps ** 2
+    assert vanished(*tensors([0.5 * eps2 * 10.0], [10.0])).numpy()[0]
+    assert not vanished(*tensors([2.0 * eps2 * 10.0], [10.0])).numpy()[0]

@@ -235,10 +235,10 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
 
     def gauss_newton_check():
         idx = tf.where(check_step)
-        d2_k, x_k = tf.gather_nd(d2, idx), tf.gather_nd(x, idx)
+        d2_k = tf.gather_nd(d2, idx)
         jac_k = tf.gather_nd(problem.jacobian(x), idx)
         step, _ = gauss_newton_step(jac_k, tf.gather_nd(r, idx), d2_k)
-        zero_k = vanished(tf.gather_nd(ssq, idx), tf.gather_nd(state.ssq0, idx), jac_k, x_k)
+        zero_k = vanished(tf.gather_nd(ssq, idx), tf.gather_nd(state.ssq0, idx))
         return (tf.tensor_scatter_nd_update(tf.zeros_like(ssq), idx,
                                             tf.norm(tf.sqrt(d2_k) * step, axis=-1)),
                 tf.tensor_scatter_nd_update(tf.zeros_like(running), idx, zero_k))

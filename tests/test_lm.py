@@ -556,9 +556,13 @@ def test_a_floor_above_mu_max_is_no_failure():
     np.testing.assert_allclose(result.x, [1.0])
 
 
-def test_vanished_residuals_are_relative_to_the_start():
+def test_vanished_residuals_need_the_model_to_explain_them():
+    """f <= eps^2 f0 and the Gauss-Newton model accounts for r (a zero-residual
+    solution); f down by 1/eps from a huge start at a stall is not zero."""
     from secondorder.optim.lm.termination import vanished
 
     eps2 = np.finfo(float).eps ** 2
-    assert vanished(*tensors([0.5 * eps2 * 10.0], [10.0])).numpy()[0]
-    assert not vanished(*tensors([2.0 * eps2 * 10.0], [10.0])).numpy()[0]
+    f = 0.5 * eps2 * 10.0
+    assert vanished(*tensors([f], [10.0], [f])).numpy()[0]
+    assert not vanished(*tensors([4 * f], [10.0], [4 * f])).numpy()[0]
+    assert not vanished(*tensors([260.0], [1e34], [0.5 * 260.0])).numpy()[0]

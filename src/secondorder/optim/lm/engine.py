@@ -237,8 +237,9 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
         idx = tf.where(check_step)
         d2_k = tf.gather_nd(d2, idx)
         jac_k = tf.gather_nd(problem.jacobian(x), idx)
-        step, _ = gauss_newton_step(jac_k, tf.gather_nd(r, idx), d2_k)
-        zero_k = vanished(tf.gather_nd(ssq, idx), tf.gather_nd(state.ssq0, idx))
+        step, gn_predicted = gauss_newton_step(jac_k, tf.gather_nd(r, idx), d2_k)
+        zero_k = vanished(tf.gather_nd(ssq, idx), tf.gather_nd(state.ssq0, idx),
+                          gn_predicted)
         return (tf.tensor_scatter_nd_update(tf.zeros_like(ssq), idx,
                                             tf.norm(tf.sqrt(d2_k) * step, axis=-1)),
                 tf.tensor_scatter_nd_update(tf.zeros_like(running), idx, zero_k))

@@ -73,15 +73,20 @@ def test_tiny_run_summary_table(results):
 
 
 def test_tiny_run_study_tables(results):
-    """The tiny study: 3 arms x 2 inputs x 2 seeds, plus the FD LM at seed 1 on both."""
+    """The tiny study: 3 arms x 2 inputs x 2 seeds, the FD LM at seed 1 on both, and
+    the LM again on reordered raw rows (2 seeds)."""
     every = pd.read_csv(results / "summary" / "fits.csv")
     study = every[every["source"] == "study"]
-    assert len(study) == 3 * 2 * 2 + 2
-    assert set(study["inputs"]) == {"raw", "scaled"} and set(study["init_seed"]) == {1, 2}
+    assert len(study) == 3 * 2 * 2 + 2 + 2
+    assert set(study["inputs"]) == {"raw", "scaled", "raw_reordered"}
+    assert set(study["init_seed"]) == {1, 2}
+    assert set(study[study["inputs"] == "raw_reordered"]["arm"]) == {"lm"}
     robust = pd.read_csv(results / "summary" / "robustness.csv")
     assert list(robust.columns) == ["arm", "inputs", "n", "successes", "rate", "ci_low",
                                     "ci_high", "median_accuracy", "median_wall_s"]
-    assert len(robust) == 4 * 2 and (robust["ci_low"] <= robust["rate"]).all()
+    assert len(robust) == 4 * 2 + 1 and (robust["ci_low"] <= robust["rate"]).all()
+    rounding = pd.read_csv(results / "summary" / "rounding.csv")
+    assert rounding["arm"].tolist() == ["lm"] and rounding["n"].tolist() == [2]
     scaling = pd.read_csv(results / "summary" / "scaling.csv")
     assert list(scaling.columns) == ["hidden", "n_params", "engine", "device", "ms_per_iter",
                                      "peak_mem_mb"]

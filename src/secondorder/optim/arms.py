@@ -156,7 +156,9 @@ def fit_arm(arm, problem, ws0, arch):
     """Train ``arm`` (a config entry) on ``problem`` from the flat ``ws0``: :func:`train`
     with a batch of one, progress logged. Malformed input raises ``ValueError`` as
     :func:`train` does (initial weights: a 1-D vector of ``arch.n_params`` numbers)."""
-    from secondorder.optim.first_order import check_init
+    from secondorder.optim.first_order import check_init, check_problem
 
+    arm = check_arm(arm)  # settings, problem, then weights: the order of the messages
+    check_problem(problem, arch)
     ws0 = check_init(ws0, arch)
     return train(arm, problem, ws0[None], arch, progress=log_progress)[0]

@@ -105,14 +105,13 @@ def least_squares(residuals: Callable, x0, **options) -> LMResult:
         expected.
     """
     x0 = check_x0(x0, ndim=1)
-    check_output(residuals, x0, "residuals")
+    num_residuals = check_output(residuals, x0, "residuals")
     if options.get("validation") is not None:
         check_output(options["validation"], x0, "validation")
     jacobian = options.get("jacobian")
     if jacobian is not None and not callable(jacobian):
         raise ValueError(f"jacobian must be a callable w -> (m, n) tensor, got {jacobian!r}")
     if jacobian is None:
-        num_residuals = int(tf.convert_to_tensor(residuals(tf.constant(x0))).shape[0])
         jacobian = autodiff_jacobian(residuals, num_residuals, x0.size)
     lifted = {"jacobian": lift(jacobian),
               "validation": None if options.get("validation") is None

@@ -119,9 +119,11 @@ def apply_scaler(inputs: np.ndarray, scaler: dict) -> np.ndarray:
 # --- the training problem -------------------------------------------------------------
 
 
-#: Kinds of inputs an arm can see: the raw coordinates, the article's scaled ones, and
-#: the raw ones with the training rows in another order (:func:`reorder_rows`).
-INPUTS = ("raw", "scaled", "raw_reordered")
+#: Kinds of inputs an arm can see: the raw coordinates, the article's scaled ones, the
+#: raw ones with the training rows in another order (:func:`reorder_rows`), and inputs
+#: standardised from the training rows (the multi-dataset suite,
+#: :mod:`secondorder.problem.datasets`).
+INPUTS = ("raw", "scaled", "raw_reordered", "standardised")
 
 #: Seed of the fixed permutation behind ``raw_reordered``.
 REORDER_SEED = 0
@@ -142,10 +144,13 @@ def reorder_rows(rows, seed: int = REORDER_SEED) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Problem:
-    """Inputs and one-hot targets of one arm, split into training and validation rows.
+    """Inputs and targets of one arm, split into training, validation and (optionally)
+    test rows.
 
-    ``inputs`` names which inputs the arm sees: ``"raw"`` (the article's LM arm) or
-    ``"scaled"`` (the article's Adam arm).
+    ``inputs`` names which inputs the arm sees (:data:`INPUTS`): ``"raw"`` (the
+    article's LM arm), ``"scaled"`` (the article's Adam arm), ... Targets are one-hot
+    for classification, real columns for regression. ``test`` rows (the suite's held-out
+    rows) are never used in training; the article's problem has none.
     """
 
     x_all: np.ndarray
@@ -153,6 +158,7 @@ class Problem:
     train: np.ndarray
     validation: np.ndarray
     inputs: str
+    test: np.ndarray | None = None
 
     def __post_init__(self):
         # frozen dataclass: normalise the fields with object.__setattr__
@@ -165,7 +171,9 @@ class Problem:
             raise ValueError(
                 f"inputs and targets must be 2-D with the same number of rows, got "
                 f"{self.x_all.shape} and {self.y_all.shape}")
-        for name in ("train", "validation"):
+        for name in ("train", "validation", "test"):
+            if name == "test" and self.test is None:
+                continue
             rows = np.asarray(getattr(self, name))
             if rows.ndim != 1:
                 raise ValueError(f"{name} must be a 1-D array of row indices, got shape "
@@ -194,3 +202,11 @@ class Problem:
     @property
     def y_val(self):
         return self.y_all[self.validation]
+
+    @property
+    def x_test(self):
+        return None if self.test is None else self.x_all[self.test]
+
+    @property
+    def y_test(self):
+        return None if self.test is None else self.y_all[self.test]

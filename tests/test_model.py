@@ -112,3 +112,53 @@ def test_batched_forward_and_gradient_are_the_keras_models_bit_for_bit(dtype):
         assert np.array_equal(grad[b], model.pack(*[v.numpy() for v in g]))
         np.testing.assert_allclose(p[b], ref.mlp(spiral[:80, :2], w.astype(float), 25, 2),
                                    rtol=0, atol=1e-6 if dtype == "float32" else 1e-14)
+
+
+DEEP = [model.Architecture(3, 7, 4, nhid2=5),
+        model.Architecture(3, 6, 2, nhid2=4, output="linear"),
+        model.Architecture(2, 5, 1, output="linear")]
+
+
+@pytest.mark.parametrize("arch", DEEP, ids=lambda a: a.name)
+def test_deeper_and_linear_perceptrons_agree_in_every_form(arch):
+    """Two hidden layers and linear outputs (the suite): the flat vector packs layer by
+    layer; numpy, the batched TensorFlow pass and Keras give the same outputs, and
+    linear outputs are not normalised."""
+    sizes = [(a + 1) * b for a, b in arch.layers]
+    ws = model.init_weights(2, arch, -1.0, 1.0)
+    assert ws.shape == (arch.n_params,) == (sum(sizes),)
+    arrays = model.unpack(ws, arch)
+    assert [a.shape for a in arrays[::2]] == [(a, b) for a, b in arch.layers]
+    assert np.array_equal(model.pack(*arrays), ws)
+    x = np.random.default_rng(0).normal(size=(11, arch.nin))
+    # by hand: the article's recipe, one (fan_in + 1, fan_out) Fortran block per layer
+    out, start = x, 0
+    for k, (a, b) in enumerate(arch.layers):
+        block = ws[start:start + (a + 1) * b].reshape((a + 1, b), order="F")
+        out = np.hstack([out, np.ones((len(out), 1))]) @ block
+        start += (a + 1) * b
+        if k < len(arch.layers) - 1:
+            out = 1 / (1 + np.exp(-out))
+    if arch.output == "softmax":
+        out = np.exp(out) / np.exp(out).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.mlp_numpy(x, ws, arch), out, rtol=1e-13, atol=1e-15)
+    batch = model.mlp_batch(tf.constant(x), tf.constant(np.stack([ws, -ws])), arch).numpy()
+    np.testing.assert_allclose(batch[0], out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(batch[1], model.mlp_numpy(x, -ws, arch), rtol=1e-12,
+                               atol=1e-14)
+    keras_model = model.build_keras_model(arch, dtype="float64")
+    model.set_flat_weights(keras_model, ws, arch)
+    assert np.array_equal(model.get_flat_weights(keras_model), ws)
+    np.testing.assert_allclose(keras_model(x).numpy(), out, rtol=1e-12, atol=1e-14)
+    if arch.output == "linear":
+        assert not np.allclose(out.sum(axis=1), 1.0)
+
+
+def test_architecture_names_and_bad_layers():
+    assert model.ARTICLE.name == "2-25-2" and model.ARTICLE.n_params == 127
+    assert model.Architecture(4, 10, 3, nhid2=8).name == "4-10-8-3"
+    assert model.Architecture(4, 10, 1, output="linear").name == "4-10-1 linear"
+    with pytest.raises(ValueError, match="nhid2 must be a non-negative integer"):
+        model.Architecture(2, 5, 2, nhid2=-1)
+    with pytest.raises(ValueError, match="output must be one of"):
+        model.Architecture(2, 5, 2, output="tanh")

@@ -25,7 +25,8 @@ def paired_softmax(problem: Problem, arch: Architecture) -> bool:
     outputs and one-hot targets, so ``p_2 = 1 - p_1``, ``y_2 = 1 - y_1`` and each
     sample's two residuals are exact negatives of each other."""
     targets = np.concatenate([problem.y_train, problem.y_val])
-    return (arch.nout == 2 and bool(np.all((targets == 0) | (targets == 1)))
+    return (arch.output == "softmax" and arch.nout == 2
+            and bool(np.all((targets == 0) | (targets == 1)))
             and bool(np.all(targets.sum(axis=1) == 1)))
 
 

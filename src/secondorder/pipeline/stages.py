@@ -62,20 +62,25 @@ def make_shared_init(out_npy, out_json, *, seed, low, high, hidden) -> None:
     io.write_npy(out_npy, ws)
     io.write_json(out_json, {
         "sha256": io.sha256(out_npy), "seed": seed, "low": low, "high": high,
-        "n_params": arch.n_params, "architecture": f"{arch.nin}-{arch.nhid}-{arch.nout}",
-        "packing": ("Fortran-order (nin+1) x nhid block then (nhid+1) x nout block; "
-                    "the last row of each block is the bias")})
+        "n_params": arch.n_params, "architecture": arch.name,
+        "packing": ("one Fortran-order (fan_in+1) x fan_out block per layer, input to "
+                    "output; the last row of each block is the bias")})
 
 
 def load_problem(spirals_csv, scaled_csv, split_json, inputs: str) -> data.Problem:
-    """The training problem an arm sees: raw or scaled inputs with the shared split
-    (``raw_reordered``: raw inputs, training rows in another order,
-    :func:`secondorder.problem.data.reorder_rows`)."""
+    """The training problem an arm sees: raw, scaled or standardised inputs with the
+    shared split (``raw_reordered``: raw inputs, training rows in another order,
+    :func:`secondorder.problem.data.reorder_rows`; ``standardised``: zero mean and unit
+    variance on the training rows, :func:`secondorder.problem.datasets.standardise`)."""
     x, y = read_spirals(spirals_csv)
     if inputs == "scaled":
         x = io.read_csv(scaled_csv)[["x", "y"]].to_numpy()
     split = io.read_json(split_json)
     train = np.asarray(split["train"])
+    if inputs == "standardised":
+        from secondorder.problem.datasets import standardise
+
+        x = standardise(x, train)[0]
     if inputs == "raw_reordered":
         train = data.reorder_rows(train)
     return data.Problem(x, y, train, np.asarray(split["validation"]), inputs)

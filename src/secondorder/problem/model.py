@@ -6,6 +6,11 @@ The article keeps all weights in one flat vector ``ws`` of
 the rest into ``(nhid + 1, nout)``; in each matrix the last row is the bias. Hidden
 units are logistic sigmoids and the outputs a softmax.
 
+The multi-dataset suite needs a second hidden layer and linear outputs (regression):
+:class:`Architecture` has both, and the packing goes on layer by layer the same way
+(one Fortran-order ``(fan_in + 1, fan_out)`` block per layer, bias in the last row), so
+the article's 2-25-2 vector is unchanged.
+
 Every representation here (numpy, a pure-TensorFlow function of the flat vector, a
 Keras model) maps to and from that vector exactly, so all arms start from the same
 ``shared_init``.
@@ -17,30 +22,54 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Output layers: ``softmax`` (classification, the article's) or ``linear`` (regression).
+OUTPUTS = ("softmax", "linear")
+
 
 @dataclass(frozen=True)
 class Architecture:
-    """Layer sizes of a one-hidden-layer perceptron."""
+    """Layer sizes of a perceptron with one hidden layer of ``nhid`` sigmoid units, or
+    two when ``nhid2 > 0``, and ``nout`` softmax or linear outputs."""
 
     nin: int = 2
     nhid: int = 25
     nout: int = 2
+    nhid2: int = 0
+    output: str = "softmax"
 
     def __post_init__(self):
         for name in ("nin", "nhid", "nout"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.nhid2, (int, np.integer)) or self.nhid2 < 0:
+            raise ValueError(f"nhid2 must be a non-negative integer (0: one hidden layer), "
+                             f"got {self.nhid2!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
+
+    @property
+    def layers(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of each dense layer, input to output."""
+        widths = [self.nin, self.nhid] + ([self.nhid2] if self.nhid2 else []) + [self.nout]
+        return list(zip(widths[:-1], widths[1:]))
+
+    @property
+    def name(self) -> str:
+        """``nin-nhid[-nhid2]-nout``, with `` linear`` for linear outputs."""
+        sizes = "-".join(str(b) for _, b in self.layers)
+        return f"{self.nin}-{sizes}" + ("" if self.output == "softmax" else " linear")
 
     @property
     def n_hidden_params(self) -> int:
-        """Weights and biases into the hidden layer, ``(nin + 1) * nhid``."""
+        """Weights and biases into the first hidden layer, ``(nin + 1) * nhid``."""
         return (self.nin + 1) * self.nhid
 
     @property
     def n_params(self) -> int:
-        """All weights and biases, ``(nin + 1) * nhid + (nhid + 1) * nout``."""
-        return self.n_hidden_params + (self.nhid + 1) * self.nout
+        """All weights and biases, ``sum (fan_in + 1) * fan_out`` over the layers
+        (``(nin + 1) * nhid + (nhid + 1) * nout`` with one hidden layer)."""
+        return sum((a + 1) * b for a, b in self.layers)
 
 
 ARTICLE = Architecture(2, 25, 2)
@@ -62,27 +91,38 @@ def check_flat(ws, arch: Architecture = ARTICLE) -> np.ndarray:
     if ws.ndim != 1 or ws.shape[0] != arch.n_params:
         raise ValueError(
             f"expected a flat weight vector of {arch.n_params} numbers for a "
-            f"{arch.nin}-{arch.nhid}-{arch.nout} perceptron, got shape {ws.shape}")
+            f"{arch.name} perceptron, got shape {ws.shape}")
     if not np.issubdtype(ws.dtype, np.floating):
         raise ValueError(f"weights must be floating point, got dtype {ws.dtype}")
     return ws
 
 
-def unpack(ws, arch: Architecture = ARTICLE):
-    """Split the flat vector into ``(w_hid, b_hid, w_out, b_out)`` as the article does:
-    Fortran-order ``(nin+1, nhid)`` and ``(nhid+1, nout)`` blocks, bias in the last row."""
+def blocks(ws, arch: Architecture = ARTICLE) -> list[np.ndarray]:
+    """The flat vector as the article reads it: one Fortran-order ``(fan_in + 1,
+    fan_out)`` block per layer (views of ``ws``), the bias in the last row."""
     ws = check_flat(ws, arch)
-    k = arch.n_hidden_params
-    w_hid = np.reshape(ws[:k], (arch.nin + 1, arch.nhid), order="F")
-    w_out = np.reshape(ws[k:], (arch.nhid + 1, arch.nout), order="F")
-    return w_hid[:-1, :], w_hid[-1, :], w_out[:-1, :], w_out[-1, :]
+    out, start = [], 0
+    for fan_in, fan_out in arch.layers:
+        size = (fan_in + 1) * fan_out
+        out.append(np.reshape(ws[start:start + size], (fan_in + 1, fan_out), order="F"))
+        start += size
+    return out
 
 
-def pack(w_hid, b_hid, w_out, b_out) -> np.ndarray:
-    """Inverse of :func:`unpack`: the flat vector from the four Keras-shaped arrays."""
-    hid = np.vstack([np.asarray(w_hid), np.asarray(b_hid)[None, :]])
-    out = np.vstack([np.asarray(w_out), np.asarray(b_out)[None, :]])
-    return np.concatenate([hid.ravel(order="F"), out.ravel(order="F")])
+def unpack(ws, arch: Architecture = ARTICLE) -> tuple:
+    """``(kernel, bias)`` of each layer, flattened: ``(w_hid, b_hid, w_out, b_out)`` for
+    one hidden layer (Keras' ``get_weights`` order); see :func:`blocks`."""
+    return tuple(a for block in blocks(ws, arch) for a in (block[:-1, :], block[-1, :]))
+
+
+def pack(*kernels_and_biases) -> np.ndarray:
+    """Inverse of :func:`unpack`: the flat vector from Keras-shaped arrays
+    ``kernel_1, bias_1, kernel_2, bias_2, ...``."""
+    if len(kernels_and_biases) % 2:
+        raise ValueError("pack takes (kernel, bias) pairs, one per layer")
+    blocks = [np.vstack([np.asarray(kernel), np.asarray(bias)[None, :]]).ravel(order="F")
+              for kernel, bias in zip(kernels_and_biases[::2], kernels_and_biases[1::2])]
+    return np.concatenate(blocks)
 
 
 def sigmoid(z):
@@ -101,21 +141,21 @@ def softmax(z, stable: bool = False):
 
 
 def mlp_numpy(x, ws, arch: Architecture = ARTICLE, stable: bool = False) -> np.ndarray:
-    """The article's ``mlp``: class probabilities ``(n, nout)`` for inputs ``x`` ``(n, nin)``.
+    """The article's ``mlp``: outputs ``(n, nout)`` for inputs ``x`` ``(n, nin)`` (class
+    probabilities with softmax outputs).
 
     ``stable=True`` uses the max-shifted softmax and silences the harmless overflow of
     ``exp`` in the sigmoid (large weights, as a diverged optimizer leaves them).
     """
-    x = np.asarray(x, dtype=float)
-    ws = check_flat(ws, arch)
-    k = arch.n_hidden_params
-    w_hid = np.reshape(ws[:k], (arch.nin + 1, arch.nhid), order="F")
-    w_out = np.reshape(ws[k:], (arch.nhid + 1, arch.nout), order="F")
-    x = np.hstack((x, np.ones((x.shape[0], 1))))
-    with np.errstate(over="ignore" if stable else "warn"):
-        hid = sigmoid(np.matmul(x, w_hid))
-    hid = np.hstack((hid, np.ones((hid.shape[0], 1))))
-    return softmax(np.matmul(hid, w_out), stable)
+    out = np.asarray(x, dtype=float)
+    layers = blocks(ws, arch)
+    for k, block in enumerate(layers):
+        # the article's form: a column of ones appended, times the (fan_in + 1) block
+        out = np.matmul(np.hstack((out, np.ones((out.shape[0], 1)))), block)
+        if k < len(layers) - 1:
+            with np.errstate(over="ignore" if stable else "warn"):
+                out = sigmoid(out)
+    return softmax(out, stable) if arch.output == "softmax" else out
 
 
 def ssq(y_true, y_pred):
@@ -140,25 +180,32 @@ def mlp_batch(x, w, arch: Architecture = ARTICLE):
     """
     import tensorflow as tf
 
-    batch = tf.shape(w)[0]
-    k = arch.n_hidden_params
-    w_hid = tf.transpose(tf.reshape(w[:, :k], (batch, arch.nhid, arch.nin + 1)), (0, 2, 1))
-    w_out = tf.transpose(tf.reshape(w[:, k:], (batch, arch.nout, arch.nhid + 1)), (0, 2, 1))
-    hid = tf.sigmoid(tf.matmul(x, w_hid[:, :-1]) + w_hid[:, -1:, :])
-    return tf.nn.softmax(tf.matmul(hid, w_out[:, :-1]) + w_out[:, -1:, :])
+    batch, start, out = tf.shape(w)[0], 0, x
+    for k, (fan_in, fan_out) in enumerate(arch.layers):
+        size = (fan_in + 1) * fan_out
+        block = tf.transpose(tf.reshape(w[:, start:start + size], (batch, fan_out, fan_in + 1)),
+                             (0, 2, 1))
+        out = tf.matmul(out, block[:, :-1]) + block[:, -1:, :]
+        start += size
+        if k < len(arch.layers) - 1:
+            out = tf.sigmoid(out)
+    return tf.nn.softmax(out) if arch.output == "softmax" else out
 
 
 def build_keras_model(arch: Architecture = ARTICLE, dtype: str = "float32"):
-    """The article's Keras model: ``Dense(nhid, sigmoid) -> Dense(nout, softmax)``.
+    """The article's Keras model: ``Dense(nhid, sigmoid) [-> Dense(nhid2, sigmoid)] ->
+    Dense(nout, softmax or linear)``.
 
     With ``dtype="float64"`` call the model directly (``model(x)``): ``predict`` and
     ``fit`` cast numpy inputs to Keras' ``floatx`` (float32) first.
     """
     import keras
 
-    inp = keras.Input(shape=(arch.nin,), dtype=dtype)
-    hid = keras.layers.Dense(arch.nhid, activation="sigmoid", dtype=dtype)(inp)
-    out = keras.layers.Dense(arch.nout, activation="softmax", dtype=dtype)(hid)
+    inp = out = keras.Input(shape=(arch.nin,), dtype=dtype)
+    for k, (_, fan_out) in enumerate(arch.layers):
+        last = k == len(arch.layers) - 1
+        activation = (arch.output if arch.output == "softmax" else None) if last else "sigmoid"
+        out = keras.layers.Dense(fan_out, activation=activation, dtype=dtype)(out)
     return keras.Model(inputs=inp, outputs=out)
 
 

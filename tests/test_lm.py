@@ -176,12 +176,12 @@ def test_gain_ratio_and_predicted_reduction():
 def test_scalings():
     """jtj_diag keeps Moré's running maximum of the squared column norms; a column that
     has always been zero gets 1."""
-    jtj = tf.constant([[4.0, 1.0, 0.0], [1.0, 9.0, 0.0], [0.0, 0.0, 0.0]], F64)
+    colsq = tf.constant([4.0, 9.0, 0.0], F64)  # diag(J^T J)
     first = tf.zeros(3, F64)
-    np.testing.assert_array_equal(identity_scaling(jtj, first).numpy(), [1.0, 1.0, 1.0])
-    d2 = jtj_diag_scaling(jtj, first)
+    np.testing.assert_array_equal(identity_scaling(colsq, first).numpy(), [1.0, 1.0, 1.0])
+    d2 = jtj_diag_scaling(colsq, first)
     np.testing.assert_array_equal(d2.numpy(), [4.0, 9.0, 1.0])
-    smaller = tf.constant([[1.0, 0.0, 0.0], [0.0, 16.0, 0.0], [0.0, 0.0, 0.25]], F64)
+    smaller = tf.constant([1.0, 16.0, 0.25], F64)
     np.testing.assert_array_equal(jtj_diag_scaling(smaller, d2).numpy(), [4.0, 16.0, 1.0])
 
 
@@ -189,10 +189,24 @@ def test_damped_step_solves_the_lm_equations():
     rng = np.random.default_rng(1)
     jac, r = rng.normal(size=(8, 4)), rng.normal(size=8)
     jtj, grad, d2 = jac.T @ jac, jac.T @ r, np.array([1.0, 2.0, 3.0, 4.0])
-    delta, fallback = damped_step(*tensors(jtj[None], grad[None], [0.1], d2[None]),
+    delta, fallback = damped_step(*tensors(jtj[None], grad[None], r[None], [0.1], d2[None]),
                                   tf.constant([True]), None)
     np.testing.assert_allclose(delta.numpy()[0],
                                np.linalg.solve(jtj + 0.1 * np.diag(d2), -grad))
+    assert not fallback.numpy()[0]
+
+
+@pytest.mark.parametrize("m,n", [(3, 7), (8, 4)], ids=["wide", "tall"])
+def test_sample_space_step_is_the_same_step(m, n):
+    """``delta = -D^-2 J^T (J D^-2 J^T + mu I)^-1 r`` solves the parameter-space
+    equations ``(J^T J + mu D^2) delta = -J^T r`` (m x m instead of n x n)."""
+    rng = np.random.default_rng(m)
+    jac, r, d2 = rng.normal(size=(m, n)), rng.normal(size=m), rng.uniform(0.5, 2.0, n)
+    exact = np.linalg.solve(jac.T @ jac + 0.1 * np.diag(d2), -jac.T @ r)
+    delta, fallback = damped_step(*tensors(jac[None], (jac.T @ r)[None], r[None], [0.1],
+                                           d2[None]), tf.constant([True]), None,
+                                  sample_space=True)
+    np.testing.assert_allclose(delta.numpy()[0], exact, rtol=1e-10, atol=1e-12)
     assert not fallback.numpy()[0]
 
 
@@ -211,7 +225,8 @@ def test_damped_step_falls_back_to_qr_on_singular_jtj(jac):
     def jacobian_and_residuals():
         return tf.constant(jac[None]), tf.constant(r[None])
 
-    delta, fallback = damped_step(*tensors(jtj[None], grad[None], [mu], np.ones((1, 2))),
+    delta, fallback = damped_step(*tensors(jtj[None], grad[None], r[None], [mu],
+                                           np.ones((1, 2))),
                                   tf.constant([True]), jacobian_and_residuals)
     assert fallback.numpy()[0]
     np.testing.assert_allclose(delta.numpy()[0], -np.linalg.pinv(jac) @ r, atol=1e-12)
@@ -482,9 +497,10 @@ def test_ftol_candidate_is_minpacks_test():
 def test_gradient_cosine_is_minpacks_gnorm():
     """max_j |J_j^T r| / (||J_j|| ||r||), zero columns skipped, 0 at r = 0."""
     jac, r = np.array([[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]]), np.array([1.0, 0.0])
-    cos = gradient_cosine(*tensors((jac.T @ jac)[None], (jac.T @ r)[None], [r @ r]))
+    colsq = np.sum(jac ** 2, axis=0)[None]
+    cos = gradient_cosine(*tensors(colsq, (jac.T @ r)[None], [r @ r]))
     assert cos.numpy()[0] == pytest.approx(max(3 / 5, 1.0))
-    zero = gradient_cosine(*tensors((jac.T @ jac)[None], np.zeros((1, 3)), [0.0]))
+    zero = gradient_cosine(*tensors(colsq, np.zeros((1, 3)), [0.0]))
     assert zero.numpy()[0] == 0.0
 
 
@@ -566,3 +582,29 @@ def test_vanished_residuals_need_the_model_to_explain_them():
     assert vanished(*tensors([f], [10.0], [f])).numpy()[0]
     assert not vanished(*tensors([4 * f], [10.0], [4 * f])).numpy()[0]
     assert not vanished(*tensors([260.0], [1e34], [0.5 * 260.0])).numpy()[0]
+
+
+def test_sample_space_loop_follows_the_parameter_space_loop():
+    """More parameters than residuals (n = 30 > m = 12): the loop solving its steps in
+    sample space takes the same iterates, up to rounding, as in parameter space, for
+    both scalings; ``auto`` picks sample space here."""
+    rng = np.random.default_rng(7)
+    a, b = tf.constant(rng.normal(size=(12, 30)) / 4), tf.constant(rng.uniform(-0.5, 0.5, 12))
+
+    def residuals(w):
+        return tf.tanh(tf.linalg.matvec(a, w)) - b
+
+    x0 = rng.normal(size=30)
+    for scaling in ("identity", "jtj_diag"):
+        runs = {space: least_squares(residuals, x0, step_space=space, scaling=scaling,
+                                     max_iter=25, **NO_TOL)
+                for space in ("parameters", "samples", "auto")}
+        ref = runs["parameters"]
+        for space in ("samples", "auto"):
+            np.testing.assert_allclose(runs[space].history["ssq"], ref.history["ssq"],
+                                       rtol=1e-7, atol=1e-14)
+            np.testing.assert_allclose(runs[space].x, ref.x, rtol=1e-6, atol=1e-9)
+        # it did move (a real comparison): 25 steps, the SSQ more than halved
+        assert ref.nit == 25 and ref.ssq < 0.5 * ref.history["ssq"][0]
+    with pytest.raises(ValueError, match="step_space must be one of"):
+        least_squares(residuals, x0, step_space="dual")

@@ -2,7 +2,7 @@
 
 One engine: a fit from one starting point is a batch of one. The state
 (:class:`LMState`) holds ``B`` runs, each field with a leading axis ``B`` (``x``
-``(B, n)``, ``jtj`` ``(B, n, n)``, ``mu`` ``(B,)``, ...). One iteration,
+``(B, n)``, ``curvature`` ``(B, n, n)``, ``mu`` ``(B,)``, ...). One iteration,
 :func:`lm_step`, is a pure function ``state -> state`` built from separate pieces, in
 the style of optimistix: the damping rule (:mod:`.damping`), the scaling and the
 linear solve (:mod:`.linalg`) and the stopping tests (:mod:`.termination`). Rows stop
@@ -41,8 +41,11 @@ class LMProblem:
     ``residuals(W) -> (B, m)``, ``jacobian(W) -> (B, m, n)``, optional
     ``validation(W) -> (B, p)`` residuals, row ``b`` of each output depending on row
     ``b`` of ``W`` only; a damping rule (:mod:`.damping`), a scaling
-    ``(jtj, d2_previous) -> d2`` (:mod:`.linalg`), the :class:`.Criteria`, and whether
-    ``mu0`` is relative to ``J^T J`` at the start (:func:`init_state`).
+    ``(colsq, d2_previous) -> d2`` of the squared column norms of ``J``
+    (:mod:`.linalg`), the :class:`.Criteria`, whether ``mu0`` is relative to ``J^T J``
+    at the start (:func:`init_state`), and whether the steps are solved in sample
+    space (``sample_space``, for ``n > m``: the state then keeps ``J`` instead of
+    ``J^T J``, :func:`.linalg.sample_space_step`).
     """
 
     residuals: Callable
@@ -52,6 +55,7 @@ class LMProblem:
     scaling: Callable
     criteria: Criteria
     mu0_relative: bool = False
+    sample_space: bool = False
 
 
 class LMState(NamedTuple):
@@ -62,7 +66,8 @@ class LMState(NamedTuple):
     ssq: tf.Tensor           # (B,) sum of squares r^T r
     ssq0: tf.Tensor          # (B,) sum of squares at the start
     grad: tf.Tensor          # (B, n) J^T r, gradient of cost = ssq / 2
-    jtj: tf.Tensor           # (B, n, n) Gauss-Newton matrix J^T J
+    curvature: tf.Tensor     # (B, n, n) J^T J, or (B, m, n) J itself in sample space
+    colsq: tf.Tensor         # (B, n) squared column norms of J, diag(J^T J)
     d2: tf.Tensor            # (B, n) squared scaling D^T D
     mu: tf.Tensor            # (B,) damping parameter for the next step
     nu: tf.Tensor            # (B,) Nielsen's growth factor
@@ -93,11 +98,14 @@ def sum_of_squares(r):
     return tf.reduce_sum(tf.square(r), axis=-1)
 
 
-def gauss_newton(jac, r):
-    """``(J^T J, J^T r, all(isfinite(J)))`` from the Jacobian ``J`` and residuals ``r``."""
-    jtj = tf.matmul(jac, jac, transpose_a=True)
+def gauss_newton(jac, r, sample_space: bool = False):
+    """``(curvature, colsq, J^T r, all(isfinite(J)))`` from the Jacobian ``J`` and
+    residuals ``r``: the curvature is ``J^T J``, or ``J`` itself in sample space (the
+    step then needs ``J D^-2 J^T``, formed in the solve); ``colsq = diag(J^T J)``."""
+    curvature = jac if sample_space else tf.matmul(jac, jac, transpose_a=True)
+    colsq = tf.reduce_sum(tf.square(jac), axis=-2)
     grad = tf.linalg.matvec(jac, r, transpose_a=True)
-    return jtj, grad, tf.reduce_all(tf.math.is_finite(jac), axis=(-2, -1))
+    return curvature, colsq, grad, tf.reduce_all(tf.math.is_finite(jac), axis=(-2, -1))
 
 
 def where_rows(mask, new, old):
@@ -105,9 +113,10 @@ def where_rows(mask, new, old):
     return tf.where(tf.reshape(mask, [-1] + [1] * (new.shape.rank - 1)), new, old)
 
 
-def normal_equations_where(problem: LMProblem, rows, x, r, jtj, grad):
-    """``(J^T J, J^T r, finite)`` at ``x``, ``r`` for the rows where ``rows`` is True;
-    ``jtj``, ``grad`` and False elsewhere.
+def normal_equations_where(problem: LMProblem, rows, x, r, curvature, colsq, grad):
+    """``(curvature, colsq, J^T r, finite)`` at ``x``, ``r`` (:func:`gauss_newton`) for
+    the rows where ``rows`` is True; the given ``curvature``, ``colsq``, ``grad`` and
+    False elsewhere.
 
     The Jacobian is evaluated for the whole batch (a fixed shape, so one XLA
     compilation) and the products ``J^T J`` and ``J^T r``, which cost more, only for
@@ -116,11 +125,14 @@ def normal_equations_where(problem: LMProblem, rows, x, r, jtj, grad):
     def update():
         idx = tf.where(rows)
         jac = tf.gather_nd(problem.jacobian(x), idx)
-        jtj_k, grad_k, finite_k = gauss_newton(jac, tf.gather_nd(r, idx))
-        return (tf.tensor_scatter_nd_update(jtj, idx, jtj_k),
+        curv_k, colsq_k, grad_k, finite_k = gauss_newton(jac, tf.gather_nd(r, idx),
+                                                         problem.sample_space)
+        return (tf.tensor_scatter_nd_update(curvature, idx, curv_k),
+                tf.tensor_scatter_nd_update(colsq, idx, colsq_k),
                 tf.tensor_scatter_nd_update(grad, idx, grad_k),
                 tf.tensor_scatter_nd_update(tf.zeros_like(rows), idx, finite_k))
-    return tf.cond(tf.reduce_any(rows), update, lambda: (jtj, grad, tf.zeros_like(rows)))
+    return tf.cond(tf.reduce_any(rows), update,
+                   lambda: (curvature, colsq, grad, tf.zeros_like(rows)))
 
 
 def validation_ssq(problem: LMProblem, x):
@@ -130,16 +142,16 @@ def validation_ssq(problem: LMProblem, x):
     return sum_of_squares(problem.validation(x))
 
 
-def mu_floor(jtj, d2):
-    """The smallest ``mu`` the loop uses: ``eps * max_j (J^T J)_jj / d2_j``, and at least
-    the smallest normal float64.
+def mu_floor(colsq, d2):
+    """The smallest ``mu`` the loop uses: ``eps * max_j (J^T J)_jj / d2_j`` (``colsq``
+    holds ``diag(J^T J)``), and at least the smallest normal float64.
 
     Below it ``mu D^T D`` is under the rounding of ``J^T J``'s largest diagonal entry,
     so a smaller ``mu`` changes no step; the floor keeps ``mu`` from decaying to 0,
     where the multiplicative damping rules would stay for ever (an absorbing state).
     """
     eps = np.finfo(np.float64).eps
-    ratio = tf.reduce_max(tf.linalg.diag_part(jtj) / d2, axis=-1)
+    ratio = tf.reduce_max(colsq / d2, axis=-1)
     return tf.maximum(eps * ratio, np.finfo(np.float64).tiny)
 
 
@@ -154,22 +166,24 @@ def init_state(problem: LMProblem, x0, mu0: float) -> LMState:
     """
     r = problem.residuals(x0)
     ssq = sum_of_squares(r)
-    jtj, grad, jac_finite = gauss_newton(problem.jacobian(x0), r)
-    d2 = problem.scaling(jtj, tf.zeros_like(grad))
+    curvature, colsq, grad, jac_finite = gauss_newton(problem.jacobian(x0), r,
+                                                      problem.sample_space)
+    d2 = problem.scaling(colsq, tf.zeros_like(grad))
     shape = tf.shape(ssq)
     mu = tf.fill(shape, tf.constant(mu0, x0.dtype))
     if problem.mu0_relative:
-        mu = mu * tf.reduce_max(tf.linalg.diag_part(jtj) / d2, axis=-1)
-    floor = mu_floor(jtj, d2)
+        mu = mu * tf.reduce_max(colsq / d2, axis=-1)
+    floor = mu_floor(colsq, d2)
     mu = tf.maximum(mu, floor)
     zero, one = tf.zeros(shape, tf.int32), tf.ones(shape, tf.int32)
     no = tf.zeros(shape, tf.bool)
     val = validation_ssq(problem, x0)
-    status = stop_status(problem.criteria, ssq=ssq, cosine=gradient_cosine(jtj, grad, ssq),
+    status = stop_status(problem.criteria, ssq=ssq, cosine=gradient_cosine(colsq, grad, ssq),
                          mu=mu, floor=floor, fails=zero, ftol=no, xtol=no)
     finite = tf.math.is_finite(ssq) & jac_finite
     status = tf.where(finite, status, tf.constant(int(Status.NONFINITE_START)))
-    return LMState(x=x0, r=r, ssq=ssq, ssq0=ssq, grad=grad, jtj=jtj, d2=d2, mu=mu,
+    return LMState(x=x0, r=r, ssq=ssq, ssq0=ssq, grad=grad, curvature=curvature,
+                   colsq=colsq, d2=d2, mu=mu,
                    nu=tf.fill(shape, tf.constant(2.0, x0.dtype)), val_ssq=val,
                    best_val_ssq=val, best_x=x0, fails=zero, nit=zero, nfev=one, njev=one,
                    status=status)
@@ -196,14 +210,14 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     def jacobian_and_residuals():
         return problem.jacobian(state.x), state.r
 
-    delta, fallback = damped_step(state.jtj, state.grad, state.mu, state.d2, running,
-                                  jacobian_and_residuals)
+    delta, fallback = damped_step(state.curvature, state.grad, state.r, state.mu, state.d2,
+                                  running, jacobian_and_residuals, problem.sample_space)
     x_trial = state.x + delta
     r_trial = problem.residuals(x_trial)
     ssq_trial = sum_of_squares(r_trial)
     decreased = running & tf.math.is_finite(ssq_trial) & (ssq_trial < state.ssq)
-    jtj_trial, grad_trial, jac_finite = normal_equations_where(
-        problem, decreased, x_trial, r_trial, state.jtj, state.grad)
+    curv_trial, colsq_trial, grad_trial, jac_finite = normal_equations_where(
+        problem, decreased, x_trial, r_trial, state.curvature, state.colsq, state.grad)
     accepted = decreased & jac_finite
 
     predicted = predicted_reduction(delta, state.grad, state.mu, state.d2)
@@ -213,10 +227,11 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
         return where_rows(accepted, new, old)
 
     x, r, ssq = take(x_trial, state.x), take(r_trial, state.r), take(ssq_trial, state.ssq)
-    jtj, grad = take(jtj_trial, state.jtj), take(grad_trial, state.grad)
-    d2 = take(problem.scaling(jtj_trial, state.d2), state.d2)
+    curvature, colsq = take(curv_trial, state.curvature), take(colsq_trial, state.colsq)
+    grad = take(grad_trial, state.grad)
+    d2 = take(problem.scaling(colsq_trial, state.d2), state.d2)
     mu, nu = problem.damping.update(state.mu, state.nu, accepted, rho)
-    floor = mu_floor(jtj, d2)
+    floor = mu_floor(colsq, d2)
     mu = tf.maximum(mu, floor)
 
     val = tf.cond(tf.reduce_any(accepted),
@@ -247,7 +262,7 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     gn_step_norm, zero_residual = tf.cond(
         tf.reduce_any(check_step), gauss_newton_check,
         lambda: (tf.zeros_like(ssq), tf.zeros_like(running)))
-    cosine = gradient_cosine(jtj, grad, ssq)
+    cosine = gradient_cosine(colsq, grad, ssq)
     ftol, xtol = confirmed(problem.criteria, small_f=candidate & small_f,
                            small_x=check_step, cosine=cosine, gn_step_norm=gn_step_norm,
                            x_norm=tf.norm(tf.sqrt(d2) * x, axis=-1),
@@ -258,7 +273,8 @@ def lm_step(problem: LMProblem, state: LMState) -> tuple[LMState, StepInfo]:
     extra_jacobians = (tf.cast(decreased, tf.int32) + tf.cast(fallback, tf.int32)
                        + tf.cast(check_step, tf.int32))
     stepped = LMState(
-        x=x, r=r, ssq=ssq, ssq0=state.ssq0, grad=grad, jtj=jtj, d2=d2, mu=mu, nu=nu,
+        x=x, r=r, ssq=ssq, ssq0=state.ssq0, grad=grad, curvature=curvature, colsq=colsq,
+        d2=d2, mu=mu, nu=nu,
         val_ssq=val,
         best_val_ssq=tf.where(improved, val, state.best_val_ssq),
         best_x=where_rows(improved, x_trial, state.best_x), fails=fails,

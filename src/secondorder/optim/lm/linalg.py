@@ -10,7 +10,9 @@ equivalently the linear least-squares problem ``[J; sqrt(mu) D] delta ~ [-r; 0]`
 last axes and takes a leading batch axis ``B`` (one row per run).
 
 The normal equations are fast (one ``J^T J`` and one Cholesky of ``n x n``) but square
-the condition number of ``J``. When Cholesky is unreliable, :func:`damped_step` solves
+the condition number of ``J``. With more parameters than residuals (``n > m``) the same
+step comes cheaper in sample space (:func:`sample_space_step`): one ``m x m`` system
+``(J D^-2 J^T + mu I) y = r``, then ``delta = -D^-2 J^T y``. When Cholesky is unreliable, :func:`damped_step` solves
 the augmented system by a QR factorisation instead, whose condition number is that of
 ``[J; sqrt(mu) D]`` itself (Golub & Van Loan, *Matrix Computations*, 4th ed., 5.3.7;
 MINPACK ``lmpar`` works with the QR factors of ``J`` for the same reason).
@@ -22,13 +24,13 @@ import numpy as np
 import tensorflow as tf
 
 
-def identity_scaling(jtj, d2_previous):
+def identity_scaling(colsq, d2_previous):
     """``D = I``: Levenberg's damping, ``mu`` added to every diagonal entry
-    (MATLAB ``trainlm``)."""
-    return tf.ones_like(tf.linalg.diag_part(jtj))
+    (MATLAB ``trainlm``). ``colsq`` is ``diag(J^T J)``, the squared column norms."""
+    return tf.ones_like(colsq)
 
 
-def jtj_diag_scaling(jtj, d2_previous):
+def jtj_diag_scaling(colsq, d2_previous):
     """``D^T D = diag(J^T J)`` with Moré's running maximum (Moré 1978, eq. 6.3;
     MINPACK ``lmder`` ``mode = 1``; scipy's ``x_scale='jac'``):
     ``d_j <- max(d_j, ||J_j||)`` over the iterations, so the scaling never shrinks.
@@ -36,7 +38,7 @@ def jtj_diag_scaling(jtj, d2_previous):
     ``d2_previous`` is 0 before the first iteration. A column that has always been
     zero (a parameter that does not affect the residuals) gets 1, as in MINPACK.
     """
-    d2 = tf.maximum(d2_previous, tf.linalg.diag_part(jtj))
+    d2 = tf.maximum(d2_previous, colsq)
     return tf.where(d2 > 0, d2, tf.ones_like(d2))
 
 
@@ -55,12 +57,38 @@ def cholesky_step(jtj, grad, mu, d2):
     matrix = jtj + tf.linalg.diag(mu[..., None] * d2)
     chol = tf.linalg.cholesky(matrix)
     delta = -tf.linalg.cholesky_solve(chol, grad[..., None])[..., 0]
+    return delta, _reliable(chol, delta)
+
+
+def _reliable(chol, delta):
+    """The Cholesky factorisation ``L`` of a damped matrix is trusted when the step is
+    finite and ``min(diag L)^2 > k * eps * max(diag L)^2`` (``k`` its order)."""
     pivots = tf.square(tf.linalg.diag_part(chol))
-    n = tf.cast(tf.shape(matrix)[-1], matrix.dtype)
-    eps = np.finfo(matrix.dtype.as_numpy_dtype).eps
-    ok = (tf.reduce_all(tf.math.is_finite(delta), axis=-1)
-          & (tf.reduce_min(pivots, axis=-1) > n * eps * tf.reduce_max(pivots, axis=-1)))
-    return delta, ok
+    k = tf.cast(tf.shape(chol)[-1], chol.dtype)
+    eps = np.finfo(chol.dtype.as_numpy_dtype).eps
+    return (tf.reduce_all(tf.math.is_finite(delta), axis=-1)
+            & (tf.reduce_min(pivots, axis=-1) > k * eps * tf.reduce_max(pivots, axis=-1)))
+
+
+def sample_space_step(jac, r, mu, d2):
+    """The same step as :func:`cholesky_step` through an ``m x m`` system, for
+    ``n > m``: ``(delta, ok)``.
+
+    With ``delta = -D^-2 J^T y``, ``(J^T J + mu D^2) delta = -J^T (J D^-2 J^T + mu I) y``,
+    which is ``-J^T r`` when ``(J D^-2 J^T + mu I) y = r`` (the push-through identity;
+    Nocedal & Wright, *Numerical Optimization*, 2nd ed., sec. 10.3 for the
+    minimum-norm form). The matrix is symmetric positive definite for ``mu > 0``, so
+    one Cholesky of order ``m`` replaces one of order ``n``, and ``J D^-2 J^T`` costs
+    ``m^2 n`` instead of ``m n^2``. ``ok`` as for :func:`cholesky_step`.
+    """
+    scaled = jac / d2[..., None, :]                       # J D^-2
+    gram = tf.matmul(scaled, jac, transpose_b=True)       # J D^-2 J^T  (m x m)
+    m = tf.shape(gram)[-1]
+    matrix = gram + mu[..., None, None] * tf.eye(m, batch_shape=[1], dtype=gram.dtype)
+    chol = tf.linalg.cholesky(matrix)
+    y = tf.linalg.cholesky_solve(chol, r[..., None])[..., 0]
+    delta = -tf.linalg.matvec(scaled, y, transpose_a=True)
+    return delta, _reliable(chol, delta)
 
 
 def qr_step(jac, r, mu, d2):
@@ -75,17 +103,23 @@ def qr_step(jac, r, mu, d2):
     return -tf.linalg.triangular_solve(rfac, qtr[..., None], lower=False)[..., 0]
 
 
-def damped_step(jtj, grad, mu, d2, rows, jacobian_and_residuals):
+def damped_step(curvature, grad, r, mu, d2, rows, jacobian_and_residuals,
+                sample_space: bool = False):
     """Solve ``(J^T J + mu diag(d2)) delta = -J^T r`` for every row; return
     ``(delta (B, n), fallback (B,))``.
 
-    One batched Cholesky for all rows (:func:`cholesky_step`). On the rows where it
+    One batched Cholesky for all rows: of ``J^T J + mu D^2`` (:func:`cholesky_step`,
+    ``curvature`` is ``J^T J``) or, with ``sample_space``, of ``J D^-2 J^T + mu I``
+    (:func:`sample_space_step`, ``curvature`` is ``J`` itself). On the rows where it
     fails and ``rows`` (the runs still going) is True, the step is recomputed by QR of
     the augmented system (:func:`qr_step`), from ``jacobian_and_residuals()`` (called
     only then; it returns ``J`` and ``r`` at the current points of all rows). Rows
     outside ``rows`` keep their Cholesky step, finite or not: the caller ignores them.
     """
-    delta, ok = cholesky_step(jtj, grad, mu, d2)
+    if sample_space:
+        delta, ok = sample_space_step(curvature, r, mu, d2)
+    else:
+        delta, ok = cholesky_step(curvature, grad, mu, d2)
     redo = rows & tf.logical_not(ok)
 
     def refactor():

@@ -38,6 +38,11 @@ OPTIONS_DOC = """
         Marquardt rule, and the ``MU_MAX`` stop (trainlm: 1e-3, 0.1, 10, 1e10).
         ``mu0`` is the starting ``mu`` for the Nielsen rule too. ``mu`` never goes
         below :func:`.engine.mu_floor` (``eps`` relative to ``J^T J``).
+    step_space : where the damped system is solved: ``"parameters"`` (``n x n``:
+        ``J^T J + mu D^2``), ``"samples"`` (``m x m``: ``J D^-2 J^T + mu I``, then
+        ``delta = -D^-2 J^T y``; :func:`.linalg.sample_space_step`) or ``"auto"``
+        (default): samples when there are more parameters than residuals
+        (``n > m``), the smaller system. Both give the same step up to rounding.
     mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
         at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
         a pure number, independent of the scale of the problem.
@@ -70,7 +75,7 @@ OPTIONS_DOC = """
 #: running-maximum scaling solved as many problems as MINPACK there, with no false
 #: success. (The pipeline's network arm sets its own options, trainlm's, in the config.)
 DEFAULTS = dict(jacobian=None, solve="tf", damping="nielsen", scaling="jtj_diag",
-                mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0, mu_max=1e10,
+                step_space="auto", mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0, mu_max=1e10,
                 max_iter=1000,
                 max_time=None, ssq_goal=0.0, gtol=1e-10, ftol=1e-12, xtol=1e-12,
                 validation=None, max_fail=None, chunk=50, progress=None, jit_compile=True)
@@ -168,6 +173,7 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
         jacobian = rowwise_autodiff_jacobian(residuals, num_residuals, X0.shape[1])
     jacobian = checked_jacobian(jacobian, num_residuals, X0.shape[1])
     rule = make_damping(opts["damping"], opts["mu_dec"], opts["mu_inc"])
+    in_sample_space(opts["step_space"], num_residuals, X0.shape[1])  # checks the value
 
     if opts["solve"] == "scipy":
         unsupported = {"validation": opts["validation"] is not None,
@@ -191,10 +197,22 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
     problem = LMProblem(residuals=residuals, jacobian=jacobian,
                         validation=opts["validation"], damping=rule,
                         scaling=SCALINGS[opts["scaling"]], criteria=criteria,
-                        mu0_relative=bool(opts["mu0_relative"]))
+                        mu0_relative=bool(opts["mu0_relative"]),
+                        sample_space=in_sample_space(opts["step_space"], num_residuals,
+                                                     X0.shape[1]))
     return solve(problem, X0, mu0=opts["mu0"], max_iter=opts["max_iter"],
                  max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"],
                  jit_compile=opts["jit_compile"])
+
+
+STEP_SPACES = ("auto", "parameters", "samples")
+
+
+def in_sample_space(step_space: str, m: int, n: int) -> bool:
+    """Whether the damped system is solved in sample space (see ``step_space``)."""
+    if step_space not in STEP_SPACES:
+        raise ValueError(f"step_space must be one of {list(STEP_SPACES)}, got {step_space!r}")
+    return step_space == "samples" or (step_space == "auto" and n > m)
 
 
 def lift(fn: Callable) -> Callable:

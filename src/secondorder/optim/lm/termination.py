@@ -68,13 +68,14 @@ class Criteria:
     max_fail: int | None
 
 
-def gradient_cosine(jtj, grad, ssq):
+def gradient_cosine(colsq, grad, ssq):
     """``max_j |J_j^T r| / (||J_j|| ||r||)``, MINPACK's ``gnorm``; 0 when ``r = 0``.
 
-    Column norms come from ``diag(J^T J)``; zero columns are skipped.
+    ``colsq`` holds the squared column norms ``||J_j||^2`` (``diag(J^T J)``); zero
+    columns are skipped.
     """
     # sqrt of each factor apart: their product can underflow where neither does
-    norms = tf.sqrt(tf.linalg.diag_part(jtj)) * tf.sqrt(ssq)[..., None]
+    norms = tf.sqrt(colsq) * tf.sqrt(ssq)[..., None]
     cos = tf.where(norms > 0, tf.abs(grad) / tf.where(norms > 0, norms, tf.ones_like(norms)),
                    tf.zeros_like(norms))
     return tf.reduce_max(cos, axis=-1)

@@ -58,10 +58,11 @@ def _lm(arm, problem, W0, arch, progress):
 
 
 def _lbfgs(arm, problem, W0, arch, progress):
-    from secondorder.optim.quasi_newton import fit_lbfgs
+    from secondorder.optim.quasi_newton import fit_lbfgs, ssq_and_gradient
 
-    return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"])
-            for w0 in W0]
+    functions = ssq_and_gradient(problem, arch)  # compiled once for every start
+    return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"],
+                      max_time=arm["max_time"], functions=functions) for w0 in W0]
 
 
 def _scipy_lm_fd(arm, problem, W0, arch, progress):

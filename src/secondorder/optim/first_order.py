@@ -42,7 +42,10 @@ How a fit ends, with both engines (the ``status`` of its :class:`FitResult`):
     the patience rule stopped it, also when that happened on the last epoch of the
     budget (Keras' EarlyStopping reports that epoch as ``stopped_epoch`` too);
 ``max_iter``
-    the epoch budget was used up without the patience rule firing.
+    the epoch budget was used up without the patience rule firing;
+``max_time``
+    (``compiled`` with ``max_time`` set) the wall-time budget ran out first; it is
+    checked between chunks, so a fit can overrun it by up to one chunk.
 
 The weights are always the restored best-validation ones; ``extra["best_epoch"]``
 says which epoch they are from (1-based; 0: the initial weights).
@@ -127,7 +130,7 @@ def check_problem(problem: Problem, arch: Architecture) -> None:
                          f"{type(arch).__name__}")
     if not isinstance(problem, Problem):
         raise ValueError(f"expected a secondorder.problem.data.Problem, got {type(problem).__name__}")
-    name = f"{arch.nin}-{arch.nhid}-{arch.nout}"
+    name = arch.name
     for what, values, columns, per in (("inputs", problem.x_all, arch.nin, "input"),
                                        ("targets", problem.y_all, arch.nout, "output")):
         values = np.asarray(values)
@@ -159,7 +162,7 @@ def check_init(ws0, arch: Architecture, batched: bool = False) -> np.ndarray:
         if ws0.ndim != 2 or ws0.shape[0] == 0 or ws0.shape[1] != arch.n_params:
             raise ValueError(
                 f"expected a (B, {arch.n_params}) matrix of initial weights, one row per fit "
-                f"of a {arch.nin}-{arch.nhid}-{arch.nout} perceptron (B >= 1; one fit: "
+                f"of a {arch.name} perceptron (B >= 1; one fit: "
                 f"w[None, :]), got shape {ws0.shape}")
         if not np.issubdtype(ws0.dtype, np.floating):
             raise ValueError(f"weights must be floating point, got dtype {ws0.dtype}")
@@ -206,6 +209,9 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     check_problem(problem, arch)
     arm = check_settings(optimizer, problem.inputs, {
         "learning_rate": learning_rate, "epochs": epochs, "patience": patience, **options})
+    if arm["loss"] == "crossentropy" and arch.output != "softmax":
+        raise ValueError(f"the cross-entropy loss needs softmax outputs; the {arch.name} "
+                         "perceptron has linear ones (use loss 'ssq')")
     ws0 = check_init(ws0, arch, batched=True).astype(np.float32)
     data = [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
@@ -216,9 +222,10 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
 
 
 def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, compile_s,
-             batch_wall_s, batch_size) -> FitResult:
-    """One row's :class:`FitResult`; ``best_epoch`` is 1-based (0: the initial weights)
-    and ``stopped`` says whether the patience rule fired."""
+             batch_wall_s, batch_size, timed_out=False) -> FitResult:
+    """One row's :class:`FitResult`; ``best_epoch`` is 1-based (0: the initial weights),
+    ``stopped`` says whether the patience rule fired and ``timed_out`` whether the
+    wall-time budget stopped the row while it was still running."""
     loss, n = arm["loss"], len(train_loss)
     history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss}_train": train_loss,
                             f"{loss}_val": val_loss, "wall_s": wall})
@@ -232,6 +239,10 @@ def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, c
         status = "early_stopping"
         message = (f"validation {LOSS_NAMES[loss]} did not improve for the patience window; "
                    f"stopped after epoch {n}, {restored}")
+    elif timed_out:
+        status = "max_time"
+        message = (f"wall-time budget of {arm['max_time']} s used up after epoch {n}; "
+                   f"{restored}")
     else:
         status = "max_iter"
         message = f"epoch budget of {n} used up; {restored}"
@@ -344,7 +355,11 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
     compile_s = time.perf_counter() - t0
     train_loss, val_loss, wall = [], [], []
     start = time.perf_counter()
+    max_time, timed_out = arm.get("max_time"), False
     while bool(tf.reduce_any(active)) and int(epoch.numpy()) < epochs:
+        if max_time is not None and wall and wall[-1] >= max_time:
+            timed_out = True
+            break
         i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - int(epoch.numpy()))))
         n = int(i)
         tl, vl = tl.numpy()[:n], vl.numpy()[:n]
@@ -361,8 +376,10 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
     wall = np.asarray(wall)
     runs, stopped = epochs_run.numpy(), patience_out.numpy()
     weights, best_epochs = best.numpy(), best_epoch.numpy()
+    cut = active.numpy() & timed_out  # rows still running when the time ran out
     return [_outcome(arm, weights=weights[b], train_loss=train_loss[:runs[b], b],
                      val_loss=val_loss[:runs[b], b], wall=wall[:runs[b]],
                      stopped=bool(stopped[b]), best_epoch=int(best_epochs[b]),
-                     compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch)
+                     compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch,
+                     timed_out=bool(cut[b]))
             for b in range(batch)]

@@ -54,32 +54,55 @@ def ssq_and_gradient(problem: Problem, arch: Architecture):
     return fun, val_ssq
 
 
+class _OutOfTime(Exception):
+    """Raised from the iteration callback when the wall-time budget is used up."""
+
+
 def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter: int, memory: int,
-              gtol=1e-10, ftol=1e-15) -> FitResult:
+              max_time: float | None = None, gtol=1e-10, ftol=1e-15,
+              functions=None) -> FitResult:
     """Minimise the training SSQ from ``ws0`` with L-BFGS-B (``max_iter`` iterations,
-    ``memory`` correction pairs: an ``lbfgs`` arm's settings, defaults in the config
-    schema); status tokens follow scipy's messages (``converged`` or ``max_iter``)."""
-    fun, val_ssq = ssq_and_gradient(problem, arch)
+    ``memory`` correction pairs, optional ``max_time`` seconds checked after each
+    iteration: an ``lbfgs`` arm's settings, defaults in the config schema); status
+    tokens follow scipy's messages (``converged`` or ``max_iter``), ``max_time`` when
+    the budget stopped it (the weights are then the last iterate's).
+
+    ``functions``: the ``(fun, val_ssq)`` of :func:`ssq_and_gradient` for this problem
+    and architecture, to reuse one compilation over many starts (built here if None);
+    ``compile_s`` is then the first evaluation's time, near zero once compiled."""
+    fun, val_ssq = functions or ssq_and_gradient(problem, arch)
     ws0 = np.asarray(ws0, dtype=np.float64)
     t0 = time.perf_counter()
     fun(ws0)
     compile_s = time.perf_counter() - t0
     rows, start = [], time.perf_counter()
 
+    last = {}
+
     def record(intermediate_result):
         w = intermediate_result.x
         rows.append({"iteration": len(rows) + 1, "ssq_train": float(intermediate_result.fun),
                      "ssq_val": val_ssq(w), "wall_s": time.perf_counter() - start})
+        last.update(x=np.array(w), fun=float(intermediate_result.fun))
+        if max_time is not None and rows[-1]["wall_s"] >= max_time:
+            raise _OutOfTime
 
-    sol = scipy.optimize.minimize(fun, ws0, jac=True, method="L-BFGS-B", callback=record,
-                                  options={"maxiter": int(max_iter), "maxcor": int(memory),
-                                           "gtol": gtol, "ftol": ftol})
+    try:
+        sol = scipy.optimize.minimize(fun, ws0, jac=True, method="L-BFGS-B", callback=record,
+                                      options={"maxiter": int(max_iter), "maxcor": int(memory),
+                                               "gtol": gtol, "ftol": ftol})
+    except _OutOfTime:
+        sol = scipy.optimize.OptimizeResult(
+            x=last["x"], fun=last["fun"], status=-1, success=False, nit=len(rows),
+            nfev=len(rows), message=f"wall-time budget of {max_time} s used up")
     wall = time.perf_counter() - start
     finite = bool(np.isfinite(sol.fun))
-    status = "max_iter" if sol.status == 1 else ("converged" if sol.success else "failed")
+    status = ("max_time" if sol.status == -1 else "max_iter" if sol.status == 1
+              else ("converged" if sol.success else "failed"))
     if not finite:
         status = "nan_loss"
     return FitResult(weights=sol.x, history=pd.DataFrame(
         rows, columns=["iteration", "ssq_train", "ssq_val", "wall_s"]), status=status,
-        status_code=int(sol.status), message=str(sol.message), success=finite and status != "failed",
+        status_code=int(sol.status), message=str(sol.message),
+        success=finite and status not in ("failed", "max_time"),
         iterations=int(sol.nit), evaluations=int(sol.nfev), wall_s=wall, compile_s=compile_s)

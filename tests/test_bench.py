@@ -4,19 +4,26 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from secondorder.pipeline import bench, evaluate
 from secondorder.problem import model
-from secondorder.pipeline.bench import SEED_FD_MODERN_FIELDS, TFLM_FIELDS, bench_table, run_bench
+from secondorder.pipeline.bench import (JAXOPT_FIELDS, SEED_FD_MODERN_FIELDS, TFLM_FIELDS,
+                                        bench_table, run_bench)
 
 HAVE_TFLM = bench.tflm_version() is not None
+HAVE_JAXOPT = bench.jaxopt_importable()
 
 TIMES = ["lm_time_to_target_s", "lm_compile_s", "lm_ms_per_iter",
          "lm_scipy_time_to_target_s", "seed_fd_time_to_target_s", "seed_fd_total_s",
          "seed_fd_modern_total_s", "adam_fit_ms_per_epoch", "adam_compiled_ms_per_epoch"]
 RATIOS = {"speedup_lm_vs_seed_fd": ("seed_fd_time_to_target_s", "lm_time_to_target_s"),
           "speedup_lm_vs_tflm": ("tflm_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_lm_vs_jaxopt": ("jaxopt_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_lm_vs_best_peer": ("best_peer_time_to_target_s", "lm_time_to_target_s"),
+          "speedup_lm_nielsen_vs_best_peer": ("best_peer_time_to_target_s",
+                                              "lm_nielsen_time_to_target_s"),
           "speedup_seed_fd_vs_modern": ("seed_fd_modern_total_s", "seed_fd_total_s"),
           "speedup_adam_compiled_vs_fit": ("adam_fit_ms_per_epoch",
                                            "adam_compiled_ms_per_epoch")}
@@ -29,7 +36,8 @@ def summary():
     # ~900 evaluations to reach 0.6; the modern line gets 20 (about 20 Jacobians).
     out = run_bench(target=0.6, lm_max_iter=50, fd_max_nfev=1000, tflm_max_steps=10,
                     fit_epochs=3, compiled_epochs=50, include_tflm=HAVE_TFLM,
-                    fd_modern_max_nfev=20, progress=lines.append)
+                    fd_modern_max_nfev=20, include_jaxopt=HAVE_JAXOPT, jaxopt_max_iter=30,
+                    in_article=False, progress=lines.append)
     out["_lines"] = lines
     return out
 
@@ -49,6 +57,25 @@ def test_summary_has_every_field_with_its_type(summary):
     assert (summary["tflm_time_to_target_s"] is None) == (summary["tflm_steps_to_target"]
                                                           is None)
     assert summary["settings"]["include_tflm"] == HAVE_TFLM
+    for key in set(JAXOPT_FIELDS) - {"jaxopt_time_to_target_s", "jaxopt_iters_to_target"}:
+        assert (summary[key] is not None) == HAVE_JAXOPT, key  # None only when not run
+    assert (summary["jaxopt_time_to_target_s"] is None) == (summary["jaxopt_iters_to_target"]
+                                                            is None)
+    assert summary["settings"]["include_jaxopt"] == HAVE_JAXOPT
+    assert summary["settings"]["jaxopt_max_iter"] == 30
+    if HAVE_JAXOPT:
+        assert 1 <= summary["jaxopt_iters"] <= 30
+        assert summary["jaxopt_ms_per_iter"] > 0 and summary["jaxopt_compile_s"] > 0
+        for name in bench.JAXOPT_PACKAGES:
+            assert summary["versions"][name], name
+    # the best peer is the faster of the peers that reached the target
+    reached = {name: summary[key] for name, key in bench.PEERS.items()
+               if summary[key] is not None}
+    if reached:
+        assert summary["best_peer"] == min(reached, key=reached.get)
+        assert summary["best_peer_time_to_target_s"] == min(reached.values())
+    else:
+        assert summary["best_peer"] is None and summary["best_peer_time_to_target_s"] is None
     assert summary["settings"]["include_fd_modern"] is True
     assert summary["settings"]["fd_modern_max_nfev"] == 20
     for key in SEED_FD_MODERN_FIELDS:
@@ -69,6 +96,30 @@ def test_speedup_is_the_slow_time_over_the_fast_one():
     assert bench._ratio(10.0, 2.0) == 5.0
     assert bench._ratio(None, 2.0) is None and bench._ratio(3.0, None) is None
     assert bench._ratio(3.0, 0.0) is None
+
+
+def test_best_peer_is_the_fastest_peer_that_reached_the_target():
+    """Known values: the faster of the peers that reached the target; a peer that did
+    not (None) or was not run is never the best; none reached -> (None, None)."""
+    assert bench.best_peer({"tflm_time_to_target_s": 4.0,
+                            "jaxopt_time_to_target_s": 1.5}) == ("jaxopt", 1.5)
+    assert bench.best_peer({"tflm_time_to_target_s": 1.0,
+                            "jaxopt_time_to_target_s": 1.5}) == ("tflm", 1.0)
+    assert bench.best_peer({"tflm_time_to_target_s": 4.0,
+                            "jaxopt_time_to_target_s": None}) == ("tflm", 4.0)
+    assert bench.best_peer({"tflm_time_to_target_s": None}) == (None, None)
+    assert bench.best_peer({}) == (None, None)
+
+
+def test_best_peer_goals_use_the_best_peer():
+    """The goals against "the best peer" divide by the best peer's time, not by one
+    peer's; each peer alone keeps its own ratio."""
+    for name in ("lm_vs_best_peer", "lm_nielsen_vs_best_peer"):
+        key, op, threshold = bench.TARGETS[name]
+        assert bench.SPEEDUPS[key][0] == "best_peer_time_to_target_s"
+        assert (op, threshold) == (">=", 10.0)
+    assert bench.SPEEDUPS[bench.TARGETS["lm_vs_jaxopt"][0]][0] == "jaxopt_time_to_target_s"
+    assert bench.SPEEDUPS[bench.TARGETS["lm_vs_tflm"][0]][0] == "tflm_time_to_target_s"
 
 
 def test_each_speedup_names_the_right_pair(summary):
@@ -97,13 +148,17 @@ def test_table(summary):
     table = bench_table(summary)
     assert list(table.columns) == ["method", "time_to_target_s", "per_iteration_ms", "per",
                                    "speedup"]
-    # LM (Marquardt, Nielsen, MINPACK), tflm, the article's LM (as it ran, and the same
-    # line under the installed scipy), 2 Adam
-    assert len(table) == 8
+    # LM (Marquardt, Nielsen, MINPACK), tflm, jaxopt, the article's LM (as it ran, and
+    # the same line under the installed scipy), 2 Adam
+    assert len(table) == 9
     ours = table.iloc[0]
     assert ours["time_to_target_s"] == summary["lm_time_to_target_s"]
     assert ours["speedup"] == pytest.approx(summary["speedup_lm_vs_seed_fd"])
-    article, modern = table.iloc[4], table.iloc[5]
+    jaxopt_row = table.iloc[4]
+    assert "jaxopt" in jaxopt_row["method"]
+    if HAVE_JAXOPT:
+        assert jaxopt_row["per_iteration_ms"] == summary["jaxopt_ms_per_iter"]
+    article, modern = table.iloc[5], table.iloc[6]
     assert "scipy <= 1.15" in article["method"] and article["speedup"] == 1.0
     assert article["time_to_target_s"] == summary["seed_fd_time_to_target_s"]
     assert "not the article's algorithm" in modern["method"]
@@ -114,9 +169,12 @@ def test_table(summary):
     missing = {**summary, **dict.fromkeys(TFLM_FIELDS)}
     tflm_row = bench_table(missing).set_index("method").loc["LM, tf-levenberg-marquardt"]
     assert math.isnan(tflm_row["time_to_target_s"])
+    # ... and one without jaxopt ...
+    no_jax = bench_table({**summary, **dict.fromkeys(JAXOPT_FIELDS)})
+    assert len(no_jax) == 9 and math.isnan(no_jax.iloc[4]["per_iteration_ms"])
     # ... and so does one without the modern call (include_fd_modern: false).
     skipped = bench_table({**summary, **dict.fromkeys(SEED_FD_MODERN_FIELDS)})
-    assert len(skipped) == 8 and math.isnan(skipped.iloc[5]["per_iteration_ms"])
+    assert len(skipped) == 9 and math.isnan(skipped.iloc[6]["per_iteration_ms"])
 
 
 def test_accuracy_matches_evaluation():
@@ -125,3 +183,38 @@ def test_accuracy_matches_evaluation():
     scores, _ = evaluate.metrics(raw, ws, model.ARTICLE)
     assert bench.accuracy(raw, ws) == scores["accuracy_all"]
     assert len(raw.x_all) == 500 and len(raw.train) == 400
+
+
+# --- jaxopt (optional bench dependency) ---------------------------------------------------
+
+def test_jax_residuals_equal_the_article_mlp():
+    """The JAX residuals are the article's: ``mlp_numpy(x_train, w) - y_train`` flattened
+    row-major, to rounding, at the shared init and at large weights (where the softmax
+    saturates)."""
+    pytest.importorskip("jax", reason="jax is an optional bench dependency (not installed)")
+    raw, _ = bench.article_problems()
+    residuals = bench.jax_mlp_residuals(raw, model.ARTICLE)
+    for ws in (model.init_weights(bench.INIT_SEED), 5.0 * model.init_weights(3)):
+        expected = (model.mlp_numpy(raw.x_train, ws, model.ARTICLE) - raw.y_train).ravel()
+        got = np.asarray(residuals(ws))
+        assert got.dtype == np.float64 and got.shape == (2 * len(raw.x_train),)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_bench_jaxopt_tiny_run():
+    """A few jaxopt iterations: an unreachable target runs the whole budget (no time to
+    target), a reachable one stops when the accuracy first reaches it."""
+    pytest.importorskip("jaxopt", reason="jaxopt is an optional bench dependency "
+                                         "(not installed)")
+    raw, _ = bench.article_problems()
+    ws0 = model.init_weights(bench.INIT_SEED)
+    out = bench.bench_jaxopt(raw, ws0, target=1.01, max_iter=3)
+    assert set(out) == set(JAXOPT_FIELDS)
+    assert out["jaxopt_iters"] == 3 and out["jaxopt_status"] == "max_iter"
+    assert out["jaxopt_time_to_target_s"] is None and out["jaxopt_iters_to_target"] is None
+    assert out["jaxopt_ms_per_iter"] > 0 and out["jaxopt_compile_s"] > 0
+    assert out["jaxopt_wall_s"] == pytest.approx(1e-3 * 3 * out["jaxopt_ms_per_iter"])
+    assert 0 <= out["jaxopt_final_accuracy"] <= 1
+    hit = bench.bench_jaxopt(raw, ws0, target=0.0, max_iter=3)  # reached at the first check
+    assert hit["jaxopt_status"] == "target" and hit["jaxopt_iters_to_target"] == 1
+    assert 0 < hit["jaxopt_time_to_target_s"] <= hit["jaxopt_wall_s"]

@@ -17,6 +17,9 @@ article's ``ws_init``) on the article's 500 spirals and split:
   TensorFlow Jacobian), raw inputs;
 * tf-levenberg-marquardt (PyPI), when it is installed, on a float64 Keras model with
   the same weights, raw inputs, MSE loss, full batch;
+* jaxopt's ``LevenbergMarquardt`` (PyPI ``jaxopt`` on ``jax``), when it imports, on
+  the same residuals written in JAX (float64, raw inputs, both outputs' residuals),
+  jaxopt's defaults (:func:`bench_jaxopt`);
 * Adam per epoch: Keras ``model.fit`` (the article's procedure, validation data and
   EarlyStopping) and our compiled loop, both on the scaled inputs (as in the article).
 
@@ -24,6 +27,9 @@ article's ``ws_init``) on the article's 500 spirals and split:
 ``target``; accuracy checks are either excluded from the timed run (our LM: the
 iteration count is found first, then exactly that many iterations are timed) or
 timed and subtracted. Compilation and tracing are reported apart, never included.
+"The best peer" is the faster, to the target, of the two other LM libraries measured in
+the same run (tf-levenberg-marquardt and jaxopt; keys ``best_peer`` and
+``best_peer_time_to_target_s``): the goals against a peer are against it.
 :func:`bench_table` turns the summary into a short table for the article.
 """
 
@@ -45,13 +51,24 @@ from secondorder.problem.model import ARTICLE, mlp_numpy
 
 log = logging.getLogger(__name__)
 
+#: The other LM libraries ("peers"): name in ``best_peer``, their time-to-target key.
+PEERS = {"tflm": "tflm_time_to_target_s", "jaxopt": "jaxopt_time_to_target_s"}
+
 #: Speed-ups: summary key, (time of the slower engine, time of the faster one).
+#: ``*_vs_best_peer`` divide by the faster peer of this run (:func:`best_peer`); the
+#: ratios against each peer alone are kept as information.
 SPEEDUPS = {
     "speedup_lm_vs_seed_fd": ("seed_fd_time_to_target_s", "lm_time_to_target_s"),
+    "speedup_lm_vs_best_peer": ("best_peer_time_to_target_s", "lm_time_to_target_s"),
     "speedup_lm_vs_tflm": ("tflm_time_to_target_s", "lm_time_to_target_s"),
+    "speedup_lm_vs_jaxopt": ("jaxopt_time_to_target_s", "lm_time_to_target_s"),
     "speedup_lm_nielsen_vs_seed_fd": ("seed_fd_time_to_target_s",
                                       "lm_nielsen_time_to_target_s"),
+    "speedup_lm_nielsen_vs_best_peer": ("best_peer_time_to_target_s",
+                                        "lm_nielsen_time_to_target_s"),
     "speedup_lm_nielsen_vs_tflm": ("tflm_time_to_target_s", "lm_nielsen_time_to_target_s"),
+    "speedup_lm_nielsen_vs_jaxopt": ("jaxopt_time_to_target_s",
+                                     "lm_nielsen_time_to_target_s"),
     "speedup_lm_vs_lm_scipy": ("lm_scipy_time_to_target_s", "lm_time_to_target_s"),
     "speedup_seed_fd_vs_modern": ("seed_fd_modern_total_s", "seed_fd_total_s"),
     "speedup_adam_compiled_vs_fit": ("adam_fit_ms_per_epoch", "adam_compiled_ms_per_epoch"),
@@ -59,14 +76,18 @@ SPEEDUPS = {
 
 #: The goals: summary key, comparison, threshold. Speed-ups are against the article's
 #: call as it ran (scipy <= 1.15 semantics, ``lm_fd``) and against the best peer measured
-#: in the same run (tf-levenberg-marquardt when installed).
+#: in the same run (the faster of tf-levenberg-marquardt and jaxopt to the target, among
+#: those installed and reaching it). ``lm_vs_tflm`` and ``lm_vs_jaxopt`` hold the same
+#: goal against each peer alone (information: the goal is ``lm_vs_best_peer``).
 TARGETS = {
     "lm_vs_article_call": ("speedup_lm_vs_seed_fd", ">=", 100.0),
-    "lm_vs_best_peer": ("speedup_lm_vs_tflm", ">=", 10.0),
+    "lm_vs_best_peer": ("speedup_lm_vs_best_peer", ">=", 10.0),
+    "lm_vs_tflm": ("speedup_lm_vs_tflm", ">=", 10.0),
+    "lm_vs_jaxopt": ("speedup_lm_vs_jaxopt", ">=", 10.0),
     "adam_compiled_vs_fit": ("speedup_adam_compiled_vs_fit", ">=", 50.0),
     # the same goals for our LM with Nielsen's damping rule
     "lm_nielsen_vs_article_call": ("speedup_lm_nielsen_vs_seed_fd", ">=", 100.0),
-    "lm_nielsen_vs_best_peer": ("speedup_lm_nielsen_vs_tflm", ">=", 10.0),
+    "lm_nielsen_vs_best_peer": ("speedup_lm_nielsen_vs_best_peer", ">=", 10.0),
 }
 
 #: Settings of the article's problem.
@@ -378,6 +399,179 @@ TFLM_FIELDS = ("tflm_time_to_target_s", "tflm_steps_to_target", "tflm_ms_per_ste
                "tflm_compile_s", "tflm_wall_s", "tflm_steps", "tflm_final_accuracy")
 
 
+# --- jaxopt -------------------------------------------------------------------------------
+
+#: Summary keys of jaxopt's LM (``None`` when it is not run; ``*_to_target`` also when
+#: the target is not reached).
+JAXOPT_FIELDS = ("jaxopt_time_to_target_s", "jaxopt_iters_to_target", "jaxopt_ms_per_iter",
+                 "jaxopt_compile_s", "jaxopt_wall_s", "jaxopt_iters", "jaxopt_final_accuracy",
+                 "jaxopt_status")
+
+#: The distributions behind :func:`bench_jaxopt`, whose versions the summary records.
+JAXOPT_PACKAGES = ("jax", "jaxlib", "jaxopt")
+
+
+def jaxopt_versions() -> dict[str, str | None]:
+    """Installed versions of jax, jaxlib and jaxopt (``None`` for one not installed)."""
+    out = {}
+    for name in JAXOPT_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def jaxopt_importable() -> bool:
+    """Whether ``jax`` and ``jaxopt`` import (the optional ``bench`` extra)."""
+    try:
+        import jax  # noqa: F401
+        import jaxopt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _enable_x64() -> None:
+    """Turn on JAX's 64-bit mode. A global, process-wide switch: from here on every
+    JAX array of this process defaults to float64/int64 (nothing else in this package
+    uses JAX)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def jax_mlp_residuals(problem, arch=ARTICLE):
+    """The article's residuals in JAX, a function of the flat float64 weight vector:
+    ``mlp(x_train, w) - y_train`` flattened row-major, ``N * nout`` numbers (both
+    softmax outputs' residuals, as the article's ``least_squares`` call has them; our
+    LM pairs them instead, see :func:`secondorder.optim.lm_network.mlp_residuals_batch`).
+
+    The same perceptron as :func:`secondorder.problem.model.mlp_numpy`: the flat vector
+    unpacked in Fortran order, one ``(fan_in + 1, fan_out)`` block per layer with the
+    bias in the last row (:func:`secondorder.problem.model.unpack`), sigmoid hidden
+    units, softmax outputs (``jax.nn.softmax``, max-shifted: the same function, equal
+    to rounding; linear outputs for an ``arch`` that has them), on ``problem``'s
+    training inputs as they are (raw for the article's LM). Turns on JAX's 64-bit mode
+    (:func:`_enable_x64`, a global switch).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    _enable_x64()
+    x = jnp.asarray(problem.x_train, dtype=jnp.float64)
+    y = jnp.asarray(problem.y_train, dtype=jnp.float64)
+    layers = list(getattr(arch, "layers", [(arch.nin, arch.nhid), (arch.nhid, arch.nout)]))
+    softmax_out = getattr(arch, "output", "softmax") == "softmax"
+
+    def residuals(w):
+        out, start = x, 0
+        for k, (fan_in, fan_out) in enumerate(layers):
+            size = (fan_in + 1) * fan_out
+            # Fortran order: (fan_in + 1, fan_out) is C-order (fan_out, fan_in + 1) transposed
+            block = jnp.reshape(w[start:start + size], (fan_out, fan_in + 1)).T
+            out = out @ block[:-1] + block[-1]
+            start += size
+            if k < len(layers) - 1:
+                out = jax.nn.sigmoid(out)
+        if softmax_out:
+            out = jax.nn.softmax(out, axis=1)
+        return jnp.ravel(out - y)
+
+    return residuals
+
+
+def bench_jaxopt(problem, ws0, *, target, max_iter) -> dict:
+    """jaxopt's ``LevenbergMarquardt(residual_fun=..., maxiter=max_iter, jit=True)`` on
+    the article's residuals in JAX (:func:`jax_mlp_residuals`: float64, raw inputs,
+    both outputs' residuals, ``m = N * nout``) from ``ws0``.
+
+    Everything else is jaxopt's default (0.8.x): ``damping_parameter=1e-6`` (initial
+    damping ``1e-6 * max diag(JᵀJ)``), Nielsen's damping rule (Madsen & Nielsen's
+    algorithm 6.18: after an accepted step, gain ratio ``rho > 0``,
+    ``mu *= max(1/3, 1 - (2 rho - 1)^3)`` and ``nu = 2``; after a rejected one
+    ``mu *= nu``, ``nu *= 2``), ``materialize_jac=False`` (the Jacobian is never formed:
+    Jacobian products by ``jvp``/``vjp``), ``solver=solve_cg`` (the damped normal
+    equations ``(JᵀJ + mu I) d = -Jᵀr`` by matrix-free conjugate gradients,
+    ``jax.scipy.sparse.linalg.cg`` at its default tolerance, warm-started from the last
+    step), no geodesic acceleration, and ``stop_criterion="grad-l2-norm"`` with
+    ``tol=1e-3``: like ``run``, the loop here also stops (``jaxopt_status``
+    ``"converged"``) once ``||Jᵀr||_2 <= tol`` (``"diverged"`` if that norm is not
+    finite). An iteration is one ``update`` call, rejected steps included.
+
+    Side effect: turns on JAX's 64-bit mode for the whole process
+    (``jax.config.update("jax_enable_x64", True)``).
+
+    Timing as :func:`bench_lm_tf` and :func:`bench_tflm`: compilation apart
+    (``jaxopt_compile_s``: ``init_state``, jitted here, and two ``update`` calls, the
+    second retracing for the state ``update`` returns); then from ``ws0`` again the
+    jitted ``init_state`` and up to ``max_iter`` calls of the jitted ``update``, each
+    waited for (``block_until_ready``), the accuracy on all points (:func:`accuracy`,
+    numpy, float64) checked after each, its time subtracted; the loop stops at
+    ``target``. Keys start with ``jaxopt_``.
+    """
+    import jax
+    import jax.numpy as jnp
+    import jaxopt
+
+    residuals = jax_mlp_residuals(problem, ARTICLE)  # turns on the 64-bit mode
+    solver = jaxopt.LevenbergMarquardt(residual_fun=residuals, maxiter=int(max_iter),
+                                       jit=True)
+    init_state = jax.jit(solver.init_state)
+    w0 = jnp.asarray(np.asarray(ws0, dtype=np.float64))
+
+    tic = time.perf_counter()
+    params, state = w0, init_state(w0)
+    for _ in range(2):
+        params, state = solver.update(params, state)
+    jax.block_until_ready((params, state))
+    compile_s = time.perf_counter() - tic
+
+    check_s, reached, status, iters = 0.0, None, "max_iter", 0
+    start = time.perf_counter()
+    params, state = w0, init_state(w0)
+    while iters < max_iter:
+        params, state = solver.update(params, state)
+        jax.block_until_ready((params, state))
+        iters += 1
+        tic = time.perf_counter()
+        acc = accuracy(problem, np.asarray(params, dtype=np.float64))
+        error = float(state.error)
+        if acc >= target:
+            reached, status = {"t": tic - start - check_s, "iters": iters}, "target"
+        elif not np.isfinite(error):
+            status = "diverged"
+        elif error <= solver.tol:
+            status = "converged"
+        check_s += time.perf_counter() - tic
+        if status != "max_iter":
+            break
+    wall = time.perf_counter() - start - check_s
+    reached = reached or {}
+    return {
+        "jaxopt_time_to_target_s": reached.get("t"),
+        "jaxopt_iters_to_target": reached.get("iters"),
+        "jaxopt_ms_per_iter": 1e3 * wall / max(iters, 1),
+        "jaxopt_compile_s": compile_s,
+        "jaxopt_wall_s": wall,
+        "jaxopt_iters": iters,
+        "jaxopt_final_accuracy": accuracy(problem, np.asarray(params, dtype=np.float64)),
+        "jaxopt_status": status,
+    }
+
+
+def best_peer(summary: dict) -> tuple[str | None, float | None]:
+    """The best peer of a run: ``(name, time to target)`` of the fastest engine of
+    :data:`PEERS` that reached the target in it, ``(None, None)`` when none did (or
+    none was run)."""
+    times = {name: summary.get(key) for name, key in PEERS.items()
+             if summary.get(key) is not None}
+    if not times:
+        return None, None
+    name = min(times, key=times.get)
+    return name, float(times[name])
+
+
 # --- Adam per epoch -----------------------------------------------------------------------
 
 def bench_adam(problem, ws0, *, fit_epochs, compiled_epochs) -> dict:
@@ -418,17 +612,18 @@ def _met(value, op, threshold):
 
 #: Rough shares of each stage in a benchmark run (seconds on a 2-core CPU), for the
 #: percent done and time left of the progress lines; never used in the results.
-STAGE_WEIGHTS = {"lm": 3, "lm_nielsen": 2, "lm_scipy": 4, "tflm": 20, "seed_fd": 30,
-                 "seed_fd_modern": 45, "adam": 12}
+STAGE_WEIGHTS = {"lm": 3, "lm_nielsen": 2, "lm_scipy": 4, "tflm": 20, "jaxopt": 12,
+                 "seed_fd": 30, "seed_fd_modern": 45, "adam": 12}
 
 
-def _stage_progress(say, *, include_tflm, include_fd_modern):
+def _stage_progress(say, *, include_tflm, include_fd_modern, include_jaxopt=False):
     """``step(stage)``: log the benchmark's percent done and time left once ``stage``
     has finished (stages weighted by :data:`STAGE_WEIGHTS`)."""
     from secondorder.progress import Progress
 
-    stages = [s for s in STAGE_WEIGHTS if (s != "tflm" or include_tflm)
-              and (s != "seed_fd_modern" or include_fd_modern)]
+    skipped = {"tflm": not include_tflm, "jaxopt": not include_jaxopt,
+               "seed_fd_modern": not include_fd_modern}
+    stages = [s for s in STAGE_WEIGHTS if not skipped.get(s, False)]
     clock = Progress(sum(STAGE_WEIGHTS[s] for s in stages))
     finished = []
 
@@ -442,12 +637,19 @@ def _stage_progress(say, *, include_tflm, include_fd_modern):
 
 def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_steps=1000,
               fit_epochs=100, compiled_epochs=5000, include_tflm=None,
-              include_fd_modern=True, fd_modern_max_nfev=None,
+              include_fd_modern=True, fd_modern_max_nfev=None, include_jaxopt=None,
+              jaxopt_max_iter=2000, in_article=False,
               progress: Callable | None = None) -> dict:
     """Run every measurement (see the module docstring) and return a JSON-ready summary.
 
     ``include_tflm``: ``None`` runs tf-levenberg-marquardt when it is importable, True
-    requires it, False skips it (its fields are then ``None``). ``include_fd_modern``
+    requires it, False skips it (its fields are then ``None``). ``include_jaxopt`` does
+    the same for jaxopt's LM (``jaxopt_max_iter`` iterations at most; running it turns
+    on JAX's 64-bit mode for the process). ``best_peer`` and
+    ``best_peer_time_to_target_s`` name the faster of the two to the target
+    (:func:`best_peer`). ``in_article`` is a workflow setting (whether the article shows
+    the table), accepted with the rest of the ``bench`` config and not used here.
+    ``include_fd_modern``
     also times the article's line under the installed scipy (``seed_fd_modern_*``,
     ``None`` when skipped) with ``max_nfev = fd_modern_max_nfev`` (``None``: the same
     ``fd_max_nfev``); "the article's call" (``seed_fd_*`` and every ratio against
@@ -467,6 +669,11 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         include_tflm = version is not None
     elif include_tflm and version is None:
         raise ImportError("include_tflm=True but tf-levenberg-marquardt is not installed")
+    if include_jaxopt is None:
+        include_jaxopt = jaxopt_importable()
+    elif include_jaxopt and not jaxopt_importable():
+        raise ImportError("include_jaxopt=True but jax and jaxopt do not import (install "
+                          "the bench extra)")
 
     modern_nfev = fd_max_nfev if fd_modern_max_nfev is None else fd_modern_max_nfev
     out = {"target": float(target), "initial_accuracy": accuracy(raw, ws0),
@@ -475,10 +682,13 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
                         "fit_epochs": fit_epochs, "compiled_epochs": compiled_epochs,
                         "include_tflm": bool(include_tflm),
                         "include_fd_modern": bool(include_fd_modern),
-                        "fd_modern_max_nfev": modern_nfev},
+                        "fd_modern_max_nfev": modern_nfev,
+                        "include_jaxopt": bool(include_jaxopt),
+                        "jaxopt_max_iter": jaxopt_max_iter},
            "started": provenance.now()}
     t0 = time.perf_counter()
-    step = _stage_progress(say, include_tflm=include_tflm, include_fd_modern=include_fd_modern)
+    step = _stage_progress(say, include_tflm=include_tflm, include_fd_modern=include_fd_modern,
+                           include_jaxopt=include_jaxopt)
 
     say("LM solve='tf' ...")
     out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say))
@@ -512,6 +722,19 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     else:
         out.update(dict.fromkeys(TFLM_FIELDS))
 
+    if include_jaxopt:
+        say(f"jaxopt {jaxopt_versions()['jaxopt']} LevenbergMarquardt (jax "
+            f"{jaxopt_versions()['jax']}), up to {jaxopt_max_iter} iterations ...")
+        out.update(bench_jaxopt(raw, ws0, target=target, max_iter=jaxopt_max_iter))
+        say(f"jaxopt: {_s(out['jaxopt_time_to_target_s'])} to target "
+            f"({out['jaxopt_iters']} iterations run, {out['jaxopt_status']}), "
+            f"{out['jaxopt_ms_per_iter']:.2f} ms/iteration, compile "
+            f"{out['jaxopt_compile_s']:.2f} s, final accuracy "
+            f"{out['jaxopt_final_accuracy']:.3f}")
+        step("jaxopt")
+    else:
+        out.update(dict.fromkeys(JAXOPT_FIELDS))
+
     say(f"the article's scipy LM as it ran (scipy <= 1.15), max_nfev {fd_max_nfev} ...")
     out.update(bench_article_fd(raw, ws0, target=target, max_nfev=fd_max_nfev))
     say(f"article LM: {_s(out['seed_fd_time_to_target_s'])} to target, "
@@ -538,6 +761,10 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         f"{out['adam_compiled_ms_per_epoch']:.3f} ms/epoch")
     step("adam")
 
+    out["best_peer"], out["best_peer_time_to_target_s"] = best_peer(out)
+    if out["best_peer"]:
+        say(f"best peer: {out['best_peer']}, {_s(out['best_peer_time_to_target_s'])} "
+            "to target")
     for name, (slow, fast) in SPEEDUPS.items():
         out[name] = _ratio(out[slow], out[fast])
     out["targets"] = {
@@ -548,7 +775,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     out["finished"] = provenance.now()
     env = provenance.environment()
     out["device"] = env["device"]
-    out["versions"] = {**env["versions"], "tf-levenberg-marquardt": version}
+    out["versions"] = {**env["versions"], "tf-levenberg-marquardt": version,
+                       **jaxopt_versions()}
     out["environment"] = env
     say(f"benchmark done in {out['bench_wall_s']:.0f} s")
     return out
@@ -561,7 +789,8 @@ def bench_table(summary: dict) -> pd.DataFrame:
     the same optimizer: the article's finite-difference LM call as it ran (scipy <=
     1.15) for the LM rows (time to target), Keras ``model.fit`` for the Adam rows (time
     per epoch). The same line under the installed scipy has its own row (empty when it
-    was not run); below 1 it is slower than the article's call.
+    was not run); below 1 it is slower than the article's call. The peers
+    (tf-levenberg-marquardt, jaxopt) have a row each, empty when not run.
     """
     s = summary
     fd = s.get("seed_fd_time_to_target_s")
@@ -578,6 +807,9 @@ def bench_table(summary: dict) -> pd.DataFrame:
          _ratio(fd, s.get("lm_scipy_time_to_target_s"))),
         ("LM, tf-levenberg-marquardt", s.get("tflm_time_to_target_s"),
          s.get("tflm_ms_per_step"), "step", _ratio(fd, s.get("tflm_time_to_target_s"))),
+        ("LM, jaxopt LevenbergMarquardt (JAX, float64)", s.get("jaxopt_time_to_target_s"),
+         s.get("jaxopt_ms_per_iter"), "iteration",
+         _ratio(fd, s.get("jaxopt_time_to_target_s"))),
         ("LM, the article's scipy call as it ran (scipy <= 1.15, finite differences)", fd,
          s.get("seed_fd_ms_per_jacobian_cycle"), f"{ARTICLE.n_params + 1} evaluations",
          1.0 if fd else None),

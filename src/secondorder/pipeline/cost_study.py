@@ -5,6 +5,15 @@ time ``O(m n^2 + n^3)`` per iteration, against ``O(m n)`` for a gradient step; t
 article's closing caveat. Each (size, engine) is measured in a fresh Python process,
 so its peak resident memory is its own: ``peak_mem_mb`` is the peak RSS above the
 process's RSS once TensorFlow is imported and the data are loaded.
+
+The floor (:func:`floor_cost`): the least linear algebra one LM iteration of that size
+must do, one dense Gram matrix of a Jacobian of the LM's shape and one Cholesky
+factorisation of it, timed with scipy's BLAS/LAPACK in the study's own process. With
+``m`` residuals and ``n`` weights it is ``JᵀJ`` (``n x n``) when ``n <= m``, else
+``JJᵀ`` (``m x m``, the sample-space form). :func:`within_floor` compares each size's
+LM iteration with it (goal: at most :data:`FLOOR_FACTOR` times the floor). Our LM
+always forms the ``n x n`` ``JᵀJ``, so past ``n > m`` it does more than the floor by
+construction.
 """
 
 from __future__ import annotations
@@ -20,7 +29,14 @@ import numpy as np
 import pandas as pd
 
 ENGINES = ("lm_tf", "adam_compiled")
-COLUMNS = ("hidden", "n_params", "engine", "device", "ms_per_iter", "peak_mem_mb")
+#: Columns of the scaling table. ``floor_ms`` and ``floor_kind`` are the size's floor
+#: (:func:`floor_cost`, the same on both engines' rows); ``lm_vs_floor`` is the LM's
+#: ``ms_per_iter / floor_ms`` (on the ``lm_tf`` row; NaN on the Adam row).
+COLUMNS = ("hidden", "n_params", "engine", "device", "ms_per_iter", "peak_mem_mb",
+           "floor_ms", "floor_kind", "lm_vs_floor")
+
+#: The goal on the cost of one LM iteration: at most this many times the floor.
+FLOOR_FACTOR = 1.5
 
 
 def _rss_mb() -> float:
@@ -74,6 +90,97 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
             "peak_mem_mb": max(peak - base, 0.0)}
 
 
+# --- the floor: one Gram matrix and one Cholesky -------------------------------------------
+
+def lm_shape(hidden: int) -> tuple[int, int]:
+    """``(m, n)``: residuals and weights of the LM that :func:`measure_here` times at
+    ``hidden`` units. ``m`` counts the residuals the engine really uses: one per
+    training sample when the two softmax outputs are paired
+    (:func:`secondorder.optim.lm_network.paired_softmax`, the article's problem:
+    ``m = 400``), else ``N * nout``; ``n = 5 * hidden + 2`` for a 2-h-2 perceptron."""
+    from secondorder.optim.lm_network import paired_softmax
+    from secondorder.problem import data, model
+
+    spiral = data.spiral_data(500)
+    trn, val = data.split_indices(500)
+    arch = model.Architecture(2, hidden, 2)
+    problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
+    per_sample = 1 if paired_softmax(problem, arch) else arch.nout
+    return len(problem.x_train) * per_sample, arch.n_params
+
+
+def floor_kind(m: int, n: int) -> str:
+    """``"JtJ"`` (``n x n``) when ``n <= m``, ``"JJt"`` (``m x m``) when there are more
+    weights than residuals: the smaller Gram matrix."""
+    return "JJt" if n > m else "JtJ"
+
+
+def gram_cholesky(J: np.ndarray) -> np.ndarray:
+    """The floor's work on ``J`` ``(m, n)``: the smaller Gram matrix (``JᵀJ`` by BLAS
+    ``dsyrk``, or ``JJᵀ`` when ``n > m``) plus the identity, then its Cholesky factor
+    (LAPACK ``potrf``): upper-triangular ``R`` with ``RᵀR = G + I``. ``J`` in Fortran
+    order avoids a copy."""
+    import scipy.linalg
+    from scipy.linalg.blas import dsyrk
+
+    m, n = J.shape
+    gram = dsyrk(1.0, J, trans=0 if floor_kind(m, n) == "JJt" else 1)  # upper triangle
+    gram[np.diag_indices_from(gram)] += 1.0
+    return scipy.linalg.cholesky(gram, lower=False, overwrite_a=True, check_finite=False)
+
+
+def floor_cost(m: int, n: int, *, repeats: int = 5, min_time: float = 0.05,
+               seed: int = 0) -> dict:
+    """Milliseconds of the floor for ``m`` residuals and ``n`` weights: one
+    :func:`gram_cholesky` of a random float64 ``J`` ``(m, n)`` (Fortran order, made once
+    and not timed; one warm-up call). Each of ``repeats`` timings calls it back to back
+    until ``min_time`` seconds have passed and keeps the time per call; ``floor_ms`` is
+    the median over the repeats (the study's rule for the LM: median of repeats), so a
+    stall of a shared machine moves one repeat, not the result. Returns ``m, n,
+    floor_kind, floor_ms, calls`` (calls timed in all).
+
+    BLAS runs with the threads of this process, like the engines' processes, which
+    inherit its environment (Snakemake sets ``OPENBLAS_NUM_THREADS`` and
+    ``OMP_NUM_THREADS`` to the rule's ``threads``: 1 for the scaling rule).
+    Multithreaded OpenBLAS on an oversubscribed machine can be many times slower
+    (measured: 24 ms instead of 0.46 ms at 25 hidden units on 2 busy cores)."""
+    import time
+
+    if m < 1 or n < 1:
+        raise ValueError(f"m and n must be positive, got m={m}, n={n}")
+    J = np.asfortranarray(np.random.default_rng(seed).standard_normal((m, n)))
+    gram_cholesky(J)  # warm-up: first-call overheads (BLAS threads, workspace)
+    times, total = [], 0
+    for _ in range(max(int(repeats), 1)):
+        calls, tic = 0, time.perf_counter()
+        while True:
+            gram_cholesky(J)
+            calls += 1
+            elapsed = time.perf_counter() - tic
+            if elapsed >= min_time:
+                break
+        times.append(elapsed / calls)
+        total += calls
+    return {"m": m, "n": n, "floor_kind": floor_kind(m, n), "calls": total,
+            "floor_ms": 1000 * statistics.median(times)}
+
+
+def within_floor(table: pd.DataFrame, factor: float = FLOOR_FACTOR) -> pd.DataFrame:
+    """Per size, whether one LM iteration costs at most ``factor`` times the floor:
+    columns ``hidden, n_params, ms_per_iter, floor_ms, floor_kind, lm_vs_floor, met``
+    from the ``lm_tf`` rows of a scaling table, smallest first. ``lm_vs_floor`` is
+    ``ms_per_iter / floor_ms``; ``met`` is ``None`` where either time is missing."""
+    lm = table[table["engine"] == "lm_tf"].sort_values("n_params")
+    ratio = lm["ms_per_iter"].to_numpy(dtype=float) / lm["floor_ms"].to_numpy(dtype=float)
+    met = [None if not np.isfinite(r) else bool(r <= factor) for r in ratio]
+    return pd.DataFrame({"hidden": lm["hidden"].to_numpy(),
+                         "n_params": lm["n_params"].to_numpy(),
+                         "ms_per_iter": lm["ms_per_iter"].to_numpy(dtype=float),
+                         "floor_ms": lm["floor_ms"].to_numpy(dtype=float),
+                         "floor_kind": lm["floor_kind"].to_numpy(), "lm_vs_floor": ratio,
+                         "met": pd.Series(met, dtype=object)})
+
+
 def measure(hidden: int, engine: str, *, iterations: int, repeats: int,
             timeout: float = 900) -> dict:
     """:func:`measure_here` in a fresh process (for its own peak memory)."""
@@ -88,11 +195,18 @@ def measure(hidden: int, engine: str, *, iterations: int, repeats: int,
 
 def scaling_table(hidden_sizes, *, lm_iterations: int, adam_epochs: int, repeats: int,
                   progress=None) -> pd.DataFrame:
-    """Every size with both engines, smallest first."""
+    """Every size with both engines, smallest first, and the size's floor
+    (:func:`floor_cost` of the LM's shape, :func:`lm_shape`, timed in this process
+    with ``repeats`` repeats; columns in :data:`COLUMNS`)."""
     rows = []
     for hidden in sorted(hidden_sizes):
+        floor = floor_cost(*lm_shape(hidden), repeats=repeats)
         for engine, iterations in (("lm_tf", lm_iterations), ("adam_compiled", adam_epochs)):
-            rows.append(measure(hidden, engine, iterations=iterations, repeats=repeats))
+            row = measure(hidden, engine, iterations=iterations, repeats=repeats)
+            row.update(floor_ms=floor["floor_ms"], floor_kind=floor["floor_kind"],
+                       lm_vs_floor=(row["ms_per_iter"] / floor["floor_ms"]
+                                    if engine == "lm_tf" else float("nan")))
+            rows.append(row)
             if progress:
                 progress(rows[-1])
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -18,6 +18,7 @@ include: "workflow/rules/article.smk"
 include: "workflow/rules/audit.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/robustness.smk"
+include: "workflow/rules/suite.smk"
 
 
 # Jobs of a second or two: on a cluster they run in the main Snakemake process instead

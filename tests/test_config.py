@@ -19,16 +19,30 @@ def default(root):
 
 def test_default_and_test_configs_are_valid(root, default):
     cfg.validate(copy.deepcopy(default))
-    merged = copy.deepcopy(default)
+    suite_yaml = root / "config" / "suite.yaml"
+    cfg.validate(cfg.with_suite(copy.deepcopy(default), suite_yaml))
     with open(root / "config" / "test.yaml") as fh:
         tiny = yaml.safe_load(fh)
-    for section, values in tiny.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                merged[section][key].update(value)
-            else:
-                merged[section][key] = value
+    merged = cfg.with_suite(cfg.deep_update(default, tiny), suite_yaml)
     cfg.validate(merged)
+    # the tiny config's suite keys land on top of suite.yaml's, the rest is kept
+    assert merged["suite"]["slice"]["inits"] == tiny["suite"]["slice"]["inits"]
+    assert merged["suite"]["arms"]["lm"]["base"]["max_iter"] == 40
+    assert merged["suite"]["arms"]["lm"]["base"]["max_fail"] == 10
+    assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]
+
+
+def test_suite_budgets_must_be_equal_and_the_slice_inside(root, default):
+    conf = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+    conf["suite"]["arms"]["adam"]["grid"].append({"learning_rate": 1.0})
+    conf["suite"]["slice"]["problems"].append("mnist")
+    conf["suite"]["arms"]["lm"]["grid"][0]["damping"] = "levenberg"
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(conf)
+    text = str(err.value)
+    assert "suite.arms.adam.grid': has 4 points; every arm needs suite.grid_points = 3" in text
+    assert "suite.slice.problems': 'mnist' is not in the full suite's problems" in text
+    assert "suite.arms.lm.grid[0]" in text and "levenberg" in text
 
 
 def test_defaults_come_from_the_schema(default):

@@ -93,5 +93,5 @@ def test_stage_files_round_trip(tmp_path):
 def test_problem_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="same number of rows"):
         data.Problem(np.zeros((5, 2)), np.zeros((4, 2)), np.arange(3), np.arange(3, 4), "raw")
-    with pytest.raises(ValueError, match=r"inputs must be one of \['raw', 'scaled', 'raw_reordered'\]"):
+    with pytest.raises(ValueError, match=r"inputs must be one of \['raw', 'scaled', 'raw_reordered', 'standardised'\]"):
         data.Problem(np.zeros((5, 2)), np.zeros((5, 2)), np.arange(3), np.arange(3, 5), "x")

@@ -80,7 +80,7 @@ BAD_CONFIGS = [
     ("unknown-damping", [("arms.lm.damping", "fletcher")],
      ["config key 'arms.lm.damping'", "allowed values are ['marquardt', 'nielsen']"]),
     ("unknown-inputs", [("arms.lm.inputs", "normalized")],
-     ["config key 'arms.lm.inputs'", "allowed values are ['raw', 'scaled']"]),
+     ["config key 'arms.lm.inputs'", "allowed values are ['raw', 'scaled', 'standardised']"]),
     ("empty-run", [("run", [])], ["config key 'run': must not be empty"]),
     ("empty-study-arms", [("study.arms", [])], ["config key 'study.arms': must not be empty"]),
     ("empty-seed-inputs", [("study.inputs", [])],

@@ -10,7 +10,7 @@ from conftest import configs, run_snakemake
 
 RULES = {"spirals", "split_scale", "shared_init", "train_adam", "train_lm", "train_lm_fd",
          "evaluate", "summary", "article", "audit", "all",
-         "study_first_order", "study_second_order", "scaling"}
+         "study_first_order", "study_second_order", "scaling", "suite_fit", "suite_summary"}
 #: The article's arms (config ``run``): lm_fd is the scipy call as the article ran it
 #: (scipy <= 1.15), lm_fd_modern the same line under the installed scipy.
 ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
@@ -89,7 +89,9 @@ def test_tiny_run_study_tables(results):
     assert rounding["arm"].tolist() == ["lm"] and rounding["n"].tolist() == [2]
     scaling = pd.read_csv(results / "summary" / "scaling.csv")
     assert list(scaling.columns) == ["hidden", "n_params", "engine", "device", "ms_per_iter",
-                                     "peak_mem_mb"]
+                                     "peak_mem_mb", "floor_ms", "floor_kind", "lm_vs_floor"]
+    lm = scaling[scaling["engine"] == "lm_tf"]
+    assert (lm["floor_ms"] > 0).all() and (lm["lm_vs_floor"] > 0).all()
     assert set(scaling["engine"]) == {"lm_tf", "adam_compiled"} and len(scaling) == 4
 
 
@@ -106,3 +108,41 @@ def test_tiny_run_article_has_its_figures(results):
     notebook = json.loads((results / "article" / "article.ipynb").read_text())
     tags = [c["metadata"].get("tags", []) for c in notebook["cells"]]
     assert ["injected-parameters"] in tags  # papermill ran it with our parameters
+
+
+def test_tiny_run_suite_slice(results):
+    """The suite's rules end to end on the tiny slice (iris and diabetes, one size, two
+    inits): one job per problem x size x arm, every fit a row, the same tuning budget
+    for every arm, and its tables and section in the article."""
+    suite = results / "suite" / "slice"
+    fits = pd.read_csv(suite / "fits.csv")
+    arms_all = {"lm", "adam", "rmsprop", "lbfgs"}
+    ce = {"adam_ce", "rmsprop_ce"}
+    assert set(fits.loc[fits["problem"] == "iris", "arm"]) == arms_all | ce
+    assert set(fits.loc[fits["problem"] == "diabetes", "arm"]) == arms_all  # no CE on regression
+    for problem in ("iris", "diabetes"):
+        for arm in set(fits.loc[fits["problem"] == problem, "arm"]):
+            assert (results / "suite/slice/fits" / problem / "small" / f"{arm}.csv").is_file()
+    # the same budget: 3 grid points x 2 inits for every arm on every instance
+    budget = fits.groupby(["problem", "size", "arm"]).agg(
+        points=("grid_point", "nunique"), fits=("init", "size"), inits=("seed", "nunique"))
+    assert (budget["points"] == 3).all() and (budget["fits"] == 6).all()
+    assert (budget["inits"] == 2).all()
+    assert set(fits["seed"]) == {1000, 1001}  # the seed chain from suite.first_seed
+    # every fit has a status and, unless it was not run, errors in [0, 1] (classification)
+    assert fits["status"].notna().all()
+    cls = fits[(fits["task"] == "classification") & (fits["status"] != "memory_cap")]
+    assert cls[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (fits.loc[fits["status"] != "memory_cap", "time_s"] > 0).all()
+    summary = json.loads((suite / "summary.json").read_text())
+    assert summary["fits"] == len(fits) and summary["instances"] == 2
+    success = pd.read_csv(suite / "success.csv").set_index("arm")
+    assert (success["ci_low"] <= success["rate"]).all()
+    assert (success["rate"] <= success["ci_high"]).all()
+    profile = pd.read_csv(suite / "profile.csv")
+    assert profile["tau"].iloc[0] == 1.0 and profile.drop(columns="tau").le(1).all().all()
+    verdict = pd.read_csv(suite / "verdict.csv")
+    assert set(verdict["verdict"]) <= {"holds", "mixed", "fails"}
+    html = (results / "article" / "article.html").read_text()
+    assert "Beyond two spirals: the suite" in html and "The claim, per family and size" in html
+    assert (results / "article" / "figures" / "fig_suite_profile.png").stat().st_size > 1000

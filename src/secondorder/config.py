@@ -118,11 +118,67 @@ def _cross_checks(config: dict) -> list[str]:
     for name, arm in config["arms"].items():
         if arm["optimizer"] == "lm" and not arm["mu0"] < arm["mu_max"]:
             problems.append(f"config key 'arms.{name}.mu0': must be below arms.{name}.mu_max")
+    if "suite" in config:
+        problems += _suite_checks(config["suite"])
     n_train = int(data["n_samples"] * data["train_fraction"])
     if n_train < 1 or n_train >= data["n_samples"]:
         problems.append("config key 'data.train_fraction': leaves an empty training or "
                         "validation set for data.n_samples")
     return problems
+
+
+def _suite_checks(suite: dict) -> list[str]:
+    """The suite's arms against their optimizer's schema, the same tuning budget for
+    every arm, and a slice inside the full suite."""
+    import copy
+
+    problems = []
+    schema = load_schema()
+    for name, spec in suite["arms"].items():
+        key = f"suite.arms.{name}"
+        if len(spec["grid"]) != suite["grid_points"]:
+            problems.append(f"config key '{key}.grid': has {len(spec['grid'])} points; "
+                            f"every arm needs suite.grid_points = {suite['grid_points']} "
+                            "(the same tuning budget)")
+        for g, point in enumerate(spec["grid"]):
+            arm = copy.deepcopy({**spec["base"], **point, "inputs": "standardised"})
+            kind = ARM_SCHEMA.get(arm.get("optimizer"))
+            if kind is None:
+                problems.append(f"config key '{key}.base.optimizer': must be one of "
+                                f"{sorted(ARM_SCHEMA)}, got {arm.get('optimizer')!r}")
+                break
+            problems += _check(arm, schema["$defs"][kind], schema, prefix=f"{key}.grid[{g}]")
+    part = suite["slice"]
+    for what, pool in (("problems", suite["problems"]), ("sizes", list(suite["sizes"]))):
+        for item in part[what]:
+            if item not in pool:
+                problems.append(f"config key 'suite.slice.{what}': {item!r} is not in the "
+                                f"full suite's {what} {pool}")
+    return problems
+
+
+def deep_update(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` merged in, mappings key by key (as Snakemake merges
+    config files); other values replace. Returns a new dict."""
+    import copy
+
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def with_suite(config: dict, suite_yaml) -> dict:
+    """``config`` with the suite's settings: ``suite_yaml`` (``config/suite.yaml``) as
+    the base and the config's own ``suite`` keys, if any, merged on top, so a config
+    file can change a few suite settings without repeating the rest."""
+    with open(suite_yaml, encoding="utf-8") as fh:
+        base = yaml.safe_load(fh)
+    config["suite"] = deep_update(base["suite"], config.get("suite") or {})
+    return config
 
 
 def load(path) -> dict:

@@ -20,6 +20,7 @@ rule article:
         history=expand("results/fits/{arm}/history.csv", arm=ARMS),
         records=upstream_records(),
         bench=bench_in_article(),
+        suite=suite_in_article(),
     output:
         notebook="results/article/article.ipynb",
         html=report(

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from secondorder.optim.arms import FIRST_ORDER
-from secondorder.config import ConfigError, validate
+from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks
 
 # glibc places large buffers by a dynamic threshold, so their alignment (and with it the
@@ -14,6 +14,8 @@ from secondorder.pipeline.study import seed_blocks
 os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
 
 try:
+    # the suite's settings: config/suite.yaml, under any `suite` keys of the config files
+    with_suite(config, Path(workflow.basedir) / "config" / "suite.yaml")
     validate(config)
 except ConfigError as err:
     sys.exit(f"Error: {err}")
@@ -21,6 +23,7 @@ except ConfigError as err:
 
 ARMS = config["run"]
 STUDY = config.get("study")
+SUITE = config.get("suite")
 NOTEBOOK = str(Path(workflow.basedir) / "notebooks" / "article.ipynb")
 REPORT_DIR = Path(workflow.basedir) / "report"
 
@@ -67,6 +70,7 @@ def upstream_records():
         *study_records(),
         *(["results/provenance/scaling.json"] if "scaling" in config else []),
         *(["results/provenance/bench.json"] if bench_in_article() else []),
+        *(suite_records(SUITE["in_article"]) if suite_in_article() else []),
         "results/provenance/summary.json",
     ]
 
@@ -88,6 +92,11 @@ FIGURES = {
         else {}
     ),
     **({"fig_scaling": "study"} if "scaling" in config else {}),
+    **(
+        {"fig_suite_profile": "suite", "fig_suite_lm_cost": "suite"}
+        if SUITE and SUITE["in_article"] != "none"
+        else {}
+    ),
 }
 
 
@@ -114,7 +123,37 @@ def all_outputs():
         "results/summary/fits.csv",
         "results/article/article.html",
         "results/audit/manifest.json",
+        *suite_in_article(),
     ]
+
+
+# --- the multi-dataset suite ------------------------------------------------------------
+
+
+def suite_jobs(scope):
+    """``problem/size/arm`` of every suite job of ``scope`` (slice or full)."""
+    from secondorder.pipeline.suite import jobs
+
+    return ["/".join(job) for job in jobs(SUITE, scope)] if SUITE else []
+
+
+def suite_files(scope, ext):
+    """One file (fits .csv or problem record .json) per suite job of ``scope``."""
+    return [f"results/suite/{scope}/fits/{job}.{ext}" for job in suite_jobs(scope)]
+
+
+def suite_records(scope):
+    return [f"results/provenance/suite/{scope}/{job}.json" for job in suite_jobs(scope)] + [
+        f"results/provenance/suite/{scope}/summary.json"
+    ]
+
+
+def suite_in_article():
+    """The summary of the suite the article shows (``suite.in_article``): the slice by
+    default, so the default target runs the slice; none without a suite."""
+    if not SUITE or SUITE["in_article"] == "none":
+        return []
+    return [f"results/suite/{SUITE['in_article']}/summary.json"]
 
 
 # --- the study ----------------------------------------------------------------------------

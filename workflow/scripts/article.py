@@ -16,6 +16,7 @@ with audit.job(snakemake):
                     "study_weights_npys": list(inp.study_weights),
                     "success_accuracy": snakemake.params.success_accuracy,
                     "bench_jsons": list(inp.bench),
+                    "suite_jsons": list(inp.suite),
                     "fit_jsons": list(inp.fit_json),
                     "predictions_csvs": list(inp.predictions),
                     "provenance_jsons": list(inp.records),

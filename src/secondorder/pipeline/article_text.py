@@ -6,6 +6,7 @@ do (including when a result goes against the original article).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from secondorder.optim.arms import FIRST_ORDER
@@ -255,6 +256,20 @@ def scaling_findings(table: pd.DataFrame, exponents: dict, crossover_params,
                                                    for engine, slope in exponents.items())
                      + " (LM's theory: between n^2 for forming JᵀJ and n^3 for "
                      "factoring it).")
+    if "floor_ms" in table:
+        from secondorder.pipeline.cost_study import FLOOR_FACTOR, within_floor
+
+        floor = within_floor(table)
+        met = floor["met"].dropna()
+        lines.append(
+            "Against the floor (one dense JᵀJ, or JJᵀ when there are more weights than "
+            "residuals, plus one Cholesky of that size, timed with BLAS in the same run), "
+            "one LM iteration cost " + ", ".join(
+                f"{r.lm_vs_floor:.1f}x at {int(r.n_params)} weights"
+                for r in floor.itertuples() if np.isfinite(r.lm_vs_floor))
+            + f": within {FLOOR_FACTOR:g}x of it at {int(met.sum())} of {len(met)} sizes. "
+            "The engine always forms the n x n JᵀJ, so above the JJᵀ switch it does "
+            "more than the floor's work by construction.")
     if crossover_params is None:
         lines.append(f"With {assumptions}, an LM fit stayed cheaper than an Adam fit at "
                      "every size measured.")
@@ -302,11 +317,14 @@ def scaling_analysis(table: pd.DataFrame, fits: pd.DataFrame, hidden: int) -> di
 
 def bench_findings(summary: dict) -> str:
     """Bullet points from ``results/bench/summary.json``: each goal, reached or not."""
+    peer = summary.get("best_peer") or "none reached the target"
     words = {"lm_vs_article_call": "LM speed-up over the article's call (as it ran)",
-             "lm_vs_best_peer": "LM speed-up over the best peer (tf-levenberg-marquardt)",
+             "lm_vs_best_peer": f"LM speed-up over the best peer ({peer})",
+             "lm_vs_tflm": "LM speed-up over tf-levenberg-marquardt",
+             "lm_vs_jaxopt": "LM speed-up over jaxopt's LevenbergMarquardt",
              "adam_compiled_vs_fit": "compiled Adam speed-up over model.fit (per epoch)",
              "lm_nielsen_vs_article_call": "LM (Nielsen) speed-up over the article's call",
-             "lm_nielsen_vs_best_peer": "LM (Nielsen) speed-up over the best peer"}
+             "lm_nielsen_vs_best_peer": f"LM (Nielsen) speed-up over the best peer ({peer})"}
     lines = [f"Measured on {summary['device']['name']} ({summary['device']['type']})."]
     for name, goal in summary["targets"].items():
         value = goal["value"]
@@ -332,3 +350,62 @@ def rounding_findings(table: pd.DataFrame) -> str:
             "order (the same problem; only rounding differs, as on another CPU or BLAS) "
             "gave " + "; ".join(parts) + ". Counts from another machine differ by about "
             "this much; compare rates through their intervals.")
+
+
+def _seconds(value) -> str:
+    return "never (median: most fits missed)" if not np.isfinite(value) else f"{value:.3g} s"
+
+
+def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
+                   lm_cost: pd.DataFrame, profile: pd.DataFrame, lm_arm: str = "lm") -> str:
+    """The suite's findings as Markdown, from its summary and tables
+    (:func:`secondorder.pipeline.suite.write_summary`): the protocol in numbers, success
+    rates with their 95% intervals, the profile's two ends, the verdict per family and
+    size, and where LM stopped being practical."""
+    s = summary["settings"]
+    lines = [
+        f"{summary['fits']} fits ({summary['scope']} suite): {len(summary['problems'])} "
+        f"problems ({', '.join(summary['problems'])}) x {len(summary['sizes'])} model sizes "
+        f"({', '.join(summary['sizes'])}) x {len(summary['arms'])} arms; every arm tuned over "
+        f"{s['grid_points']} grid points x {s['inits']} initial weight draws on validation, "
+        f"a wall-time cap of {s['cap_s']:g} s per fit (its time share), target = best "
+        f"validation error on the instance + {s['tolerance']:g}.", ""]
+    rates = [f"`{r.arm}` {r.successes}/{r.fits} ({pct(r.rate)}, 95% CI {pct(r.ci_low)}-"
+             f"{pct(r.ci_high)})" for r in success.sort_values("rate", ascending=False)
+             .itertuples()]
+    lines += ["**Fits that reached their instance's target** (tuned grid point): "
+              + "; ".join(rates) + ".", ""]
+    arms = [c for c in profile.columns if c != "tau"]
+    first, last = profile.iloc[0], profile.iloc[-1]
+    lines += ["**Performance profile**: fastest to the target on "
+              + ", ".join(f"`{a}` {pct(first[a])}" for a in arms)
+              + f" of the instances; within {last['tau']:.0f}x of the fastest: "
+              + ", ".join(f"`{a}` {pct(last[a])}" for a in arms) + ".", ""]
+    lines.append(f"**The claim, per family and size** (LM = `{lm_arm}`; *holds*: LM "
+                 "reached the target at least as often as every rival and its median "
+                 "time to target was no longer than the fastest rival's; *mixed*: one of "
+                 "the two; *fails*: neither):")
+    for r in verdict.itertuples():
+        lines.append(
+            f"- {r.family}, {r.size}: **{r.verdict}**. LM {pct(r.lm_rate)} of fits "
+            f"(best rival `{r.best_rival}` {pct(r.best_rival_rate)}); median time to "
+            f"target LM {_seconds(r.lm_median_time_s)}, fastest rival "
+            f"`{r.fastest_rival}` {_seconds(r.fastest_rival_median_time_s)}.")
+    ran = lm_cost[~lm_cost["memory_cap"].astype(bool)]
+    capped = lm_cost[lm_cost["memory_cap"].astype(bool)]
+    if len(ran):
+        big = ran.sort_values("n_params").iloc[-1]
+        lines += ["", f"**Where LM stops being practical here**: one LM iteration cost "
+                  f"{ran['ms_per_iteration'].min():.3g}-{ran['ms_per_iteration'].max():.3g} ms "
+                  f"per fit across the suite; the largest model LM ran was "
+                  f"{int(big['n_params'])} weights with {int(big['n_residuals'])} residuals "
+                  f"({big['problem']}, {big['size']}: {big['ms_per_iteration']:.3g} ms per "
+                  "iteration, so the cap allowed about "
+                  f"{1e3 * s['cap_s'] / big['ms_per_iteration']:.0f} iterations)."]
+    if len(capped):
+        lines.append(
+            "Not run for lack of memory (one row's J, JᵀJ and factors over "
+            f"{s['lm_memory_gb']:g} GB): " + ", ".join(
+                f"{r.problem}/{r.size} ({int(r.n_params)} weights, {int(r.n_residuals)} "
+                "residuals)" for r in capped.itertuples()) + ".")
+    return "\n".join(lines)

@@ -36,6 +36,8 @@ ENGINE_COLORS = {
     "lm_tf": "#1f77b4",             # (the scaling table's name for it)
     "lm_fd": "#17becf",             # the article's scipy call, finite differences
     "lm_fd_modern": "#0b4f71",      # the same call under scipy >= 1.16
+    "adam_ce": "#e377c2",           # the suite's cross-entropy arms
+    "rmsprop_ce": "#c5b0d5",
 }
 _SPARE = ("#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 
@@ -270,6 +272,10 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
     for engine, part in table.groupby("engine"):
         axes[0].plot(part["n_params"], part["ms_per_iter"], "o-", color=color(engine),
                      label=names.get(engine, engine))
+    if "floor_ms" in table:
+        lm = table[table["engine"] == "lm_tf"].sort_values("n_params")
+        axes[0].plot(lm["n_params"], lm["floor_ms"], "k--", lw=1,
+                     label="floor: JᵀJ (JJᵀ when n > m) + Cholesky, BLAS")
     axes[0].set_ylabel("ms per iteration (LM) / epoch (Adam)")
     axes[1].plot(costs["n_params"], costs["lm_fit_s"], "o-", color=color("lm"), label="LM fit")
     axes[1].plot(costs["n_params"], costs["adam_fit_s"], "o-", color=color("adam"),
@@ -285,5 +291,53 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
         ax.set_xlabel("weights (2-h-2 perceptron)")
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --- the multi-dataset suite --------------------------------------------------------------
+
+def suite_profile(profile: pd.DataFrame, instances: int):
+    """Dolan-Moré performance profiles: the fraction of the (problem, size) instances
+    on which each arm reached the target within ``tau`` times the fastest arm's time
+    (``profile``: column ``tau`` and one column per arm)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for arm in [c for c in profile.columns if c != "tau"]:
+        ax.step(profile["tau"], profile[arm], where="post", label=arm, color=color(arm),
+                lw=2 if arm == "lm" else 1.4)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("tau (time / fastest arm's time on the instance)")
+    ax.set_ylabel(f"fraction of the {instances} instances")
+    ax.set_title("Performance profiles: time to the target")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def suite_lm_cost(cost: pd.DataFrame):
+    """LM's time per iteration (per fit, its share of a batch) against its weights,
+    one point per (problem, size); sizes LM was not run at (memory cap) on the axis."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ran = cost[~cost["memory_cap"] & cost["ms_per_iteration"].notna()]
+    capped = cost[cost["memory_cap"]]
+    sc = ax.scatter(ran["n_params"], ran["ms_per_iteration"], c=np.log10(ran["n_residuals"]),
+                    cmap="viridis", s=28)
+    for row in ran.itertuples():
+        ax.annotate(row.problem, (row.n_params, row.ms_per_iteration), fontsize=6,
+                    xytext=(3, 2), textcoords="offset points")
+    if len(capped):
+        low = ran["ms_per_iteration"].min() if len(ran) else 1.0
+        ax.scatter(capped["n_params"], np.full(len(capped), low / 3), marker="x",
+                   color="black", label="not run: memory cap")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.colorbar(sc, ax=ax, label="log10 residuals m")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("weights n")
+    ax.set_ylabel("ms per LM iteration (per fit)")
+    ax.set_title("Cost of one LM iteration across the suite")
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig

@@ -1,0 +1,248 @@
+"""The benchmark suite's data: the registry, the splits, the scaling, load_problem."""
+
+import json
+
+import numpy as np
+import pytest
+
+from secondorder.problem import data, datasets
+
+# name: (n, inputs, outputs) of each dataset
+SHAPES = {
+    "iris": (150, 4, 3), "wine": (178, 13, 3), "breast_cancer": (569, 30, 2),
+    "digits": (1797, 64, 10), "diabetes": (442, 10, 1), "spirals": (500, 2, 2),
+    "moons": (500, 2, 2), "circles": (500, 2, 2), "checkerboard": (500, 2, 2),
+    "friedman1": (500, 10, 1),
+}
+GENERATED_WITH_NOISE = ["moons", "circles", "checkerboard", "friedman1"]
+
+
+def test_the_registry_holds_the_ten_problems():
+    assert set(datasets.DATASETS) == set(SHAPES)
+    for name, ds in datasets.DATASETS.items():
+        assert ds.name == name and ds.source
+    families = {ds.family for ds in datasets.DATASETS.values()}
+    assert families == {"tabular", "generated"}
+    regression = {n for n, ds in datasets.DATASETS.items() if ds.task == "regression"}
+    assert regression == {"diabetes", "friedman1"}
+
+
+def test_a_dataset_checks_its_family_and_task():
+    with pytest.raises(ValueError, match="family"):
+        datasets.Dataset("x", "image", "classification", "", lambda seed: None)
+    with pytest.raises(ValueError, match="task"):
+        datasets.Dataset("x", "tabular", "ranking", "", lambda seed: None)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_dataset_loads_with_its_shapes(name):
+    ds = datasets.DATASETS[name]
+    x, y = ds.load(0)
+    n, d, k = SHAPES[name]
+    assert x.shape == (n, d) and y.shape == (n, k)
+    assert x.dtype == np.float64 and y.dtype == np.float64
+    assert np.isfinite(x).all() and np.isfinite(y).all()
+    if ds.task == "classification":
+        assert set(np.unique(y)) == {0.0, 1.0}
+        np.testing.assert_array_equal(y.sum(axis=1), np.ones(n))
+        assert (y.sum(axis=0) > 0).all()  # every class present
+    else:
+        assert len(np.unique(y)) > 10
+
+
+def test_known_class_counts():
+    # iris: 50 of each species; breast cancer: 212 malignant, 357 benign (UCI)
+    np.testing.assert_array_equal(datasets.DATASETS["iris"].load(0)[1].sum(axis=0), [50] * 3)
+    np.testing.assert_array_equal(datasets.DATASETS["breast_cancer"].load(0)[1].sum(axis=0),
+                                  [212, 357])
+
+
+def test_spirals_are_the_articles():
+    x, y = datasets.DATASETS["spirals"].load(7)
+    spiral = data.spiral_data(500)
+    np.testing.assert_array_equal(x, spiral[:, :2])
+    np.testing.assert_array_equal(y, spiral[:, 2:])
+
+
+@pytest.mark.parametrize("name", GENERATED_WITH_NOISE)
+def test_generated_data_depend_only_on_the_seed(name):
+    load = datasets.DATASETS[name].load
+    x1, y1 = load(3)
+    x2, y2 = load(3)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    x3, _ = load(4)
+    assert not np.array_equal(x1, x3)
+
+
+def test_bundled_data_ignore_the_seed():
+    x1, y1 = datasets.DATASETS["wine"].load(0)
+    x2, y2 = datasets.DATASETS["wine"].load(5)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_checkerboard_classes_are_the_parity_of_the_cells():
+    x, y = datasets.checkerboard(2000, seed=1)
+    assert (x >= -1).all() and (x < 1).all()
+    # hand-checked cells: (0.1, 0.1) in cells (0, 0) -> even; (0.6, 0.1) in (1, 0) -> odd;
+    # (-0.1, 0.1) in (-1, 0) -> odd; (-0.6, -0.6) in (-2, -2) -> even
+    for px, py, odd in [(0.1, 0.1, 0), (0.6, 0.1, 1), (-0.1, 0.1, 1), (-0.6, -0.6, 0)]:
+        near = np.abs(x - [px, py]).max(axis=1) < 0.05
+        assert near.any()
+        np.testing.assert_array_equal(np.argmax(y[near], axis=1), odd)
+    # a 4 x 4 board: 16 cells, balanced classes on average
+    cells = {tuple(c) for c in np.floor(2 * x).astype(int)}
+    assert len(cells) == 16
+    assert 0.45 < y[:, 0].mean() < 0.55
+
+
+# --- splits ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,sizes", [
+    (150, (90, 30, 30)), (500, (300, 100, 100)),
+    # 178: n f = 106.8, 35.6, 35.6 -> floors 106, 35, 35, two rows left over go to the
+    # largest remainders: train (0.8) and validation (0.6, before test's equal 0.6)
+    (178, (107, 36, 35)),
+    # 442: 265.2, 88.4, 88.4 -> 265, 88, 88 + one row to validation
+    (442, (265, 89, 88)),
+    (5, (3, 1, 1))])
+def test_split_sizes_follow_the_fractions(n, sizes):
+    train, val, test = datasets.split_rows(n, seed=0)
+    assert (len(train), len(val), len(test)) == sizes
+    rows = np.concatenate([train, val, test])
+    np.testing.assert_array_equal(np.sort(rows), np.arange(n))  # disjoint and covering
+    assert train.dtype.kind == "i"
+
+
+def test_other_fractions():
+    sizes = datasets.split_sizes(1000, (0.7, 0.15, 0.15))
+    assert sizes == (700, 150, 150)
+    train, val, test = datasets.split_rows(10, 0, (0.5, 0.3, 0.2))
+    assert (len(train), len(val), len(test)) == (5, 3, 2)
+
+
+def test_splits_are_reproducible_and_depend_on_the_seed():
+    a = datasets.split_rows(500, seed=1)
+    b = datasets.split_rows(500, seed=1)
+    c = datasets.split_rows(500, seed=2)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+    # the documented construction: slices of default_rng(seed).permutation(n)
+    perm = np.random.default_rng(1).permutation(500)
+    np.testing.assert_array_equal(np.concatenate(a), perm)
+
+
+@pytest.mark.parametrize("fractions,match", [
+    ((0.6, 0.2, 0.1), "sum to 1"), ((0.6, 0.5, -0.1), "positive"),
+    ((1.0, 0.0, 0.0), "positive"), ((0.5, 0.5), "three"), ((0.6, 0.2, float("nan")), "positive")])
+def test_bad_fractions_raise(fractions, match):
+    with pytest.raises(ValueError, match=match):
+        datasets.split_rows(100, 0, fractions)
+
+
+def test_too_few_rows_raise():
+    with pytest.raises(ValueError, match="at least one row"):
+        datasets.split_rows(4, 0, (0.9, 0.05, 0.05))  # sizes would be (4, 0, 0)
+    with pytest.raises(ValueError, match="at least one row"):
+        datasets.split_rows(3, 0)  # 1.8, 0.6, 0.6 -> (2, 1, 0)
+    with pytest.raises(ValueError, match="n must be"):
+        datasets.split_rows(2, 0)
+
+
+# --- standardising ---------------------------------------------------------------------
+
+
+def test_standardise_uses_the_given_rows_only():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(200, 3))
+    x[150:] += 10.0  # the other rows differ: statistics over all rows would be off
+    rows = np.arange(150)
+    z, scaler = datasets.standardise(x, rows)
+    np.testing.assert_allclose(z[rows].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z[rows].std(axis=0), 1, rtol=1e-12)
+    assert (np.abs(z.mean(axis=0)) > 0.5).all()  # not standardised over all rows
+    np.testing.assert_allclose(scaler["mean"], x[rows].mean(axis=0))
+    np.testing.assert_allclose(scaler["std"], x[rows].std(axis=0))
+    # the other rows are scaled with the same numbers
+    np.testing.assert_allclose(z[150:], (x[150:] - scaler["mean"]) / scaler["std"])
+
+
+def test_standardise_known_values():
+    x = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]])
+    z, scaler = datasets.standardise(x, [0, 1])
+    # column 0 on rows 0, 1: mean 2, population std 1; column 1 constant (5) on them
+    assert scaler == {"mean": [2.0, 5.0], "std": [1.0, 1.0]}
+    np.testing.assert_array_equal(z, [[-1.0, 0.0], [1.0, 0.0], [98.0, 2.0]])
+
+
+def test_standardise_keeps_constant_columns_finite():
+    x = np.full((6, 2), 0.1)
+    x[:, 1] = np.arange(6)
+    z, scaler = datasets.standardise(x, np.arange(6))
+    assert scaler["std"][0] == 1.0
+    np.testing.assert_array_equal(z[:, 0], 0.0)  # exactly 0, though mean(0.1 x 6) != 0.1
+
+
+# --- the problem -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["iris", "diabetes", "digits"])
+def test_load_problem(name):
+    problem, info = datasets.load_problem(name, split_seed=3, data_seed=1)
+    n, d, k = SHAPES[name]
+    assert isinstance(problem, data.Problem) and problem.inputs == "standardised"
+    assert problem.x_all.shape == (n, d) and problem.y_all.shape == (n, k)
+    info = json.loads(json.dumps(info))  # JSON-ready
+    assert (info["name"], info["n"], info["n_inputs"], info["n_outputs"]) == (name, n, d, k)
+    assert info["family"] == "tabular" and info["split_seed"] == 3 and info["data_seed"] == 1
+    expected = datasets.split_rows(n, 3)
+    for part, rows, mine in zip(("train", "validation", "test"), expected,
+                                (problem.train, problem.validation, problem.test)):
+        assert info["rows"][part] == rows.tolist() == mine.tolist()
+        assert info["sizes"][part] == len(rows)
+    # inputs standardised on the training rows (constant digits pixels stay at 0)
+    x_train = problem.x_train
+    np.testing.assert_allclose(x_train.mean(axis=0), 0, atol=1e-12)
+    std = x_train.std(axis=0)
+    assert np.all(np.isclose(std, 1, rtol=1e-12) | (std == 0))
+    assert len(info["input_mean"]) == len(info["input_std"]) == d
+    if info["task"] == "regression":
+        np.testing.assert_allclose(problem.y_train.mean(), 0, atol=1e-12)
+        np.testing.assert_allclose(problem.y_train.std(), 1, rtol=1e-12)
+        assert len(info["target_mean"]) == len(info["target_std"]) == 1
+        # the original targets are recovered from the recorded scaling
+        _, y_raw = datasets.DATASETS[name].load(1)
+        np.testing.assert_allclose(problem.y_all * info["target_std"][0]
+                                   + info["target_mean"][0], y_raw, rtol=1e-12)
+    else:
+        assert "target_mean" not in info
+        np.testing.assert_array_equal(problem.y_all.sum(axis=1), 1.0)
+
+
+def test_digits_has_constant_pixels_on_its_training_rows():
+    problem, info = datasets.load_problem("digits")
+    x_raw, _ = datasets.DATASETS["digits"].load(0)
+    constant = x_raw[problem.train].max(axis=0) == x_raw[problem.train].min(axis=0)
+    assert constant.any()
+    assert np.array(info["input_std"])[constant].tolist() == [1.0] * constant.sum()
+    assert np.isfinite(problem.x_all).all()
+
+
+def test_load_problem_reproducible_and_seeded():
+    a, _ = datasets.load_problem("moons", split_seed=0, data_seed=0)
+    b, _ = datasets.load_problem("moons", split_seed=0, data_seed=0)
+    np.testing.assert_array_equal(a.x_all, b.x_all)
+    np.testing.assert_array_equal(a.train, b.train)
+    c, _ = datasets.load_problem("moons", split_seed=1, data_seed=0)
+    assert not np.array_equal(a.train, c.train)
+    d, _ = datasets.load_problem("moons", split_seed=0, data_seed=1)
+    np.testing.assert_array_equal(a.train, d.train)
+    assert not np.array_equal(a.y_all, d.y_all) or not np.array_equal(a.x_all, d.x_all)
+
+
+def test_unknown_names_raise_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*iris"):
+        datasets.load_problem("mnist")

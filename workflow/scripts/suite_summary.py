@@ -1,0 +1,6 @@
+from secondorder import audit
+from secondorder.pipeline import suite
+
+with audit.job(snakemake):
+    suite.write_summary(list(snakemake.input.fits), out=snakemake.output,
+                        suite=snakemake.params.suite, scope=snakemake.wildcards.scope)

@@ -36,7 +36,7 @@ ENGINE_COLORS = {
     "lm_tf": "#1f77b4",             # (the scaling table's name for it)
     "lm_fd": "#17becf",             # the article's scipy call, finite differences
     "lm_fd_modern": "#0b4f71",      # the same call under scipy >= 1.16
-    "adam_ce": "#e377c2",           # the suite's cross-entropy arms
+    "adam_ce": "#f7b6d2",           # the suite's cross-entropy arms
     "rmsprop_ce": "#c5b0d5",
 }
 _SPARE = ("#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")

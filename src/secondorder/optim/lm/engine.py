@@ -102,8 +102,11 @@ def gauss_newton(jac, r, sample_space: bool = False):
     """``(curvature, colsq, J^T r, all(isfinite(J)))`` from the Jacobian ``J`` and
     residuals ``r``: the curvature is ``J^T J``, or ``J`` itself in sample space (the
     step then needs ``J D^-2 J^T``, formed in the solve); ``colsq = diag(J^T J)``."""
-    curvature = jac if sample_space else tf.matmul(jac, jac, transpose_a=True)
-    colsq = tf.reduce_sum(tf.square(jac), axis=-2)
+    if sample_space:
+        curvature, colsq = jac, tf.reduce_sum(tf.square(jac), axis=-2)
+    else:  # the diagonal of the product: the same bits whatever the batch size
+        curvature = tf.matmul(jac, jac, transpose_a=True)
+        colsq = tf.linalg.diag_part(curvature)
     grad = tf.linalg.matvec(jac, r, transpose_a=True)
     return curvature, colsq, grad, tf.reduce_all(tf.math.is_finite(jac), axis=(-2, -1))
 

@@ -353,7 +353,8 @@ def rounding_findings(table: pd.DataFrame) -> str:
 
 
 def _seconds(value) -> str:
-    return "never (median: most fits missed)" if not np.isfinite(value) else f"{value:.3g} s"
+    return ("never (half or more of the fits missed)" if not np.isfinite(value)
+            else f"{value:.3g} s")
 
 
 def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
@@ -369,7 +370,10 @@ def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
         f"({', '.join(summary['sizes'])}) x {len(summary['arms'])} arms; every arm tuned over "
         f"{s['grid_points']} grid points x {s['inits']} initial weight draws on validation, "
         f"a wall-time cap of {s['cap_s']:g} s per fit (its time share), target = best "
-        f"validation error on the instance + {s['tolerance']:g}.", ""]
+        f"validation error on the instance + {s['tolerance']:g}. A fit's time to target is "
+        "the time of its whole run (its share of the batch it trained in) when the run "
+        "ended within the target, infinite otherwise (Dolan and Moré's convention: "
+        "each method's own stopping rule is part of it).", ""]
     rates = [f"`{r.arm}` {r.successes}/{r.fits} ({pct(r.rate)}, 95% CI {pct(r.ci_low)}-"
              f"{pct(r.ci_high)})" for r in success.sort_values("rate", ascending=False)
              .itertuples()]

@@ -130,5 +130,6 @@ def test_summarise_tunes_then_times_the_chosen_grid_point():
     success = out["success"].set_index("arm")
     assert success.loc["lm", "successes"] == 2 and success.loc["adam", "successes"] == 0
     assert out["verdict"]["verdict"].tolist() == ["holds"]
+    assert out["verdict_instances"][["problem", "verdict"]].values.tolist() == [["p", "holds"]]
     profile = out["profile"].set_index("tau")
     assert profile.loc[1.0, "lm"] == 1.0 and profile.loc[1.0, "adam"] == 0.0

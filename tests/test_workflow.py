@@ -143,6 +143,8 @@ def test_tiny_run_suite_slice(results):
     assert profile["tau"].iloc[0] == 1.0 and profile.drop(columns="tau").le(1).all().all()
     verdict = pd.read_csv(suite / "verdict.csv")
     assert set(verdict["verdict"]) <= {"holds", "mixed", "fails"}
+    per_instance = pd.read_csv(suite / "verdict_instances.csv")
+    assert sorted(per_instance["problem"]) == ["diabetes", "iris"]
     html = (results / "article" / "article.html").read_text()
     assert "Beyond two spirals: the suite" in html and "The claim, per family and size" in html
     assert (results / "article" / "figures" / "fig_suite_profile.png").stat().st_size > 1000

@@ -38,6 +38,7 @@ rule suite_summary:
             "verdict.csv",
             "profile.csv",
             "lm_cost.csv",
+            "verdict_instances.csv",
         ),
         profile_png=report(
             "results/suite/{scope}/fig_suite_profile.png",

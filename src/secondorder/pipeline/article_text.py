@@ -385,6 +385,16 @@ def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
               + ", ".join(f"`{a}` {pct(first[a])}" for a in arms)
               + f" of the instances; within {last['tau']:.0f}x of the fastest: "
               + ", ".join(f"`{a}` {pct(last[a])}" for a in arms) + ".", ""]
+    words = verdict["verdict"].value_counts()
+    lines.append(
+        f"**Verdict**: the claim holds in {words.get('holds', 0)} of {len(verdict)} "
+        f"(family, size) groups, is mixed in {words.get('mixed', 0)} and fails in "
+        f"{words.get('fails', 0)}" + (
+            "; it holds for " + ", ".join(f"{r.family} problems at size {r.size}"
+                                          for r in verdict.itertuples()
+                                          if r.verdict == "holds")
+            if words.get("holds", 0) else "") + ".")
+    lines.append("")
     lines.append(f"**The claim, per family and size** (LM = `{lm_arm}`; *holds*: LM "
                  "reached the target at least as often as every rival and its median "
                  "time to target was no longer than the fastest rival's; *mixed*: one of "

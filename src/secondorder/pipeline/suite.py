@@ -247,7 +247,8 @@ def summarise(fits: pd.DataFrame, *, tolerance: float, lm_arm: str = "lm") -> di
     """Every table of the suite from all its fits: ``selected`` (each arm's tuned grid
     point), ``targets``, ``fits`` (the selected grid points' fits with
     ``time_to_target_s`` and ``reached``), ``instance_times``, ``profile``,
-    ``success``, ``verdict`` and ``lm_cost`` (LM's cost per iteration by size)."""
+    ``success``, ``verdict`` (per family and size), ``verdict_instances`` (per problem
+    and size) and ``lm_cost`` (LM's cost per iteration by size)."""
     from secondorder.pipeline import suite_metrics as sm
 
     fits = fits.copy()
@@ -269,11 +270,13 @@ def summarise(fits: pd.DataFrame, *, tolerance: float, lm_arm: str = "lm") -> di
             "instance_times": times.reset_index(),
             "profile": sm.performance_profile(times, taus).reset_index(),
             "success": sm.success_rates(timed),
-            "verdict": sm.verdict(timed, lm_arm=lm_arm), "lm_cost": cost}
+            "verdict": sm.verdict(timed, lm_arm=lm_arm),
+            "verdict_instances": sm.verdict(timed, lm_arm=lm_arm, by=("problem", "size")),
+            "lm_cost": cost}
 
 
 #: Tables :func:`write_summary` writes beside ``fits.csv``.
-TABLES = ("selected", "success", "verdict", "profile", "lm_cost")
+TABLES = ("selected", "success", "verdict", "profile", "lm_cost", "verdict_instances")
 
 
 def write_summary(fit_csvs, *, out, suite: dict, scope: str) -> dict:

@@ -352,6 +352,11 @@ def rounding_findings(table: pd.DataFrame) -> str:
             "this much; compare rates through their intervals.")
 
 
+#: FP64 peak of an NVIDIA H100 SXM (tensor cores, datasheet), for the suite's "on paper"
+#: GPU estimate; never a measurement.
+GPU_FP64_FLOPS = 67e12
+
+
 def _seconds(value) -> str:
     return ("never (half or more of the fits missed)" if not np.isfinite(value)
             else f"{value:.3g} s")
@@ -416,6 +421,21 @@ def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
                   f"({big['problem']}, {big['size']}: {big['ms_per_iteration']:.3g} ms per "
                   "iteration, so the cap allowed about "
                   f"{1e3 * s['cap_s'] / big['ms_per_iteration']:.0f} iterations)."]
+    if len(ran):
+        flops = 2.0 * ran["n_residuals"] * ran["n_params"] * np.minimum(ran["n_residuals"],
+                                                                         ran["n_params"])
+        rate = float(np.median(flops / (1e-3 * ran["ms_per_iteration"])))
+        gpu = GPU_FP64_FLOPS
+        lines.append(
+            f"One iteration's products take 2 m n min(m, n) flops (JᵀJ, or J D⁻² Jᵀ in "
+            f"sample space when n > m); LM ran them at a median {rate / 1e9:.2g} GFLOP/s "
+            f"per fit here. On paper, a GPU with {gpu / 1e12:.0f} TFLOP/s of FP64 (an H100's "
+            f"datasheet figure) would be up to {gpu / rate:.0f}x faster on that arithmetic "
+            f"alone, and its 80 GB would hold one row's J and JᵀJ up to roughly "
+            f"{int(np.sqrt(80e9 / 32)):,} weights in parameter space; the suite's cap of "
+            f"{s['cap_s']:g} s would then buy about {gpu * s['cap_s'] / 1e12:.0f} TFLOP per "
+            "fit, where this CPU got "
+            f"{rate * s['cap_s'] / 1e9:.2g} GFLOP. Not measured: no GPU was used for this run.")
     if len(capped):
         lines.append(
             "Not run for lack of memory (one row's J, JᵀJ and factors over "

@@ -312,34 +312,3 @@ def test_verdict_lm_arm_name_and_groups():
     assert len(per_problem) == 4
     with pytest.raises(ValueError, match="family"):
         sm.verdict(fits.drop(columns="family"))
-
-
-# --- LM's cost -------------------------------------------------------------------------
-
-
-def test_lm_cost_boundary_known_values():
-    # ms = c m n^2 with c = 2e-6, times noise factors 2, 1/2, 1: the log residuals
-    # (ln 2, -ln 2, 0) average to 0, so c = 2e-6 exactly and the log RMSE is
-    # ln 2 sqrt(2/3) = 0.565957
-    n = np.array([100, 200, 400])
-    m = np.array([1000, 1000, 2000])
-    rows = pd.DataFrame({"problem": ["a", "b", "c"], "size": [1, 2, 3], "n_params": n,
-                         "n_residuals": m, "ms_per_iteration": 2e-6 * m * n**2 * [2, 0.5, 1],
-                         "peak_rss_mb": [1.0, 2.0, 3.0]})
-    fit = sm.lm_cost_boundary(rows, budget_s=1.0, n_residuals=1000)
-    assert fit["c_ms"] == pytest.approx(2e-6, rel=1e-12)
-    assert fit["log_rmse"] == pytest.approx(math.log(2) * math.sqrt(2 / 3), rel=1e-12)
-    # 1000 ms >= 2e-6 * 1000 * n^2  <=>  n <= sqrt(5e5) = 707.107
-    assert fit["n_real"] == pytest.approx(707.1068, abs=1e-4) and fit["n_max"] == 707
-    # ten times the budget buys sqrt(10) times the weights: sqrt(5e6) = 2236.07
-    assert sm.lm_cost_boundary(rows, 10.0, 1000)["n_max"] == 2236
-
-
-def test_lm_cost_boundary_rejects_bad_input():
-    rows = pd.DataFrame({"n_params": [10], "n_residuals": [100], "ms_per_iteration": [0.0]})
-    with pytest.raises(ValueError, match="> 0"):
-        sm.lm_cost_boundary(rows, 1.0, 100)
-    with pytest.raises(ValueError, match="budget_s"):
-        sm.lm_cost_boundary(rows.assign(ms_per_iteration=1.0), 0.0, 100)
-    with pytest.raises(ValueError, match="ms_per_iteration"):
-        sm.lm_cost_boundary(rows.drop(columns="ms_per_iteration"), 1.0, 100)

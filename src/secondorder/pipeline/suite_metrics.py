@@ -16,8 +16,7 @@ weights (``init``). The analysis is:
 4. per (problem, size) instance and arm the median time to target over the inits
    (:func:`instance_times`), summarised by Dolan & Moré's performance profiles
    (:func:`performance_profile`), success rates with Wilson intervals
-   (:func:`success_rates`) and a verdict word per family and size (:func:`verdict`);
-5. where LM stops being cheap: :func:`lm_cost_boundary`.
+   (:func:`success_rates`) and a verdict word per family and size (:func:`verdict`).
 
 Pure numpy and pandas (no TensorFlow): the functions run on the tables the suite's
 jobs write.
@@ -365,44 +364,3 @@ def verdict(fits_with_times: pd.DataFrame, *, lm_arm: str = "lm",
                      "fastest_rival_median_time_s": float(fastest["median_t"]),
                      "rate_ok": rate_ok, "time_ok": time_ok, "verdict": word})
     return pd.DataFrame(rows)
-
-
-def lm_cost_boundary(rows: pd.DataFrame, budget_s: float, n_residuals: int) -> dict:
-    """How many weights LM can afford: the cost model ``ms_per_iteration = c m n^2``
-    fitted to measured LM iterations, solved for the largest ``n`` under a budget.
-
-    ``rows``: one row per measured (problem, size) with ``n_params`` (``n``, weights),
-    ``n_residuals`` (``m``: training rows x outputs) and ``ms_per_iteration`` (other
-    columns, e.g. ``peak_rss_mb``, are ignored). Forming ``J^T J`` costs ``m n^2``
-    multiply-adds (the ``n^3 / 3`` of its Cholesky factor is dropped: the model
-    assumes ``m >> n``). ``c`` is fitted by least squares in log space,
-    ``log c = mean(log ms - log(m n^2))`` (the geometric mean of ``ms / (m n^2)``),
-    so sizes spanning orders of magnitude weigh alike. For ``n_residuals = m``, one
-    iteration fits in ``budget_s`` while ``c m n^2 <= 1000 budget_s``:
-    ``n_real = sqrt(1000 budget_s / (c m))``, ``n_max = floor(n_real)``.
-
-    Returns ``{"c_ms": c, "log_rmse": ..., "n_rows": ..., "budget_s": ...,
-    "n_residuals": m, "n_real": ..., "n_max": ...}``; ``log_rmse`` is the root mean
-    square of the fit's log residuals (0 when the model is exact).
-    """
-    _require(rows, ["n_params", "n_residuals", "ms_per_iteration"], "rows")
-    if rows.empty:
-        raise ValueError("rows is empty")
-    n = np.asarray(rows["n_params"], dtype=float)
-    m = np.asarray(rows["n_residuals"], dtype=float)
-    ms = np.asarray(rows["ms_per_iteration"], dtype=float)
-    if not (np.isfinite(n) & np.isfinite(m) & np.isfinite(ms)).all() or \
-            (n <= 0).any() or (m <= 0).any() or (ms <= 0).any():
-        raise ValueError("n_params, n_residuals and ms_per_iteration must be finite and > 0")
-    if not (math.isfinite(budget_s) and budget_s > 0):
-        raise ValueError(f"budget_s must be a finite number > 0, got {budget_s!r}")
-    if not (math.isfinite(n_residuals) and n_residuals > 0):
-        raise ValueError(f"n_residuals must be > 0, got {n_residuals!r}")
-    log_ratio = np.log(ms) - np.log(m * n**2)
-    log_c = float(np.mean(log_ratio))
-    log_rmse = float(np.sqrt(np.mean((log_ratio - log_c) ** 2)))
-    c = math.exp(log_c)
-    n_real = math.sqrt(1000.0 * budget_s / (c * n_residuals))
-    return {"c_ms": c, "log_rmse": log_rmse, "n_rows": int(len(n)),
-            "budget_s": float(budget_s), "n_residuals": n_residuals,
-            "n_real": n_real, "n_max": int(math.floor(n_real))}

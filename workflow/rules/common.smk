@@ -143,9 +143,9 @@ def suite_files(scope, ext):
 
 
 def suite_records(scope):
-    return [f"results/provenance/suite/{scope}/{job}.json" for job in suite_jobs(scope)] + [
-        f"results/provenance/suite/{scope}/summary.json"
-    ]
+    return [
+        f"results/provenance/suite/{scope}/{job}.json" for job in suite_jobs(scope)
+    ] + [f"results/provenance/suite/{scope}/summary.json"]
 
 
 def suite_in_article():

@@ -50,7 +50,9 @@ rule suite_summary:
             caption=caption("fig_suite_lm_cost"),
             category="suite",
         ),
-        svgs=multiext("results/suite/{scope}/", "fig_suite_profile.svg", "fig_suite_lm_cost.svg"),
+        svgs=multiext(
+            "results/suite/{scope}/", "fig_suite_profile.svg", "fig_suite_lm_cost.svg"
+        ),
         provenance="results/provenance/suite/{scope}/summary.json",
     log:
         "logs/suite/{scope}/summary.log",

@@ -29,6 +29,7 @@ localrules:
     shared_init,
     summary,
     audit,
+    suite,
 
 
 rule all:

@@ -152,8 +152,9 @@ def local_run(request):
     return workdir, (wall if wall > 1 else None)
 
 
-#: On top of the tiny config: a smaller study, so that the SLURM runs (each job pays
-#: a submission and status checks) stay short. The article's arms are unchanged.
+#: On top of the tiny config: a smaller study and no suite slice, so that the SLURM runs
+#: (each job pays a submission and status checks) stay short. The article's arms are
+#: unchanged. (The suite's rules declare their resources: tests/test_profiles.py.)
 SMALL_STUDY = """study:
   arms: [lm]
   single_seed_arms: []
@@ -161,6 +162,8 @@ SMALL_STUDY = """study:
   inputs: [raw]
 scaling:
   hidden: [3, 4]
+suite:
+  in_article: none
 """
 
 

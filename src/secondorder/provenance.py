@@ -16,15 +16,18 @@ LIBRARIES = ("secondorder", "tensorflow", "keras", "numpy", "scipy", "pandas",
              "matplotlib", "snakemake", "papermill", "nbconvert")
 
 
+def installed_version(name: str) -> str | None:
+    """The installed version of the distribution ``name``, ``None`` if it is absent."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def versions() -> dict:
     """Python and library versions (``None`` for a library that is not installed)."""
-    out = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"python": platform.python_version(),
+            **{name: installed_version(name) for name in LIBRARIES}}
 
 
 def device() -> dict:
@@ -80,11 +83,8 @@ def package() -> dict:
     every dependency, ``requirements/pins.txt``; ``None`` when it is not there)."""
     from secondorder import pins
 
-    try:
-        version = importlib.metadata.version("secondorder")
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    return {"name": "secondorder", "version": version, "pins_sha256": pins.sha256()}
+    return {"name": "secondorder", "version": installed_version("secondorder"),
+            "pins_sha256": pins.sha256()}
 
 
 def environment() -> dict:

@@ -36,7 +36,6 @@ the same run (tf-levenberg-marquardt and jaxopt; keys ``best_peer`` and
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import time
 import warnings
@@ -316,10 +315,7 @@ def bench_lm_scipy(problem, ws0, *, target, max_iter) -> dict:
 # --- tf-levenberg-marquardt ---------------------------------------------------------------
 
 def tflm_version() -> str | None:
-    try:
-        return importlib.metadata.version("tf-levenberg-marquardt")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return provenance.installed_version("tf-levenberg-marquardt")
 
 
 @contextlib.contextmanager
@@ -413,13 +409,7 @@ JAXOPT_PACKAGES = ("jax", "jaxlib", "jaxopt")
 
 def jaxopt_versions() -> dict[str, str | None]:
     """Installed versions of jax, jaxlib and jaxopt (``None`` for one not installed)."""
-    out = {}
-    for name in JAXOPT_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: provenance.installed_version(name) for name in JAXOPT_PACKAGES}
 
 
 def jaxopt_importable() -> bool:
@@ -723,8 +713,9 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         out.update(dict.fromkeys(TFLM_FIELDS))
 
     if include_jaxopt:
-        say(f"jaxopt {jaxopt_versions()['jaxopt']} LevenbergMarquardt (jax "
-            f"{jaxopt_versions()['jax']}), up to {jaxopt_max_iter} iterations ...")
+        jax_versions = jaxopt_versions()
+        say(f"jaxopt {jax_versions['jaxopt']} LevenbergMarquardt (jax "
+            f"{jax_versions['jax']}), up to {jaxopt_max_iter} iterations ...")
         out.update(bench_jaxopt(raw, ws0, target=target, max_iter=jaxopt_max_iter))
         say(f"jaxopt: {_s(out['jaxopt_time_to_target_s'])} to target "
             f"({out['jaxopt_iters']} iterations run, {out['jaxopt_status']}), "

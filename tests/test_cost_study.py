@@ -1,5 +1,6 @@
 """The scaling study's floor (one Gram matrix plus one Cholesky of the LM's shape) and
-the per-size check of the LM against it: known shapes and values, no engine runs."""
+the per-size check of the LM against it: known shapes and values; one tiny timed run
+per engine."""
 
 import math
 
@@ -95,3 +96,18 @@ def test_scaling_table_adds_the_floor(monkeypatch):
     for _, pair in table.groupby("hidden"):
         assert pair["floor_ms"].nunique() == 1
     assert len(within_floor(table)) == 2
+
+
+def test_chunk_ms_is_the_median_chunk_per_iteration():
+    # chunks of 10 iterations took 0.5 s (first use), 0.1 s and 0.2 s
+    assert cost_study.chunk_ms(1.0, [1.5, 1.6, 1.8], 10) == pytest.approx(20.0)
+    assert cost_study.chunk_ms(0.0, [0.02], 4) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="no complete chunk"):
+        cost_study.chunk_ms(0.0, [], 4)
+
+
+@pytest.mark.parametrize("engine", cost_study.ENGINES)
+def test_measure_here_times_chunks_of_one_compiled_run(engine):
+    row = cost_study.measure_here(3, engine, iterations=4, repeats=3)
+    assert row["hidden"] == 3 and row["n_params"] == 5 * 3 + 2 and row["engine"] == engine
+    assert np.isfinite(row["ms_per_iter"]) and row["ms_per_iter"] > 0

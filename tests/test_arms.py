@@ -57,3 +57,23 @@ def test_train_gives_one_result_per_row_for_an_arm_that_loops():
     with pytest.raises(ValueError, match=r"\(B, 27\) matrix"):
         arms.train({"optimizer": "lbfgs", "inputs": "raw", "max_iter": 2}, problem, W0[0],
                    ARCH)
+
+
+def test_lbfgs_fits_one_by_one_on_one_problem_compile_once_and_agree():
+    """A study block trains L-BFGS one call per fit: the second call reuses the first's
+    compiled loss (compile time near zero) and gives what a fresh compilation gives;
+    another problem object compiles anew."""
+    rng = np.random.default_rng(1)
+    problem = data.Problem(rng.normal(size=(40, 2)), np.eye(2)[rng.integers(0, 2, 40)],
+                           np.arange(30), np.arange(30, 40), "raw")
+    arm = {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 5}
+    W0 = np.stack([model.init_weights(s, ARCH) for s in (1, 2)])
+    first, again = (arms.train(arm, problem, W0[:1], ARCH)[0] for _ in range(2))
+    assert again.compile_s < first.compile_s
+    copy = data.Problem(problem.x_all.copy(), problem.y_all.copy(), problem.train,
+                        problem.validation, "raw")
+    fresh = arms.train(arm, copy, W0[:1], ARCH)[0]
+    assert arms._LBFGS_COMPILED[0] is copy
+    np.testing.assert_array_equal(again.weights, first.weights)
+    np.testing.assert_array_equal(fresh.weights, first.weights)
+    np.testing.assert_array_equal(fresh.history["ssq_val"], again.history["ssq_val"])

@@ -57,10 +57,20 @@ def _lm(arm, problem, W0, arch, progress):
     return fit_lm_batch(arm, problem, W0, arch, progress=progress)
 
 
+#: The compiled loss of the last problem L-BFGS trained on: ``(problem, arch,
+#: functions)``. A study block trains its fits one call each (L-BFGS does not batch) on
+#: the same :class:`~secondorder.problem.data.Problem` object, so one compilation
+#: serves the block; any other problem (by identity) or architecture compiles anew.
+_LBFGS_COMPILED: list = []
+
+
 def _lbfgs(arm, problem, W0, arch, progress):
     from secondorder.optim.quasi_newton import fit_lbfgs, ssq_and_gradient
 
-    functions = ssq_and_gradient(problem, arch)  # compiled once for every start
+    if not (_LBFGS_COMPILED and _LBFGS_COMPILED[0] is problem
+            and _LBFGS_COMPILED[1] == arch):
+        _LBFGS_COMPILED[:] = [problem, arch, ssq_and_gradient(problem, arch)]
+    functions = _LBFGS_COMPILED[2]
     return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"],
                       max_time=arm["max_time"], functions=functions) for w0 in W0]
 

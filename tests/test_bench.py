@@ -57,6 +57,7 @@ def test_summary_has_every_field_with_its_type(summary):
     assert (summary["tflm_time_to_target_s"] is None) == (summary["tflm_steps_to_target"]
                                                           is None)
     assert summary["settings"]["include_tflm"] == HAVE_TFLM
+    assert summary["settings"]["lm_options"] == bench.lm_options(None)  # the lm arm's
     for key in set(JAXOPT_FIELDS) - {"jaxopt_time_to_target_s", "jaxopt_iters_to_target"}:
         assert (summary[key] is not None) == HAVE_JAXOPT, key  # None only when not run
     assert (summary["jaxopt_time_to_target_s"] is None) == (summary["jaxopt_iters_to_target"]
@@ -152,6 +153,8 @@ def test_table(summary):
     # the same line under the installed scipy), 2 Adam
     assert len(table) == 9
     ours = table.iloc[0]
+    assert "damping marquardt, scaling identity, mu0 0.001" in ours["method"]
+    assert "damping nielsen, scaling identity" in table.iloc[1]["method"]
     assert ours["time_to_target_s"] == summary["lm_time_to_target_s"]
     assert ours["speedup"] == pytest.approx(summary["speedup_lm_vs_seed_fd"])
     jaxopt_row = table.iloc[4]
@@ -218,3 +221,24 @@ def test_bench_jaxopt_tiny_run():
     hit = bench.bench_jaxopt(raw, ws0, target=0.0, max_iter=3)  # reached at the first check
     assert hit["jaxopt_status"] == "target" and hit["jaxopt_iters_to_target"] == 1
     assert 0 < hit["jaxopt_time_to_target_s"] <= hit["jaxopt_wall_s"]
+
+
+def test_the_lm_rows_take_the_lm_arms_options():
+    assert bench.lm_options(None) == {"damping": "marquardt", "scaling": "identity",
+                                      "mu0": 1e-3, "mu_max": 1e10}
+    arm = {"optimizer": "lm", "inputs": "raw", "max_iter": 5, "damping": "nielsen",
+           "scaling": "jtj_diag", "mu0": 0.01}
+    assert bench.lm_options(arm) == {"damping": "nielsen", "scaling": "jtj_diag",
+                                     "mu0": 0.01, "mu_max": 1e10}
+    with pytest.raises(ValueError, match="solve 'tf'"):
+        bench.lm_options({**arm, "solve": "scipy"})
+    with pytest.raises(ValueError, match="optimizer"):
+        bench.lm_options({"optimizer": "lbfgs", "inputs": "raw", "max_iter": 5})
+
+
+def test_the_articles_goal_lines_name_the_lm_options(summary):
+    from secondorder.pipeline.article_text import bench_findings
+
+    text = bench_findings(summary)
+    assert "the pipeline's `lm` arm's options (damping marquardt, scaling identity" in text
+    assert text.count("\n- ") == len(summary["targets"]) + 1  # device, goals, options

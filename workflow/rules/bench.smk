@@ -21,5 +21,6 @@ rule bench:
         runtime=minutes(60),
     params:
         bench=config["bench"],
+        lm_arm=config["arms"]["lm"],
     script:
         "../scripts/bench.py"

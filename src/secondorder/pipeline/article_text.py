@@ -332,8 +332,11 @@ def bench_findings(summary: dict) -> str:
         verdict = {True: "met", False: "**not met**", None: "not measurable"}[goal["met"]]
         label = words.get(name, name).format(target=pct(summary["target"]))
         lines.append(f"{label}: {shown} (goal {goal['op']} {goal['threshold']:g}): {verdict}.")
-    lines.append("Goals without a damping rule named are for Marquardt's rule (trainlm's "
-                 "defaults, the pipeline's `lm` arm).")
+    from secondorder.pipeline.bench import options_text
+
+    used = options_text(summary.get("settings", {}).get("lm_options"))
+    lines.append(f"Goals without a damping rule named are for the pipeline's `lm` arm's "
+                 f"options ({used}); the Nielsen goals change only its damping rule.")
     return "\n".join(f"- {line}" for line in lines)
 
 

@@ -12,9 +12,10 @@ article's ``ws_init``) on the article's 500 spirals and split:
   from 1.16 on runs another algorithm
   (:func:`~secondorder.optim.article_lm.least_squares_lm_modern`), timed as its own row
   (keys ``seed_fd_modern_*``);
-* our LM, :func:`secondorder.optim.lm.least_squares` with ``solve="tf"`` (the compiled loop,
-  Marquardt damping, ``mu0 = 1e-3``) and ``solve="scipy"`` (MINPACK with the
-  TensorFlow Jacobian), raw inputs;
+* our LM, :func:`secondorder.optim.lm.least_squares` with ``solve="tf"`` (the compiled loop
+  with the options of the pipeline's ``lm`` arm, :func:`lm_options`, and the same with
+  Nielsen's damping rule) and ``solve="scipy"`` (MINPACK with the TensorFlow Jacobian),
+  raw inputs;
 * tf-levenberg-marquardt (PyPI), when it is installed, on a float64 Keras model with
   the same weights, raw inputs, MSE loss, full batch;
 * jaxopt's ``LevenbergMarquardt`` (PyPI ``jaxopt`` on ``jax``), when it imports, on
@@ -193,12 +194,28 @@ def bench_article_fd(problem, ws0, *, target, max_nfev, modern=False) -> dict:
 
 # --- our LM, compiled loop ----------------------------------------------------------------
 
-def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
-                prefix="lm") -> dict:
-    """Our LM (``solve="tf"``, ``damping``, ``mu0 = 1e-3``): first the iterations to
-    ``target`` (``chunk=1``, accuracy checked by the progress callback, which stops the
-    run), then a clean timing run of exactly that many iterations in one chunk.
-    Summary keys start with ``prefix``."""
+#: The options of the pipeline's ``lm`` arm that the benchmark's LM rows take.
+LM_OPTIONS = ("damping", "scaling", "mu0", "mu_max")
+
+
+def lm_options(lm_arm: dict | None) -> dict:
+    """The benchmark's options of our LM: those of the pipeline's ``lm`` arm (a config
+    entry, checked against its schema; None: an ``lm`` arm with the schema's defaults),
+    so the bench times the option set the study and the article's ``lm`` fit use. The
+    arm must use the compiled loop (``solve: tf``)."""
+    from secondorder.optim import arms
+
+    arm = arms.check_arm(lm_arm or {"optimizer": "lm", "inputs": "raw", "max_iter": 1})
+    if arm["optimizer"] != "lm" or arm["solve"] != "tf":
+        raise ValueError(f"the bench times an lm arm with solve 'tf', got optimizer "
+                         f"{arm['optimizer']!r}, solve {arm.get('solve')!r}")
+    return {key: arm[key] for key in LM_OPTIONS}
+
+def bench_lm_tf(problem, ws0, *, target, max_iter, say, options: dict, prefix="lm") -> dict:
+    """Our LM (``solve="tf"``) with ``options`` (``damping, scaling, mu0, mu_max``: see
+    :func:`lm_options`): first the iterations to ``target`` (``chunk=1``, accuracy
+    checked by the progress callback, which stops the run), then a clean timing run of
+    exactly that many iterations in one chunk. Summary keys start with ``prefix``."""
     from secondorder.optim import lm
     from secondorder.optim.lm_network import mlp_residuals
 
@@ -208,17 +225,16 @@ def bench_lm_tf(problem, ws0, *, target, max_iter, say, damping="marquardt",
     def stop_at_target(info):
         return accuracy(problem, info["x"]) >= target
 
-    search = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                              scaling="identity", damping=damping, max_iter=max_iter, chunk=1,
-                              progress=stop_at_target)
+    damping = options["damping"]
+    search = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", **options,
+                              max_iter=max_iter, chunk=1, progress=stop_at_target)
     reached = search.status == lm.Status.CALLBACK
     n = search.nit if reached else max_iter
     say(f"LM tf ({damping}): {'target reached after' if reached else 'target not reached in'} "
         f"{n} iterations (search run, chunk=1: {search.wall_s:.2f} s); timing {n} "
         "iterations in one chunk")
-    timed = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", mu0=1e-3,
-                             scaling="identity", damping=damping, max_iter=n, chunk=max(n, 1),
-                             progress=lambda info: False)
+    timed = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="tf", **options,
+                             max_iter=n, chunk=max(n, 1), progress=lambda info: False)
     final = accuracy(problem, timed.x)
     verified = bool(reached and timed.nit == n and final >= target)
     if reached and not verified:
@@ -628,7 +644,7 @@ def _stage_progress(say, *, include_tflm, include_fd_modern, include_jaxopt=Fals
 def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_steps=1000,
               fit_epochs=100, compiled_epochs=5000, include_tflm=None,
               include_fd_modern=True, fd_modern_max_nfev=None, include_jaxopt=None,
-              jaxopt_max_iter=2000, in_article=False,
+              jaxopt_max_iter=2000, in_article=False, lm_arm: dict | None = None,
               progress: Callable | None = None) -> dict:
     """Run every measurement (see the module docstring) and return a JSON-ready summary.
 
@@ -639,6 +655,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     ``best_peer_time_to_target_s`` name the faster of the two to the target
     (:func:`best_peer`). ``in_article`` is a workflow setting (whether the article shows
     the table), accepted with the rest of the ``bench`` config and not used here.
+    ``lm_arm``: the pipeline's ``lm`` arm, whose options the "LM tf" rows take
+    (:func:`lm_options`; the Nielsen row changes only its damping rule).
     ``include_fd_modern``
     also times the article's line under the installed scipy (``seed_fd_modern_*``,
     ``None`` when skipped) with ``max_nfev = fd_modern_max_nfev`` (``None``: the same
@@ -665,9 +683,10 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
         raise ImportError("include_jaxopt=True but jax and jaxopt do not import (install "
                           "the bench extra)")
 
+    options = lm_options(lm_arm)  # a malformed arm fails before any timing
     modern_nfev = fd_max_nfev if fd_modern_max_nfev is None else fd_modern_max_nfev
     out = {"target": float(target), "initial_accuracy": accuracy(raw, ws0),
-           "settings": {"target": target, "lm_max_iter": lm_max_iter,
+           "settings": {"target": target, "lm_max_iter": lm_max_iter, "lm_options": options,
                         "fd_max_nfev": fd_max_nfev, "tflm_max_steps": tflm_max_steps,
                         "fit_epochs": fit_epochs, "compiled_epochs": compiled_epochs,
                         "include_tflm": bool(include_tflm),
@@ -681,7 +700,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
                            include_jaxopt=include_jaxopt)
 
     say("LM solve='tf' ...")
-    out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say))
+    out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say,
+                           options=options))
     say(f"LM tf: {_s(out['lm_time_to_target_s'])} to target "
         f"({out['lm_iters_to_target']} iterations), {out['lm_ms_per_iter']:.3f} "
         f"ms/iteration, compile {out['lm_compile_s']:.2f} s")
@@ -689,7 +709,7 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
 
     say("LM solve='tf', Nielsen damping ...")
     out.update(bench_lm_tf(raw, ws0, target=target, max_iter=lm_max_iter, say=say,
-                           damping="nielsen", prefix="lm_nielsen"))
+                           options={**options, "damping": "nielsen"}, prefix="lm_nielsen"))
     say(f"LM tf, Nielsen: {_s(out['lm_nielsen_time_to_target_s'])} to target "
         f"({out['lm_nielsen_iters_to_target']} iterations), "
         f"{out['lm_nielsen_ms_per_iter']:.3f} ms/iteration")
@@ -773,6 +793,15 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
     return out
 
 
+def options_text(options: dict | None) -> str:
+    """``damping marquardt, scaling identity, mu0 0.001, mu_max 1e+10``; "options not
+    recorded" for a summary written before they were."""
+    if not options:
+        return "options not recorded"
+    return ", ".join(f"{key} {options[key]:g}" if isinstance(options[key], float)
+                     else f"{key} {options[key]}" for key in LM_OPTIONS)
+
+
 def bench_table(summary: dict) -> pd.DataFrame:
     """A short table: method, time to target, time per iteration, speed-up.
 
@@ -784,13 +813,16 @@ def bench_table(summary: dict) -> pd.DataFrame:
     (tf-levenberg-marquardt, jaxopt) have a row each, empty when not run.
     """
     s = summary
+    lm = s.get("settings", {}).get("lm_options")
+    nielsen = {**lm, "damping": "nielsen"} if lm else None
     fd = s.get("seed_fd_time_to_target_s")
     fit = s.get("adam_fit_ms_per_epoch")
     rows = [
-        ("LM, compiled TensorFlow loop, Marquardt damping (ours)",
+        (f"LM, compiled TensorFlow loop, the lm arm's options ({options_text(lm)}; ours)",
          s.get("lm_time_to_target_s"), s.get("lm_ms_per_iter"), "iteration",
          _ratio(fd, s.get("lm_time_to_target_s"))),
-        ("LM, compiled TensorFlow loop, Nielsen damping (ours)",
+        (f"LM, compiled TensorFlow loop, the same with Nielsen damping ({options_text(nielsen)}; "
+         "ours)",
          s.get("lm_nielsen_time_to_target_s"), s.get("lm_nielsen_ms_per_iter"), "iteration",
          _ratio(fd, s.get("lm_nielsen_time_to_target_s"))),
         ("LM, MINPACK + TensorFlow Jacobian (ours)", s.get("lm_scipy_time_to_target_s"),

@@ -85,7 +85,7 @@ def test_wilson_interval_edges():
 
 def _fits(rows):
     return pd.DataFrame(rows, columns=["problem", "size", "arm", "grid_point", "init",
-                                       "val_error", "wall_s"])
+                                       "val_error", "time_s"])
 
 
 def test_select_grid_point_median_nan_as_inf_and_ties():
@@ -114,13 +114,13 @@ def test_select_grid_point_median_nan_as_inf_and_ties():
            for r in chosen.itertuples()}
     assert got == {("p", 4, "adam"): (1, 0.2), ("p", 4, "lm"): (1, 0.3),
                    ("p", 4, "sgd"): (1, INF), ("q", 8, "lm"): (1, 0.4)}
-    assert chosen.loc[chosen.arm == "adam", "median_wall_s"].item() == 0.5
+    assert chosen.loc[chosen.arm == "adam", "median_time_s"].item() == 0.5
     assert chosen["n_inits"].tolist() == [3, 2, 2, 2]
 
 
 def test_select_grid_point_names_missing_columns():
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['wall_s'\]"):
-        sm.select_grid_point(_fits([]).drop(columns="wall_s"))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['time_s'\]"):
+        sm.select_grid_point(_fits([]).drop(columns="time_s"))
 
 
 # --- targets and times -----------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_times_to_target():
     fits = pd.DataFrame({"problem": ["p"] * 6 + ["q"], "size": [4] * 7,
                          "arm": ["lm"] * 3 + ["adam"] * 4,
                          "val_error": [0.5, 0.25, 0.375, NAN, INF, 0.38, 0.1],
-                         "wall_s": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
+                         "time_s": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
     targets = pd.DataFrame({"problem": ["p", "q"], "size": [4, 4], "target": [0.375, NAN]})
     out = sm.times_to_target(fits, targets)
     # 0.375 <= 0.375 reaches (<=), 0.38 does not; NaN errors and a NaN target never do
@@ -155,8 +155,8 @@ def test_times_to_target():
     assert out["val_error"].tolist()[:3] == [0.5, 0.25, 0.375]  # fits' columns kept
     with pytest.raises(ValueError, match="no target"):
         sm.times_to_target(fits, targets.iloc[:1])
-    bad = fits.assign(wall_s=[1.0, NAN, 3.0, 4.0, 5.0, 6.0, 7.0])
-    with pytest.raises(ValueError, match="wall_s"):
+    bad = fits.assign(time_s=[1.0, NAN, 3.0, 4.0, 5.0, 6.0, 7.0])
+    with pytest.raises(ValueError, match="time_s"):
         sm.times_to_target(bad, targets)
 
 

@@ -251,8 +251,6 @@ def summarise(fits: pd.DataFrame, *, tolerance: float, lm_arm: str = "lm") -> di
     and size) and ``lm_cost`` (LM's cost per iteration by size)."""
     from secondorder.pipeline import suite_metrics as sm
 
-    fits = fits.copy()
-    fits["wall_s"] = fits["time_s"]  # tuning ties and times use the fit's time share
     selected = sm.select_grid_point(fits)
     chosen = fits.merge(selected[["problem", "size", "arm", "grid_point"]],
                         on=["problem", "size", "arm", "grid_point"])

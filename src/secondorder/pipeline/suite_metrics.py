@@ -117,42 +117,44 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 # --- tuning and targets ----------------------------------------------------------------
 
-FIT_COLUMNS = ("problem", "size", "arm", "grid_point", "init", "val_error", "wall_s")
+#: ``time_s`` is the fit's own time (alone) or its share of a batch's (the suite's rule,
+#: :func:`secondorder.pipeline.suite.run_job`).
+FIT_COLUMNS = ("problem", "size", "arm", "grid_point", "init", "val_error", "time_s")
 
 
 def select_grid_point(fits: pd.DataFrame) -> pd.DataFrame:
     """Each arm's tuned grid point per (problem, size).
 
     ``fits``: one row per fit with columns ``problem, size, arm, grid_point, init,
-    val_error, wall_s``; a failed fit has ``val_error`` NaN or inf. For each
+    val_error, time_s``; a failed fit has ``val_error`` NaN or inf. For each
     (problem, size, arm, grid_point) the median ``val_error`` over the inits is taken
     with NaN counted as ``+inf`` (so a grid point whose fits mostly fail has median
     ``inf``); the chosen grid point has the lowest median, ties broken by the lower
-    median ``wall_s`` (NaN as ``inf``), then the lower ``grid_point``.
+    median ``time_s`` (NaN as ``inf``), then the lower ``grid_point``.
 
     Returns one row per (problem, size, arm): ``problem, size, arm, grid_point,
-    median_val_error, median_wall_s, n_inits``.
+    median_val_error, median_time_s, n_inits``.
     """
     _require(fits, FIT_COLUMNS, "fits")
     if fits.empty:
         raise ValueError("fits is empty")
     frame = fits[list(FIT_COLUMNS)].copy()
     frame["val_error"] = _nan_as_inf(frame["val_error"])
-    frame["wall_s"] = _nan_as_inf(frame["wall_s"])
+    frame["time_s"] = _nan_as_inf(frame["time_s"])
     keys = ["problem", "size", "arm", "grid_point"]
     per_point = (frame.groupby(keys, sort=True)
                  .agg(median_val_error=("val_error", "median"),
-                      median_wall_s=("wall_s", "median"),
+                      median_time_s=("time_s", "median"),
                       n_inits=("init", "size"))
                  .reset_index())
     # np.median semantics on inf: median([1, inf, inf]) = inf; with an even count the
     # two middle values are averaged, and (x + inf) / 2 = inf.
-    best = (per_point.sort_values(["median_val_error", "median_wall_s", "grid_point"],
+    best = (per_point.sort_values(["median_val_error", "median_time_s", "grid_point"],
                                   kind="mergesort")
             .groupby(["problem", "size", "arm"], sort=True).head(1))
     return (best.sort_values(["problem", "size", "arm"], kind="mergesort")
             .reset_index(drop=True)[["problem", "size", "arm", "grid_point",
-                                     "median_val_error", "median_wall_s", "n_inits"]])
+                                     "median_val_error", "median_time_s", "n_inits"]])
 
 
 def targets(fits: pd.DataFrame, tolerance: float) -> pd.DataFrame:
@@ -188,12 +190,12 @@ def times_to_target(fits: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     when its run meets the convergence test, infinity when it fails).
 
     ``reached`` is ``val_error <= target`` of the fit's (problem, size) (False for a
-    NaN error or a NaN target), ``time_to_target_s`` the fit's ``wall_s`` when
+    NaN error or a NaN target), ``time_to_target_s`` the fit's ``time_s`` when
     reached, ``+inf`` otherwise. Returns a copy of ``fits`` with the columns
     ``target, reached, time_to_target_s`` added. ValueError when an instance of
-    ``fits`` has no target, or a fit that reached it has no finite ``wall_s``.
+    ``fits`` has no target, or a fit that reached it has no finite ``time_s``.
     """
-    _require(fits, INSTANCE + ["val_error", "wall_s"], "fits")
+    _require(fits, INSTANCE + ["val_error", "time_s"], "fits")
     _require(targets, INSTANCE + ["target"], "targets")
     if targets.duplicated(INSTANCE).any():
         raise ValueError("targets has more than one row for some (problem, size)")
@@ -207,10 +209,10 @@ def times_to_target(fits: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"no target for the (problem, size) instance(s) {instances}")
     merged = merged.drop(columns="_merge")
     val = np.asarray(merged["val_error"], dtype=float)
-    wall = np.asarray(merged["wall_s"], dtype=float)
+    wall = np.asarray(merged["time_s"], dtype=float)
     reached = val <= np.asarray(merged["target"], dtype=float)  # NaN compares False
     if not np.isfinite(wall[reached]).all():
-        raise ValueError("a fit that reached its target has no finite wall_s")
+        raise ValueError("a fit that reached its target has no finite time_s")
     merged["reached"] = reached
     merged["time_to_target_s"] = np.where(reached, wall, np.inf)
     merged.index = fits.index

@@ -211,6 +211,7 @@ def lm_options(lm_arm: dict | None) -> dict:
                          f"{arm['optimizer']!r}, solve {arm.get('solve')!r}")
     return {key: arm[key] for key in LM_OPTIONS}
 
+
 def bench_lm_tf(problem, ws0, *, target, max_iter, say, options: dict, prefix="lm") -> dict:
     """Our LM (``solve="tf"``) with ``options`` (``damping, scaling, mu0, mu_max``: see
     :func:`lm_options`): first the iterations to ``target`` (``chunk=1``, accuracy

@@ -64,15 +64,15 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     if engine == "lm_tf":
         from secondorder.optim.lm import least_squares
         from secondorder.optim.lm_network import mlp_residuals
+        from secondorder.pipeline.bench import lm_options
 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
         residuals, jacobian, _ = mlp_residuals(problem, arch)
-        # the pipeline's lm arm's rules (trainlm's), not the package defaults; no
+        # an lm arm's default options (trainlm's), not the package defaults; no
         # convergence test, so every chunk runs in full
         res = least_squares(residuals, w0, jacobian=jacobian, max_iter=total,
-                            damping="marquardt", scaling="identity", mu0=1e-3,
-                            chunk=iterations, gtol=0.0, ftol=0.0, xtol=0.0,
-                            progress=lambda info: None)
+                            **lm_options(None), chunk=iterations, gtol=0.0, ftol=0.0,
+                            xtol=0.0, progress=lambda info: None)
         ends = res.history["wall_s"][iterations::iterations]  # [0]: after init
         start = res.history["wall_s"][0]
     elif engine == "adam_compiled":

@@ -183,3 +183,18 @@ def test_adam_refuses_a_momentum(article_problem):
 def test_bad_settings_raise(article_problem, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE, **kwargs)
+
+
+def test_time_shares_split_each_step_over_its_active_rows():
+    from secondorder.optim.fit_result import time_shares
+
+    step_s = [1.0, 2.0, 3.0, 4.0]
+    active = [[1, 1], [1, 1], [0, 1], [0, 0]]
+    shares = time_shares(step_s, active)
+    np.testing.assert_allclose(shares, [[0.5, 0.5], [1.5, 1.5], [1.5, 4.5], [1.5, 4.5]])
+    # the shares add up to the time of the steps someone took part in
+    assert shares[-1].sum() == pytest.approx(6.0)
+    # alone, a fit is charged its own wall time
+    np.testing.assert_allclose(time_shares([0.2, 0.3], [[1], [1]])[:, 0], [0.2, 0.5])
+    with pytest.raises(ValueError, match="step_s must be"):
+        time_shares([1.0], [[True], [True]])

@@ -59,7 +59,7 @@ BAD = [
     ("arms.adam.epochs", "ten", "arms.adam.epochs"),
     ("data.n_samples", -5, "data.n_samples"),
     ("model.hidden", 0, "model.hidden"),
-    ("arms.lm.solve", "cuda", "allowed values are ['tf', 'scipy']"),
+    ("arms.lm.solve", "cuda", "allowed values are ['numpy', 'scipy']"),
     ("arms.lm.damping", "fletcher", "arms.lm.damping"),
     ("run", [], "config key 'run': must not be empty"),
     ("init.seed", KeyError, "'seed' is a required property"),
@@ -97,6 +97,6 @@ def test_snakemake_rejects_bad_config_before_any_job(root, tmp_path, default):
         capture_output=True, text=True, timeout=120)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "config key 'arms.lm.solve'" in output and "['tf', 'scipy']" in output
+    assert "config key 'arms.lm.solve'" in output and "['numpy', 'scipy']" in output
     assert "Traceback" not in output
     assert not (tmp_path / "results").exists()

@@ -74,15 +74,17 @@ def test_article_rows_follow_their_single_runs(article, damping):
     seeds = [1, 2, 3, 4]
     residuals, jacobian, validation = article["batch"]
     batch = least_squares_batch(residuals, [model.init_weights(s) for s in seeds],
-                                jacobian=jacobian, damping=damping, max_iter=150,
+                                jac=jacobian, damping=damping, max_iter=150,
                                 validation=validation)
     residuals, jacobian, validation = article["single"]
     for seed, row in zip(seeds, batch):
-        single = least_squares(residuals, model.init_weights(seed), jacobian=jacobian,
+        single = least_squares(residuals, model.init_weights(seed), jac=jacobian,
                                damping=damping, max_iter=150, validation=validation,
                                max_fail=None)
         assert_same_run(row, single)
-    assert all(row.wall_s > 0 and row.compile_s > 0 for row in batch)
+    assert all(row.time_s > 0 and row.compile_s > 0 for row in batch)
+    # each row is charged its share: the shares add up to the batch's time
+    assert sum(row.time_s for row in batch) == pytest.approx(batch[0].batch_wall_s)
 
 
 def central_differences_batch(fn, w, h=1e-6):
@@ -119,7 +121,7 @@ def test_paired_outputs_give_the_same_iterates(article, damping):
     for pair in (True, False):
         residuals, jacobian, _ = lm_network.mlp_residuals_batch(
             article["problem"], model.ARTICLE, pair_outputs=pair)
-        runs.append(least_squares_batch(residuals, w0, jacobian=jacobian, damping=damping,
+        runs.append(least_squares_batch(residuals, w0, jac=jacobian, damping=damping,
                                         max_iter=25))
     for paired, full in zip(*runs):
         assert (paired.status, paired.nit) == (full.status, full.nit)
@@ -138,7 +140,7 @@ def test_pairing_needs_one_hot_targets(article):
         tf.constant(model.init_weights(1)[None])).shape == (1, 800)
 
 
-ARM = {"optimizer": "lm", "inputs": "raw", "solve": "tf", "damping": "marquardt",
+ARM = {"optimizer": "lm", "inputs": "raw", "solve": "numpy", "damping": "marquardt",
        "scaling": "identity", "mu0": 1e-3, "mu_max": 1e10, "max_iter": 40,
        "max_time": None, "max_fail": 6, "chunk": 16}
 
@@ -161,9 +163,10 @@ def test_fit_lm_batch_matches_fit_lm(article, scaling):
         np.testing.assert_allclose(fit.weights, alone.weights, rtol=1e-10, atol=1e-14)
         assert fit.extra["njev"] == alone.extra["njev"] and fit.extra["batch_size"] == 3
         assert alone.extra["batch_size"] == 1 and alone.wall_s == alone.extra["batch_wall_s"]
-        # a row's time is its own time to stop inside the batch, not a share of it
-        assert 0 < fit.wall_s <= fit.extra["batch_wall_s"]
-        assert fit.wall_s == fit.history["wall_s"].iloc[-1]
+        # a row's time is its own compute: its share of the batch's
+        assert 0 < fit.wall_s < fit.extra["batch_wall_s"]
+        assert fit.wall_s == pytest.approx(fit.history["time_s"].iloc[-1], rel=1e-9)
+    assert sum(fit.wall_s for fit in fits) == pytest.approx(fits[0].extra["batch_wall_s"])
 
 
 def test_fit_lm_batch_with_minpack(article):
@@ -184,7 +187,7 @@ def test_rows_stop_on_their_own_and_stay_frozen(damping, scaling):
     """Row 0 starts at the minimum, SSQ 0 (SSQ_GOAL before any step); the others
     converge after different numbers of iterations, across chunk boundaries."""
     x0 = np.array([[1.0, 1.0], [-1.2, 1.0], [0.5, 0.5], [2.0, -1.0]])
-    batch = least_squares_batch(rosenbrock_batch, x0, jacobian=rosenbrock_jacobian,
+    batch = least_squares_batch(rosenbrock_batch, x0, jac=rosenbrock_jacobian,
                                 damping=damping, scaling=scaling, chunk=3, max_iter=200,
                                 gtol=1e-9)
     assert batch[0].status == Status.SSQ_GOAL and batch[0].nit == 0
@@ -193,7 +196,7 @@ def test_rows_stop_on_their_own_and_stay_frozen(damping, scaling):
     for start, row in zip(x0, batch):
         single = least_squares(one_row(rosenbrock_batch), start, damping=damping,
                                scaling=scaling, chunk=3, max_iter=200, gtol=1e-9,
-                               jacobian=one_row(rosenbrock_jacobian))
+                               jac=one_row(rosenbrock_jacobian))
         assert_same_run(row, single)
         assert all(len(values) == row.nit + 1 for values in row.history.values())
 
@@ -212,43 +215,47 @@ def test_nonfinite_start_row_is_left_alone():
                          tf.stack([0.1 * w[:, 1], 0.1 * w[:, 0]], axis=1)], axis=1)
 
     x0 = np.array([[1.0, 0.0], [-1.0, 0.0], [5.0, 3.0]])
-    batch = least_squares_batch(residuals, x0, jacobian=jacobian, max_iter=100)
+    batch = least_squares_batch(residuals, x0, jac=jacobian, max_iter=100)
     bad = batch[1]
     assert bad.status == Status.NONFINITE_START and not bad.success and bad.nit == 0
     assert bad.nfev == bad.njev == 1 and len(bad.history["ssq"]) == 1
     np.testing.assert_array_equal(bad.x, x0[1])
     for b in (0, 2):
-        single = least_squares(one_row(residuals), x0[b], jacobian=one_row(jacobian),
+        single = least_squares(one_row(residuals), x0[b], jac=one_row(jacobian),
                                max_iter=100)
         assert batch[b].nit > 0 and batch[b].success
         assert_same_run(batch[b], single)
 
 
-def linear_rows(a, rhs):
-    """Residuals ``A_b w_b - rhs_b`` with a matrix per row, and their Jacobian."""
-    a, rhs = tf.constant(a, F64), tf.constant(rhs, F64)
-    return lambda w: tf.linalg.matvec(a, w) - rhs, lambda w: a
-
-
 def test_fallback_only_in_the_rows_whose_cholesky_fails():
-    """mu0 = 1e-20: row 0's J^T J + mu I is singular to working precision (the QR
-    step of the augmented system; any point with x0 + x1 = 2 is a minimum),
-    row 1's is regular (Cholesky, the exact solution)."""
-    residuals, jacobian = linear_rows([[[1.0, 1.0], [1.0, 1.0]], [[2.0, 0.0], [1.0, 1.0]]],
-                                      [[1.0, 3.0], [2.0, 3.0]])
-    batch = least_squares_batch(residuals, np.zeros((2, 2)), jacobian=jacobian, mu0=1e-20,
-                                gtol=1e-12)
+    """mu0 = 1e-20. ``r = (w0 + w1 - 1, w0 + w1 - 3 + (w0 - w1)^2)``: on the diagonal
+    ``w0 = w1`` the Jacobian has rank 1, so row 0 (from the origin) needs the QR step
+    of the augmented system; row 1 starts off it and never needs one."""
+    def residuals(w):
+        s, d = w[:, 0] + w[:, 1], w[:, 0] - w[:, 1]
+        return tf.stack([s - 1.0, s - 3.0 + d ** 2], axis=1)
+
+    batch = least_squares_batch(residuals, np.array([[0.0, 0.0], [2.0, 0.0]]), mu0=1e-20,
+                                gtol=1e-12, max_iter=100)
     assert batch[0].history["fallback"][1] and not batch[1].history["fallback"].any()
-    assert batch[0].x.sum() == pytest.approx(2.0)  # every such point is a minimum
-    np.testing.assert_allclose(batch[1].x, [1.0, 2.0])
-    assert all(row.success for row in batch)
+    assert batch[0].success and batch[1].success
+    assert batch[1].ssq < 1e-20  # the zero-residual solution, w0 + w1 = 1, |w0 - w1| = sqrt 2
+    for b, start in enumerate(([0.0, 0.0], [2.0, 0.0])):
+        assert_same_run(batch[b], least_squares(one_row(residuals), start, mu0=1e-20,
+                                                gtol=1e-12, max_iter=100))
+
+
+def linear(a, rhs):
+    """Residuals ``A w - rhs`` of each row (one matrix for all rows)."""
+    a, rhs = tf.constant(a, F64), tf.constant(rhs, F64)
+    return lambda w: tf.linalg.matvec(a, w) - rhs
 
 
 # --- Batch-wide stops, validation, inputs ----------------------------------------------
 
 def test_max_iter_and_callback_stop_the_running_rows():
     x0 = np.array([[1.0, 1.0], [-1.2, 1.0], [2.0, -1.0]])
-    capped = least_squares_batch(rosenbrock_batch, x0, jacobian=rosenbrock_jacobian, max_iter=4,
+    capped = least_squares_batch(rosenbrock_batch, x0, jac=rosenbrock_jacobian, max_iter=4,
                                  **NO_TOL)
     assert [row.status for row in capped] == [Status.SSQ_GOAL] + [Status.MAX_ITER] * 2
     assert [row.nit for row in capped] == [0, 4, 4]
@@ -258,7 +265,7 @@ def test_max_iter_and_callback_stop_the_running_rows():
         infos.append(info)
         return len(infos) == 2
 
-    stopped = least_squares_batch(rosenbrock_batch, x0, jacobian=rosenbrock_jacobian, chunk=2,
+    stopped = least_squares_batch(rosenbrock_batch, x0, jac=rosenbrock_jacobian, chunk=2,
                                   progress=stop_after_two_chunks, **NO_TOL)
     assert stopped[0].status == Status.SSQ_GOAL and stopped[0].nit == 0
     assert [row.status for row in stopped[1:]] == [Status.CALLBACK] * 2
@@ -268,32 +275,31 @@ def test_max_iter_and_callback_stop_the_running_rows():
 
 
 def test_validation_early_stopping_returns_each_rows_best():
-    """Train x -> 1, validate x -> 0.5 (row 0) or x -> 2 (row 1), mu0 = 10: row 0's
-    validation is best at 6/11 then fails twice; row 1's improves every step."""
-    residuals, jacobian = linear_rows([[[1.0]], [[1.0]]], [[1.0], [1.0]])
-    validation, _ = linear_rows([[[1.0]], [[1.0]]], [[0.5], [2.0]])
-    batch = least_squares_batch(residuals, np.zeros((2, 1)), jacobian=jacobian, mu0=10.0,
-                                validation=validation, max_fail=2, max_iter=6, **NO_TOL)
+    """Train x -> 1, validate x -> 0.5, mu0 = 10: from 0 (row 0) the validation is best
+    at 6/11 then fails twice; from 2 (row 1) it improves every step."""
+    batch = least_squares_batch(linear([[1.0]], [1.0]), np.array([[0.0], [2.0]]), mu0=10.0,
+                                validation=linear([[1.0]], [0.5]), max_fail=2, max_iter=6,
+                                **NO_TOL)
     assert batch[0].status == Status.VALIDATION and batch[0].nit == 4
     assert not batch[0].success  # early stopping is not convergence
     np.testing.assert_allclose(batch[0].x, [6 / 11])
     np.testing.assert_allclose(batch[0].fun, [6 / 11 - 1.0])
     assert batch[1].status == Status.MAX_ITER and batch[1].nit == 6
-    assert batch[1].x[0] == pytest.approx(1.0, abs=1e-6)
+    assert batch[1].x[0] == pytest.approx(1.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("x0, residuals, match", [
     (np.zeros(2), rosenbrock_batch, "2-D"),
     (np.array([[np.nan, 1.0]]), rosenbrock_batch, "finite"),
-    (np.zeros((2, 2)), lambda w: tf.reduce_sum(w, axis=1), r"\(2, m\)"),
+    (np.zeros((2, 2)), lambda w: tf.reduce_sum(w, axis=1), "1-D array per row"),
     (np.zeros((2, 2)), lambda w: tf.cast(w, tf.float32), "float64"),
 ])
 def test_bad_inputs(x0, residuals, match):
     with pytest.raises(ValueError, match=match):
-        least_squares_batch(residuals, x0, jacobian=rosenbrock_jacobian)
+        least_squares_batch(residuals, x0, jac=rosenbrock_jacobian)
 
 
 def test_bad_jacobian_shape():
     with pytest.raises(ValueError, match="rows x residuals x parameters"):
         least_squares_batch(rosenbrock_batch, np.zeros((2, 2)),
-                            jacobian=lambda w: tf.ones([2, 3, 2], F64))
+                            jac=lambda w: tf.ones([2, 3, 2], F64))

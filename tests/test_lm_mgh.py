@@ -1,7 +1,7 @@
 """Levenberg-Marquardt on Moré, Garbow & Hillstrom (1981) test problems.
 
 Each problem from its standard starting point, solved by ``secondorder.optim.lm`` (both
-damping rules with ``solve="tf"``, and ``solve="scipy"``), is compared with
+damping rules with ``solve="numpy"``, and ``solve="scipy"``), is compared with
 ``scipy.optimize.least_squares(method="lm")`` called directly from the same start.
 """
 
@@ -70,8 +70,8 @@ PROBLEMS = {
 }
 
 SOLVERS = {
-    "tf-marquardt": dict(solve="tf", damping="marquardt"),
-    "tf-nielsen": dict(solve="tf", damping="nielsen"),
+    "numpy-marquardt": dict(solve="numpy", damping="marquardt"),
+    "numpy-nielsen": dict(solve="numpy", damping="nielsen"),
     "scipy": dict(solve="scipy"),
 }
 

@@ -1,9 +1,16 @@
-"""The LM arm from many initial weight vectors at once.
+"""The LM arm on the network: its residuals and Jacobian, from many initial weights.
 
-:func:`mlp_residuals_batch` gives the article's SSQ residuals of a batch of weight rows
-and their Jacobians; :func:`fit_lm_batch` trains one LM arm from every row of a
-``(B, n_params)`` matrix with :func:`secondorder.optim.lm.least_squares_batch` (a lone fit
-is a batch of one).
+The article's residuals ``mlp(x_train, w) - y_train`` come from one of two providers
+(:mod:`secondorder.optim.lm.providers`), chosen by the arm's ``jacobian``:
+
+* ``tf`` (the article's arm): TensorFlow, :func:`mlp_residuals_batch` -- the one forward
+  pass :func:`secondorder.problem.model.mlp_batch` and its per-sample autodiff
+  Jacobian, XLA-compiled;
+* ``closed_form``: numpy, :func:`secondorder.problem.model.mlp_jacobian` -- the
+  layer-by-layer Jacobian of the perceptron, no compilation.
+
+Both give the same numbers to rounding (tested). :func:`fit_lm_batch` trains one LM arm
+from every row of a ``(B, n_params)`` matrix (a lone fit is a batch of one).
 """
 
 from __future__ import annotations
@@ -13,11 +20,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from secondorder.problem.data import Problem
 from secondorder.optim.fit_result import FitResult
-from secondorder.problem.model import Architecture, mlp_batch
+from secondorder.problem.data import Problem
+from secondorder.problem.model import Architecture, mlp_batch, mlp_jacobian, mlp_outputs
 
 log = logging.getLogger(__name__)
+
+#: Where an LM arm's Jacobian comes from (the arm's ``jacobian`` setting).
+JACOBIANS = ("tf", "closed_form")
 
 
 def paired_softmax(problem: Problem, arch: Architecture) -> bool:
@@ -39,8 +49,7 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
     row-major, shape ``(B, N * nout)``. All three come from the one TensorFlow forward
     pass :func:`mlp_batch`: ``jacobian(W)`` ``(B, N * nout, n_params)`` is
     :func:`secondorder.optim.lm.per_sample_jacobian` of it (reverse mode on each sample's
-    outputs, vectorised over samples), vectorised over the rows of ``W``. The LM
-    engine XLA-compiles all three.
+    outputs, vectorised over samples), vectorised over the rows of ``W``.
 
     Two softmax outputs with one-hot targets (:func:`paired_softmax`; the article's
     problem): each sample's residuals are ``(e, -e)``, so the SSQ is ``sum 2 e^2`` and
@@ -51,7 +60,7 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
     """
     import tensorflow as tf
 
-    from secondorder.optim.lm import per_sample_jacobian
+    from secondorder.optim.lm.jacobian import per_sample_jacobian
 
     x, y = tf.constant(problem.x_train), tf.constant(problem.y_train)
     xv, yv = tf.constant(problem.x_val), tf.constant(problem.y_val)
@@ -82,11 +91,63 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
 
 def mlp_residuals(problem: Problem, arch: Architecture):
     """:func:`mlp_residuals_batch` as functions of one flat weight vector ``w`` (each
-    applied to ``w`` as a one-row batch), for code that drives one start itself (the
-    benchmark, the cost study)."""
-    from secondorder.optim.lm.solver import row_function
+    applied to ``w`` as a one-row batch), for code that drives one start itself."""
+    def one_row(fn):
+        return lambda w: fn(w[None])[0]
 
-    return tuple(row_function(fn) for fn in mlp_residuals_batch(problem, arch))
+    return tuple(one_row(fn) for fn in mlp_residuals_batch(problem, arch))
+
+
+def mlp_residuals_numpy(problem: Problem, arch: Architecture, pair_outputs: bool = True):
+    """The same residuals as :func:`mlp_residuals_batch` as numpy functions of one flat
+    weight vector ``w``: ``(residuals, jacobian, validation_residuals)``, the Jacobian
+    in closed form (:func:`secondorder.problem.model.mlp_jacobian`), with the same
+    pairing of two softmax outputs."""
+    paired = pair_outputs and paired_softmax(problem, arch)
+    scale, keep = (np.sqrt(2.0), [0]) if paired else (1.0, None)
+
+    def select(values):
+        return values if keep is None else values[:, keep]
+
+    def make(x, y):
+        target = scale * select(y)
+
+        def residuals(w):
+            return (scale * select(mlp_outputs(x, w, arch)) - target).ravel()
+        return residuals
+
+    x_train = problem.x_train
+
+    def jacobian(w):
+        _, jac = mlp_jacobian(x_train, w, arch, outputs=keep)
+        return scale * jac.reshape(-1, arch.n_params)
+
+    return make(problem.x_train, problem.y_train), jacobian, make(problem.x_val,
+                                                                  problem.y_val)
+
+
+def lm_provider(problem: Problem, arch: Architecture, jacobian: str = "tf",
+                validation: bool = True):
+    """The provider of the LM loop for ``problem`` and ``arch``: TensorFlow
+    (``jacobian="tf"``) or closed form (``"closed_form"``); with ``validation`` it also
+    gives the validation residuals."""
+    from secondorder.optim.lm import NumpyProvider, TFProvider
+
+    if jacobian == "tf":
+        residuals, jac, val = mlp_residuals_batch(problem, arch)
+        m = len(problem.x_train) * (1 if paired_softmax(problem, arch) else arch.nout)
+        p = len(problem.x_val) * (1 if paired_softmax(problem, arch) else arch.nout)
+        return TFProvider(residuals, arch.n_params, m, jacobian=jac,
+                          validation=val if validation else None,
+                          p=p if validation else None)
+    if jacobian == "closed_form":
+        residuals, jac, val = mlp_residuals_numpy(problem, arch)
+        m = residuals(np.zeros(arch.n_params)).size
+        p = val(np.zeros(arch.n_params)).size
+        return NumpyProvider(residuals, jac, arch.n_params, m=m,
+                             validation=val if validation else None,
+                             p=p if validation else None)
+    raise ValueError(f"jacobian must be one of {list(JACOBIANS)}, got {jacobian!r}")
 
 
 def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
@@ -97,32 +158,33 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
     Validation SSQ is recorded each accepted step (not with ``solve="scipy"``, which
     MINPACK drives); with ``max_fail`` set it also stops early and returns the
     best-validation weights (trainlm), otherwise the last ones (the article's LM has
-    no early stopping). History columns ``iteration, ssq_train, ssq_val, wall_s, mu``.
-    Times: ``wall_s`` is the time until the row stopped, ``extra`` holds the batch's
-    ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
+    no early stopping). History columns ``iteration, ssq_train, ssq_val, time_s, mu``.
+    Times: ``time_s`` is the fit's own compute (its share of the batch), ``extra``
+    holds the batch's ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
     :class:`secondorder.optim.lm.LMResult`).
     """
     from secondorder.optim import lm
 
     W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
-    residuals, jacobian, val_residuals = mlp_residuals_batch(problem, arch)
+    numpy_loop = arm["solve"] == "numpy"
+    provider = lm_provider(problem, arch, arm.get("jacobian", "tf"), validation=numpy_loop)
     options = {k: arm[k] for k in ("solve", "scaling", "max_iter")}
-    if arm["solve"] == "tf":  # MINPACK (solve="scipy") has its own damping and stops
+    if numpy_loop:  # MINPACK (solve="scipy") has its own damping and stops
         options.update(damping=arm["damping"], mu0=arm["mu0"], mu_max=arm["mu_max"],
-                       max_time=arm["max_time"], validation=val_residuals,
-                       max_fail=arm["max_fail"], chunk=arm["chunk"],
+                       max_time=arm["max_time"], max_fail=arm["max_fail"],
+                       chunk=arm["chunk"],
                        progress=_progress if progress is None else _reporting(progress))
-    results = lm.least_squares_batch(residuals, W0, jacobian=jacobian, **options)
+    results = lm.least_squares_batch(provider, W0, **options)
     fits = []
     for res in results:
         hist = res.history
         history = pd.DataFrame({"iteration": hist["iteration"], "ssq_train": hist["ssq"],
                                 "ssq_val": hist.get("val_ssq", np.nan),
-                                "wall_s": hist["wall_s"], "mu": hist["mu"]})
+                                "time_s": hist["time_s"], "mu": hist["mu"]})
         fits.append(FitResult(
             weights=res.x, history=history, status=res.status.name.lower(),
             status_code=int(res.status), message=res.message, success=res.success,
-            iterations=res.nit, evaluations=res.nfev, wall_s=res.wall_s,
+            iterations=res.nit, evaluations=res.nfev, wall_s=res.time_s,
             compile_s=res.compile_s,
             extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.batch_wall_s,
                    "batch_size": res.batch_size}))

@@ -202,12 +202,12 @@ def lm_options(lm_arm: dict | None) -> dict:
     """The benchmark's options of our LM: those of the pipeline's ``lm`` arm (a config
     entry, checked against its schema; None: an ``lm`` arm with the schema's defaults),
     so the bench times the option set the study and the article's ``lm`` fit use. The
-    arm must use the compiled loop (``solve: tf``)."""
+    arm must use our loop (``solve: numpy``)."""
     from secondorder.optim import arms
 
     arm = arms.check_arm(lm_arm or {"optimizer": "lm", "inputs": "raw", "max_iter": 1})
-    if arm["optimizer"] != "lm" or arm["solve"] != "tf":
-        raise ValueError(f"the bench times an lm arm with solve 'tf', got optimizer "
+    if arm["optimizer"] != "lm" or arm["solve"] != "numpy":
+        raise ValueError(f"the bench times an lm arm with solve 'numpy', got optimizer "
                          f"{arm['optimizer']!r}, solve {arm.get('solve')!r}")
     return {key: arm[key] for key in LM_OPTIONS}
 

@@ -4,7 +4,8 @@ LM forms and factors ``J^T J`` (``n x n`` for ``n`` weights): memory ``O(n^2)`` 
 time ``O(m n^2 + n^3)`` per iteration, against ``O(m n)`` for a gradient step; the
 article's closing caveat. Each (size, engine) is measured in a fresh Python process,
 so its peak resident memory is its own: ``peak_mem_mb`` is the peak RSS above the
-process's RSS once TensorFlow is imported and the data are loaded.
+process's RSS once its libraries are imported (TensorFlow, except for the closed-form
+LM, which needs none) and the data are loaded.
 
 The floor (:func:`floor_cost`): the least linear algebra one LM iteration of that size
 must do, one dense Gram matrix of a Jacobian of the LM's shape and one Cholesky
@@ -12,8 +13,9 @@ factorisation of it, timed with scipy's BLAS/LAPACK in the study's own process. 
 ``m`` residuals and ``n`` weights it is ``JᵀJ`` (``n x n``) when ``n <= m``, else
 ``JJᵀ`` (``m x m``, the sample-space form). :func:`within_floor` compares each size's
 LM iteration with it (goal: at most :data:`FLOOR_FACTOR` times the floor). Our LM
-always forms the ``n x n`` ``JᵀJ``, so past ``n > m`` it does more than the floor by
-construction.
+solves in sample space when ``n > m`` (``step_space="auto"``), so it forms the same
+Gram matrix as the floor at every size; on top of it an iteration evaluates the
+residuals and, when the step is taken, the Jacobian.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ import sys
 import numpy as np
 import pandas as pd
 
-ENGINES = ("lm_tf", "adam_compiled")
+#: What is timed: an LM iteration with the TensorFlow Jacobian (the ``lm`` arm's) or the
+#: closed-form numpy one, and an epoch of the compiled Adam loop.
+ENGINES = ("lm_tf", "lm_closed_form", "adam_compiled")
+LM_ENGINES = {"lm_tf": "tf", "lm_closed_form": "closed_form"}
 #: Columns of the scaling table. ``floor_ms`` and ``floor_kind`` are the size's floor
-#: (:func:`floor_cost`, the same on both engines' rows); ``lm_vs_floor`` is the LM's
-#: ``ms_per_iter / floor_ms`` (on the ``lm_tf`` row; NaN on the Adam row).
+#: (:func:`floor_cost`, the same on every engine's rows); ``lm_vs_floor`` is the LM's
+#: ``ms_per_iter / floor_ms`` (on the LM rows; NaN on the Adam row).
 COLUMNS = ("hidden", "n_params", "engine", "device", "ms_per_iter", "peak_mem_mb",
            "floor_ms", "floor_kind", "lm_vs_floor")
 
@@ -48,34 +53,38 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     """Time ``iterations`` LM iterations or Adam epochs of the article's problem with
     ``hidden`` units in this process: one run of ``repeats`` chunks of ``iterations``,
     compiled once (compilation apart), and the median time per iteration of the chunks
-    (:func:`chunk_ms`)."""
-    import keras  # noqa: F401  (imported before the baseline RSS is taken)
-    import tensorflow as tf  # noqa: F401
-
-    from secondorder import provenance
+    (:func:`chunk_ms`). The LM runs the ``lm`` arm's default options with no
+    convergence test, so every iteration runs; its ``device`` is its provider's."""
     from secondorder.problem import data, model
 
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    if engine != "lm_closed_form":  # imported before the baseline RSS is taken
+        import keras  # noqa: F401
+        import tensorflow as tf  # noqa: F401
     spiral = data.spiral_data(500)
     trn, val = data.split_indices(500)
     arch = model.Architecture(2, hidden, 2)
     w0 = model.init_weights(1, arch)
     base = _rss_mb()
     total = iterations * repeats
-    if engine == "lm_tf":
-        from secondorder.optim.lm import least_squares
-        from secondorder.optim.lm_network import mlp_residuals
+    if engine in LM_ENGINES:
+        from secondorder.optim.lm import least_squares_batch
+        from secondorder.optim.lm_network import lm_provider
         from secondorder.pipeline.bench import lm_options
 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
-        residuals, jacobian, _ = mlp_residuals(problem, arch)
+        provider = lm_provider(problem, arch, LM_ENGINES[engine], validation=False)
         # an lm arm's default options (trainlm's), not the package defaults; no
         # convergence test, so every chunk runs in full
-        res = least_squares(residuals, w0, jacobian=jacobian, max_iter=total,
-                            **lm_options(None), chunk=iterations, gtol=0.0, ftol=0.0,
-                            xtol=0.0, progress=lambda info: None)
-        ends = res.history["wall_s"][iterations::iterations]  # [0]: after init
-        start = res.history["wall_s"][0]
-    elif engine == "adam_compiled":
+        res = least_squares_batch(provider, w0[None], max_iter=total, **lm_options(None),
+                                  chunk=iterations, gtol=0.0, ftol=0.0, xtol=0.0,
+                                  progress=lambda info: None)[0]
+        ends = res.history["time_s"][iterations::iterations]  # [0]: after init
+        start = res.history["time_s"][0]
+        device = provider.device
+    else:
+        from secondorder import provenance
         from secondorder.optim.first_order import fit_first_order
 
         scaler = data.article_scaler(spiral[trn, :2])
@@ -85,11 +94,10 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
                               chunk=iterations)
         ends = res.history["wall_s"].to_numpy()[iterations - 1::iterations]
         start = 0.0
-    else:
-        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+        device = provenance.device()["name"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"hidden": hidden, "n_params": arch.n_params, "engine": engine,
-            "device": provenance.device()["name"],
+            "device": device,
             "ms_per_iter": chunk_ms(start, ends, iterations),
             "peak_mem_mb": max(peak - base, 0.0)}
 
@@ -181,12 +189,14 @@ def floor_cost(m: int, n: int, *, repeats: int = 5, min_time: float = 0.05,
             "floor_ms": 1000 * statistics.median(times)}
 
 
-def within_floor(table: pd.DataFrame, factor: float = FLOOR_FACTOR) -> pd.DataFrame:
-    """Per size, whether one LM iteration costs at most ``factor`` times the floor:
-    columns ``hidden, n_params, ms_per_iter, floor_ms, floor_kind, lm_vs_floor, met``
-    from the ``lm_tf`` rows of a scaling table, smallest first. ``lm_vs_floor`` is
-    ``ms_per_iter / floor_ms``; ``met`` is ``None`` where either time is missing."""
-    lm = table[table["engine"] == "lm_tf"].sort_values("n_params")
+def within_floor(table: pd.DataFrame, factor: float = FLOOR_FACTOR,
+                 engine: str = "lm_tf") -> pd.DataFrame:
+    """Per size, whether one LM iteration of ``engine`` costs at most ``factor`` times
+    the floor: columns ``hidden, n_params, ms_per_iter, floor_ms, floor_kind,
+    lm_vs_floor, met`` from that engine's rows of a scaling table, smallest first.
+    ``lm_vs_floor`` is ``ms_per_iter / floor_ms``; ``met`` is ``None`` where either
+    time is missing."""
+    lm = table[table["engine"] == engine].sort_values("n_params")
     ratio = lm["ms_per_iter"].to_numpy(dtype=float) / lm["floor_ms"].to_numpy(dtype=float)
     met = [None if not np.isfinite(r) else bool(r <= factor) for r in ratio]
     return pd.DataFrame({"hidden": lm["hidden"].to_numpy(),
@@ -217,11 +227,12 @@ def scaling_table(hidden_sizes, *, lm_iterations: int, adam_epochs: int, repeats
     rows = []
     for hidden in sorted(hidden_sizes):
         floor = floor_cost(*lm_shape(hidden), repeats=repeats)
-        for engine, iterations in (("lm_tf", lm_iterations), ("adam_compiled", adam_epochs)):
+        for engine in ENGINES:
+            iterations = lm_iterations if engine in LM_ENGINES else adam_epochs
             row = measure(hidden, engine, iterations=iterations, repeats=repeats)
             row.update(floor_ms=floor["floor_ms"], floor_kind=floor["floor_kind"],
                        lm_vs_floor=(row["ms_per_iter"] / floor["floor_ms"]
-                                    if engine == "lm_tf" else float("nan")))
+                                    if engine in LM_ENGINES else float("nan")))
             rows.append(row)
             if progress:
                 progress(rows[-1])

@@ -26,12 +26,13 @@ Table columns (one row per problem x start x solver/options; a run that raises o
 ends non-finite is a row with ``status = "error"``, never dropped): ``problem, number
 (MGH's), m, n, start (1, 10, 100), solver, options, default, final_cost, best_cost,
 solved, stationary, reported_success, false_success, other_minimum, status, message,
-nit, nfev, njev, wall_s, compile_s, max_cosine, error``. Costs use scipy's convention
+nit, nfev, njev, time_s, compile_s, max_cosine, error``. Costs use scipy's convention
 ``cost = 0.5 * sum(r**2)`` (MGH tabulate ``f = sum(r**2) = 2 cost``);
-``final_cost`` is recomputed from the returned ``x``. ``wall_s`` excludes compilation;
-for our LM it is the time until the row stopped inside its batch (the other rows'
-work included), ``compile_s`` the batch's; for scipy ``compile_s`` is the tracing of
-the problem's residual and Jacobian functions, shared by its scipy runs.
+``final_cost`` is recomputed from the returned ``x``. ``time_s`` is a run's own
+compute, compilation excluded: for our LM its share of its batch of three starts
+(:class:`secondorder.optim.lm.LMResult`), for scipy its wall time; ``compile_s`` is
+the compilation of the problem's residual and Jacobian functions, once per problem
+for our LM (one provider serves every option set) and for scipy.
 
 Definitions:
 
@@ -56,15 +57,12 @@ counts those at a documented minimum apart). And scipy's default ``ftol = 1e-8``
 often stops with a cosine between 1e-6 and 1e-4 (Freudenstein-Roth's and the
 trigonometric function's local minima): false successes by this 1e-6 test.
 
-Cost: compilation dominates. Each of the 4 option sets compiles once per problem
-(148 batch compiles, median ~5 s, up to ~16 s on a shared 2-core CPU; the solves
-themselves take ~20 s in all); the whole benchmark took 13-18 min there. With
-``jit_compile=True`` (the package default, kept here) a batch compiled in 7-21 s
-against 10-45 s for ``jit_compile=False`` on rosenbrock, bard and osborne_2 (same
-loaded machine), and solves as fast, so XLA stays on.
+Cost: compilation dominates, once per problem: our LM's residuals and Jacobian are
+XLA-compiled (``jit_compile=True``, the package default) for one row and serve every
+option set and start.
 
 Summary (:func:`summarize`): per solver/options, runs, solved, stationary, reported
-successes, false successes, solved_unreported, errors, median ``wall_s``
+successes, false successes, solved_unreported, errors, median ``time_s``
 (:func:`summary_table`, also written as a small CSV); and, for the default options,
 whether they solve at least as many runs as MINPACK on the same starts, with the
 runs MINPACK solves and they do not.
@@ -102,7 +100,7 @@ OURS = "secondorder.optim.lm"
 COLUMNS = ["problem", "number", "m", "n", "start", "solver", "options", "default",
            "final_cost", "best_cost", "solved", "stationary", "reported_success",
            "false_success", "other_minimum", "status", "message", "nit", "nfev", "njev",
-           "wall_s", "compile_s", "max_cosine", "error"]
+           "time_s", "compile_s", "max_cosine", "error"]
 
 
 def budget(n: int) -> int:
@@ -169,14 +167,18 @@ def at_other_minimum(problem: Problem, cost: float) -> bool:
 # --- the solvers ------------------------------------------------------------------------
 
 
-def run_lm(problem: Problem, X0: np.ndarray, options: dict, *, max_iter: int,
-           jit_compile: bool) -> list:
-    """Our LM from every row of ``X0``: the one place that calls the package. The MGH
-    residuals take ``(..., n)``, so they serve the batched entry point as they are."""
+def lm_provider(problem: Problem, jit_compile: bool = True):
+    """Our LM's provider of ``problem``: its residuals (they take ``(..., n)``, so they
+    serve a batch as they are) and their autodiff Jacobian, compiled once."""
+    from secondorder.optim.lm import TFProvider
+    return TFProvider(problem.residuals, problem.n, problem.m, jit_compile=jit_compile)
+
+
+def run_lm(provider, X0: np.ndarray, options: dict, *, max_iter: int) -> list:
+    """Our LM from every row of ``X0``: the one place that calls the package."""
     from secondorder.optim.lm import least_squares_batch
-    return least_squares_batch(problem.residuals, X0, max_iter=max_iter,
-                               jit_compile=jit_compile, progress=lambda info: False,
-                               **options)
+    return least_squares_batch(provider, X0, max_iter=max_iter,
+                               progress=lambda info: False, **options)
 
 
 def run_scipy(fun: Callable, jac: Callable, x0: np.ndarray, method: str,
@@ -202,7 +204,7 @@ def _row(problem: Problem, start: int, solver: str, options: str, is_default: bo
            "solved": False, "stationary": False, "reported_success": False,
            "false_success": False, "other_minimum": False, "status": "error",
            "message": "", "nit": np.nan, "nfev": np.nan, "njev": np.nan,
-           "wall_s": np.nan, "compile_s": np.nan, "max_cosine": np.nan, "error": ""}
+           "time_s": np.nan, "compile_s": np.nan, "max_cosine": np.nan, "error": ""}
     row.update(fields)
     return row
 
@@ -250,12 +252,12 @@ def problem_rows(problem: Problem, *, starts: Iterable[int], lm_options: dict,
     fun(problem.x0), jac(problem.x0)
     trace_s = time.perf_counter() - tic
     rows = []
+    provider = lm_provider(problem, jit_compile) if lm_options else None
 
     for label, options in lm_options.items():
         is_default = label == default
         try:
-            results = run_lm(problem, X0, options, max_iter=max_iter,
-                             jit_compile=jit_compile)
+            results = run_lm(provider, X0, options, max_iter=max_iter)
         except Exception as err:  # noqa: BLE001 - every failure becomes a row
             log.warning("%s %s raised %r", problem.name, label, err)
             rows += [_row(problem, s, OURS, label, is_default, error=repr(err)[:300])
@@ -265,7 +267,7 @@ def problem_rows(problem: Problem, *, starts: Iterable[int], lm_options: dict,
         for s, res in zip(starts, results):
             row = _row(problem, s, OURS, label, is_default, status=res.status.name,
                        message=res.message, nit=res.nit, nfev=res.nfev, njev=res.njev,
-                       wall_s=res.wall_s, compile_s=res.compile_s)
+                       time_s=res.time_s, compile_s=res.compile_s)
             rows.append(finish(row, res.success, classify(problem, res.x, fun, jac)))
         on_run(len(starts))
 
@@ -283,7 +285,7 @@ def problem_rows(problem: Problem, *, starts: Iterable[int], lm_options: dict,
                        status=SCIPY_STATUS.get(res.status, str(res.status)),
                        message=res.message, nfev=res.nfev,
                        njev=np.nan if res.njev is None else res.njev,
-                       wall_s=wall, compile_s=trace_s)
+                       time_s=wall, compile_s=trace_s)
             rows.append(finish(row, res.success, classify(problem, res.x, fun, jac)))
             on_run(1)
     return rows
@@ -379,7 +381,7 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
                      solved_unreported=("unreported", "sum"),
                      errors=("status", lambda s: int((s == "error").sum())),
                      other_minimum=("other_minimum", "sum"),
-                     median_wall_s=("wall_s", "median")).reset_index()
+                     median_time_s=("time_s", "median")).reset_index()
     for col in ("runs", "solved", "stationary", "reported_success", "false_successes",
                 "false_successes_at_other_minimum", "solved_unreported", "errors",
                 "other_minimum"):

@@ -219,3 +219,66 @@ def get_flat_weights(model) -> np.ndarray:
     """The flat vector of a model from :func:`build_keras_model` (inverse of
     :func:`set_flat_weights`), in the model's dtype."""
     return pack(*model.get_weights())
+
+
+
+def mlp_layers(x, ws, arch: Architecture = ARTICLE, layers=None):
+    """The forward pass layer by layer: ``(inputs, z)``, the input of each layer
+    (``x``, then the hidden activations) and the last layer's pre-activations. Each
+    layer is ``a @ kernel + bias`` (the Keras/TensorFlow form, not the article's
+    appended column of ones: the same numbers to rounding). ``layers``: the
+    :func:`blocks` of ``ws``, when the caller has them."""
+    layers = blocks(ws, arch) if layers is None else layers
+    inputs, a = [], np.asarray(x, dtype=float)
+    for k, block in enumerate(layers):
+        inputs.append(a)
+        z = a @ block[:-1] + block[-1]
+        if k < len(layers) - 1:
+            with np.errstate(over="ignore"):
+                a = sigmoid(z)
+    return inputs, z
+
+
+def mlp_outputs(x, ws, arch: Architecture = ARTICLE) -> np.ndarray:
+    """The perceptron's outputs ``(N, nout)`` from :func:`mlp_layers` (stable softmax or
+    linear): :func:`mlp_numpy` with ``stable=True``, to rounding."""
+    _, z = mlp_layers(x, ws, arch)
+    return softmax(z, stable=True) if arch.output == "softmax" else z
+
+
+def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None):
+    """The perceptron's outputs and their Jacobian in closed form (numpy): ``(out, jac)``
+    with ``out`` ``(N, nout)`` as :func:`mlp_outputs` and ``jac`` ``(N, k, n_params)``,
+    ``jac[s, o, q] = d out[s, keep[o]] / d ws[q]`` for the ``k`` kept outputs.
+
+    Back-propagation layer by layer for ``k`` output cotangents at once: at the output,
+    ``d out_o / d z_c`` is ``p_o (delta_oc - p_c)`` (softmax) or ``delta_oc``
+    (linear); a layer with inputs ``a`` (and the bias input 1) and output cotangents
+    ``g`` has the weight block ``g_j a_i`` at parameter ``offset + i + (fan_in + 1) j``
+    (the Fortran packing of :func:`blocks`), and passes ``(g W^T) * a (1 - a)`` to the
+    layer below (sigmoid units). ``outputs`` (indices or a slice) keeps only those
+    outputs, and back-propagates only them (e.g. ``[0]`` for the article's paired
+    softmax residuals).
+    """
+    layers = blocks(ws, arch)
+    inputs, z = mlp_layers(x, ws, arch, layers)
+    n, nout = len(z), z.shape[1]
+    keep = np.arange(nout) if outputs is None else np.arange(nout)[outputs]
+    if arch.output == "softmax":
+        out = softmax(z, stable=True)
+        grad = out[:, keep, None] * (np.eye(nout)[keep][None] - out[:, None, :])
+    else:
+        out = z
+        grad = np.broadcast_to(np.eye(nout)[keep], (n, len(keep), nout))
+    jac = np.empty((n, len(keep), arch.n_params))
+    offset, shapes = arch.n_params, arch.layers
+    for k in range(len(layers) - 1, -1, -1):
+        a, (fan_in, fan_out) = inputs[k], shapes[k]
+        offset -= (fan_in + 1) * fan_out
+        block = jac[..., offset:offset + (fan_in + 1) * fan_out].reshape(
+            n, len(keep), fan_out, fan_in + 1)  # a view: Fortran packing, unit j then i
+        np.multiply(grad[..., None], a[:, None, None, :], out=block[..., :fan_in])
+        block[..., fan_in] = grad
+        if k:
+            grad = (grad @ layers[k][:-1].T) * (a * (1.0 - a))[:, None, :]
+    return out, jac

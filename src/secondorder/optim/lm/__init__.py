@@ -1,33 +1,50 @@
-"""Levenberg-Marquardt least squares in TensorFlow.
+"""Levenberg-Marquardt least squares: a numpy loop on the host, the model's products
+where they are fastest.
 
-``least_squares(residuals, x0, ...)`` minimises ``sum(residuals(x)**2)`` with the whole
-iteration compiled (``solve="tf"``) or through MINPACK (``solve="scipy"``);
-``least_squares_batch(residuals, X0, ...)`` runs the same engine from every row of
-``X0`` at once (a lone fit is a batch of one); ``fit_keras`` trains a Keras model on
-sum-of-squares residuals with it. Pieces:
+``least_squares(residuals, x0, ...)`` minimises ``sum(residuals(x)**2)`` with our loop
+(``solve="numpy"``) or MINPACK (``solve="scipy"``); ``least_squares_batch(residuals,
+X0, ...)`` runs the same loop from every row of ``X0`` (a lone fit is a batch of one);
+``fit_keras`` trains a Keras model on sum-of-squares residuals with it. ``residuals``
+may be numpy (with ``jac``, as in scipy) or TensorFlow (compiled; autodiff Jacobian).
+Pieces:
 
-* :mod:`.jacobian` -- autodiff Jacobians, generic and per-sample;
+* :mod:`.providers` -- where residuals, Jacobian and normal products come from;
+* :mod:`.jacobian` -- TensorFlow autodiff Jacobians, generic and per-sample;
 * :mod:`.damping` -- damping rules (Marquardt, Nielsen) and the gain ratio;
-* :mod:`.linalg` -- scaling ``D``, the damped step (Cholesky, QR fallback), the
-  Gauss-Newton step of the convergence check;
+* :mod:`.linalg` -- scaling ``D``, the normal products (BLAS), the damped step
+  (Cholesky, QR fallback), the Gauss-Newton step of the convergence check;
 * :mod:`.termination` -- MINPACK's convergence tests and the other stops;
-* :mod:`.engine` -- state, one iteration, the compiled loop over a batch;
+* :mod:`.engine` -- state, one iteration, the loop over a batch;
 * :mod:`.solver` -- the public functions and their input checks;
 * :mod:`.scipy_backend` -- ``solve="scipy"``;
 * :mod:`.result` -- status codes and :class:`LMResult`.
+
+TensorFlow is imported only when a TensorFlow function is given.
 """
 
 from .damping import Marquardt, Nielsen
-from .engine import LMProblem, LMState, lm_step
-from .jacobian import autodiff_jacobian, per_sample_jacobian
-from .keras_fit import fit_keras
-from .linalg import damped_step, gauss_newton_step, identity_scaling, jtj_diag_scaling
+from .engine import LMSettings, LMState, lm_step
+from .linalg import (cholesky_step, gauss_newton_step, identity_scaling, jtj_diag_scaling,
+                     qr_step, sample_space_step)
+from .providers import Linearization, NumpyProvider, Provider, TFProvider
 from .result import MESSAGES, LMResult, Status
 from .solver import least_squares, least_squares_batch
 
 __all__ = [
-    "LMProblem", "LMResult", "LMState", "MESSAGES", "Marquardt", "Nielsen", "Status",
-    "autodiff_jacobian", "damped_step", "fit_keras", "gauss_newton_step",
-    "identity_scaling", "jtj_diag_scaling", "least_squares", "least_squares_batch",
-    "lm_step", "per_sample_jacobian",
+    "LMResult", "LMSettings", "LMState", "Linearization", "MESSAGES", "Marquardt",
+    "Nielsen", "NumpyProvider", "Provider", "Status", "TFProvider", "autodiff_jacobian",
+    "cholesky_step", "fit_keras", "gauss_newton_step", "identity_scaling",
+    "jtj_diag_scaling", "least_squares", "least_squares_batch", "lm_step",
+    "per_sample_jacobian", "qr_step", "sample_space_step",
 ]
+
+
+def __getattr__(name):
+    """The TensorFlow parts, imported on first use."""
+    if name in ("autodiff_jacobian", "per_sample_jacobian"):
+        from . import jacobian
+        return getattr(jacobian, name)
+    if name == "fit_keras":
+        from .keras_fit import fit_keras
+        return fit_keras
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

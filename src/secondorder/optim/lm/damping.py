@@ -1,8 +1,7 @@
 """Damping rules: how the LM parameter ``mu`` changes after a trial step.
 
-A rule is an object with ``update(mu, nu, accepted, rho) -> (mu, nu)``, a pure
-TensorFlow function of scalars (traceable into the compiled loop), elementwise so that
-it also updates a batch of runs at once. ``accepted`` says whether the trial step
+A rule is an object with ``update(mu, nu, accepted, rho) -> (mu, nu)``, elementwise on
+numpy arrays (one entry per run of a batch). ``accepted`` says whether the trial step
 lowered the SSQ, ``rho`` is the gain ratio
 
     rho = (ssq(x) - ssq(x + delta)) / (L(0) - L(delta)),  L(d) = ||r + J d||^2,
@@ -15,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import tensorflow as tf
+import numpy as np
 
 
 def predicted_reduction(delta, grad, mu, d2):
@@ -26,13 +25,17 @@ def predicted_reduction(delta, grad, mu, d2):
     here for the SSQ rather than half of it). Vectors on the last axis, ``mu`` one per
     vector.
     """
-    return tf.reduce_sum(delta * (mu[..., None] * d2 * delta - grad), axis=-1)
+    mu = np.asarray(mu)
+    return np.sum(delta * (mu[..., None] * d2 * delta - grad), axis=-1)
 
 
 def gain_ratio(actual, predicted):
-    """``rho = actual / predicted``; 0 where the prediction is not positive."""
-    safe = tf.where(predicted > 0, predicted, tf.ones_like(predicted))
-    return tf.where(predicted > 0, actual / safe, tf.zeros_like(actual))
+    """``rho = actual / predicted``; 0 where the prediction is not positive (or the
+    actual reduction is not a number: a non-finite trial)."""
+    actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
+    positive = predicted > 0
+    rho = np.where(positive, actual / np.where(positive, predicted, 1.0), 0.0)
+    return np.where(np.isnan(rho), 0.0, rho)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Marquardt:
             raise ValueError(f"mu_inc must be > 1, got {self.increase!r}")
 
     def update(self, mu, nu, accepted, rho):
-        return tf.where(accepted, mu * self.decrease, mu * self.increase), nu
+        return np.where(accepted, mu * self.decrease, mu * self.increase), nu
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,9 @@ class Nielsen:
     """
 
     def update(self, mu, nu, accepted, rho):
-        shrink = tf.maximum(tf.constant(1.0 / 3.0, mu.dtype), 1.0 - (2.0 * rho - 1.0) ** 3)
-        mu_new = tf.where(accepted, mu * shrink, mu * nu)
-        nu_new = tf.where(accepted, tf.constant(2.0, nu.dtype), 2.0 * nu)
+        shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+        mu_new = np.where(accepted, mu * shrink, mu * nu)
+        nu_new = np.where(accepted, 2.0, 2.0 * nu)
         return mu_new, nu_new
 
 

@@ -1,6 +1,6 @@
 """Jacobians of residual functions by TensorFlow automatic differentiation.
 
-Two forms, both plain TensorFlow so they trace into the compiled LM loop:
+Plain TensorFlow functions, compiled by :class:`.providers.TFProvider`:
 
 * :func:`autodiff_jacobian`, for any residual function: forward mode (one
   Jacobian-vector product per parameter, batched with ``tf.vectorized_map``) when
@@ -64,4 +64,19 @@ def per_sample_jacobian(fn: Callable, inputs) -> Callable:
             return tape.jacobian(out, w, experimental_use_pfor=True)
         blocks = tf.vectorized_map(sample_jacobian, inputs)
         return tf.reshape(blocks, [-1, tf.shape(w)[0]])
+    return jacobian
+
+
+def rowwise_autodiff_jacobian(residuals: Callable, num_residuals: int,
+                              num_params: int) -> Callable:
+    """``W -> (B, m, n)``: :func:`autodiff_jacobian` of each row's residuals, for
+    batched ``residuals`` ``W (B, n) -> (B, m)`` whose row ``b`` depends on ``W[b]``
+    only."""
+    def one_row(w):
+        return residuals(tf.expand_dims(w, 0))[0]
+
+    one = autodiff_jacobian(one_row, num_residuals, num_params)
+
+    def jacobian(W):
+        return tf.vectorized_map(one, W)
     return jacobian

@@ -64,7 +64,7 @@ def fit_keras(model, inputs, targets, *, validation_data=None, **options) -> LMR
     jacobian = per_sample_jacobian(lambda w, x_i: predict(w, x_i[None])[0], x)
     w0 = np.concatenate([np.asarray(v.value, dtype=np.float64).reshape(-1)
                          for v in trainable])
-    result = least_squares(residuals, w0, jacobian=jacobian, validation=validation,
+    result = least_squares(residuals, w0, jac=jacobian, validation=validation,
                            **options)
     for variable, value in zip(trainable, weights(tf.constant(result.x))):
         variable.assign(value)

@@ -1,4 +1,5 @@
-"""The damped Gauss-Newton step: scaling ``D``, the linear solve, the Gauss-Newton check.
+"""The damped Gauss-Newton step: scaling ``D``, the normal products, the linear solve,
+the Gauss-Newton check.
 
 Each iteration solves the Levenberg-Marquardt equations (Levenberg 1944; Marquardt
 1963; Moré 1978, eq. 2.2)
@@ -6,28 +7,36 @@ Each iteration solves the Levenberg-Marquardt equations (Levenberg 1944; Marquar
     (J^T J + mu D^T D) delta = -J^T r,
 
 equivalently the linear least-squares problem ``[J; sqrt(mu) D] delta ~ [-r; 0]``.
-``D`` is diagonal and given by its squared diagonal ``d2``. Every function acts on the
-last axes and takes a leading batch axis ``B`` (one row per run).
+``D`` is diagonal and given by its squared diagonal ``d2``. The functions here act on
+one run (``J`` of shape ``(m, n)``) and call BLAS and LAPACK directly (scipy's
+wrappers of ``dsyrk``, ``dpotrf``, ``dpotrs``), so one iteration costs what its linear
+algebra costs: the floor of the cost study.
 
-The normal equations are fast (one ``J^T J`` and one Cholesky of ``n x n``) but square
-the condition number of ``J``. With more parameters than residuals (``n > m``) the same
-step comes cheaper in sample space (:func:`sample_space_step`): one ``m x m`` system
-``(J D^-2 J^T + mu I) y = r``, then ``delta = -D^-2 J^T y``. When Cholesky is unreliable, :func:`damped_step` solves
-the augmented system by a QR factorisation instead, whose condition number is that of
-``[J; sqrt(mu) D]`` itself (Golub & Van Loan, *Matrix Computations*, 4th ed., 5.3.7;
-MINPACK ``lmpar`` works with the QR factors of ``J`` for the same reason).
+The normal equations are fast (one ``J^T J`` by ``dsyrk`` and one Cholesky of
+``n x n``) but square the condition number of ``J``. With more parameters than
+residuals (``n > m``) the same step comes cheaper in sample space: one ``m x m``
+system ``(J D^-2 J^T + mu I) y = r``, then ``delta = -D^-2 J^T y``
+(:func:`sample_space_step`). When Cholesky is unreliable, the step is solved from the
+augmented system by a QR factorisation instead (:func:`qr_step`), whose condition
+number is that of ``[J; sqrt(mu) D]`` itself (Golub & Van Loan, *Matrix
+Computations*, 4th ed., 5.3.7; MINPACK ``lmpar`` works with the QR factors of ``J``
+for the same reason).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+import scipy.linalg
+from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dpotrf, dpotrs
+
+EPS = np.finfo(np.float64).eps
 
 
 def identity_scaling(colsq, d2_previous):
     """``D = I``: Levenberg's damping, ``mu`` added to every diagonal entry
     (MATLAB ``trainlm``). ``colsq`` is ``diag(J^T J)``, the squared column norms."""
-    return tf.ones_like(colsq)
+    return np.ones_like(colsq)
 
 
 def jtj_diag_scaling(colsq, d2_previous):
@@ -38,41 +47,66 @@ def jtj_diag_scaling(colsq, d2_previous):
     ``d2_previous`` is 0 before the first iteration. A column that has always been
     zero (a parameter that does not affect the residuals) gets 1, as in MINPACK.
     """
-    d2 = tf.maximum(d2_previous, colsq)
-    return tf.where(d2 > 0, d2, tf.ones_like(d2))
+    d2 = np.maximum(d2_previous, colsq)
+    return np.where(d2 > 0, d2, 1.0)
 
 
 SCALINGS = {"identity": identity_scaling, "jtj_diag": jtj_diag_scaling}
 
 
+def gram(a: np.ndarray) -> np.ndarray:
+    """``a^T a`` for ``a`` ``(m, n)`` by BLAS ``dsyrk``: the upper triangle of the
+    ``n x n`` result (the lower one is left zero; the Cholesky below reads the upper).
+    A C-ordered ``a`` is passed as its Fortran-ordered transpose, with no copy."""
+    return dsyrk(1.0, np.ascontiguousarray(a).T, trans=0)
+
+
+def normal_products(jac, r, sample_space: bool = False):
+    """``(curvature, colsq, grad)`` of one run from ``J`` ``(m, n)`` and ``r`` ``(m,)``:
+    ``grad = J^T r``, ``colsq = diag(J^T J)`` (the squared column norms) and, in
+    parameter space, ``curvature = J^T J`` (upper triangle, :func:`gram`); in sample
+    space ``curvature`` is ``None``: the step needs ``J D^-2 J^T``
+    (:func:`sample_gram`), formed once ``D`` is known."""
+    grad = jac.T @ r
+    if sample_space:
+        return None, np.einsum("ij,ij->j", jac, jac), grad
+    jtj = gram(jac)
+    return jtj, np.diagonal(jtj).copy(), grad
+
+
+def sample_gram(jac, d2) -> np.ndarray:
+    """``J D^-2 J^T`` (``m x m``, upper triangle) by ``dsyrk`` of ``J D^-1``."""
+    return dsyrk(1.0, (jac / np.sqrt(d2)).T, trans=1)
+
+
+def _cholesky_solve(matrix, rhs):
+    """``(x, ok)`` with ``matrix x = rhs`` by LAPACK ``dpotrf``/``dpotrs`` on the upper
+    triangle of the symmetric ``matrix`` (overwritten). ``ok`` is False when the
+    factorisation fails (not positive definite), the solution is not finite, or the
+    factor is numerically singular: ``min(diag R)^2 <= k eps max(diag R)^2`` (``k`` the
+    order), where the normal equations have lost the small singular values of ``J``
+    to rounding."""
+    factor, info = dpotrf(matrix, lower=0, clean=0, overwrite_a=1)
+    if info != 0:
+        return np.full(rhs.shape, np.nan), False
+    x, info = dpotrs(factor, rhs, lower=0)
+    pivots = np.square(np.diagonal(factor))
+    ok = (info == 0 and bool(np.all(np.isfinite(x)))
+          and pivots.min() > factor.shape[0] * EPS * pivots.max())
+    return x, ok
+
+
 def cholesky_step(jtj, grad, mu, d2):
-    """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: ``(delta, ok)``.
-
-    ``M = L L^T`` is taken as failed (``ok`` False) when ``delta`` is not finite (an
-    exactly singular or indefinite matrix: TensorFlow's kernel then fills that
-    matrix's factor with NaN) or when ``M`` is numerically singular,
-    ``min(diag L)^2 <= n * eps * max(diag L)^2``: the normal equations have then
-    lost the small singular values of ``J`` to rounding.
-    """
-    matrix = jtj + tf.linalg.diag(mu[..., None] * d2)
-    chol = tf.linalg.cholesky(matrix)
-    delta = -tf.linalg.cholesky_solve(chol, grad[..., None])[..., 0]
-    return delta, _reliable(chol, delta)
+    """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: ``(delta, ok)``
+    (``jtj`` upper triangle, as :func:`gram` gives it; not modified)."""
+    matrix = jtj.copy()
+    matrix.ravel()[::matrix.shape[0] + 1] += mu * d2  # the diagonal, in place
+    return _cholesky_solve(matrix, -grad)
 
 
-def _reliable(chol, delta):
-    """The Cholesky factorisation ``L`` of a damped matrix is trusted when the step is
-    finite and ``min(diag L)^2 > k * eps * max(diag L)^2`` (``k`` its order)."""
-    pivots = tf.square(tf.linalg.diag_part(chol))
-    k = tf.cast(tf.shape(chol)[-1], chol.dtype)
-    eps = np.finfo(chol.dtype.as_numpy_dtype).eps
-    return (tf.reduce_all(tf.math.is_finite(delta), axis=-1)
-            & (tf.reduce_min(pivots, axis=-1) > k * eps * tf.reduce_max(pivots, axis=-1)))
-
-
-def sample_space_step(jac, r, mu, d2):
+def sample_space_step(jac, gram_d, r, mu, d2):
     """The same step as :func:`cholesky_step` through an ``m x m`` system, for
-    ``n > m``: ``(delta, ok)``.
+    ``n > m``: ``(delta, ok)``. ``gram_d`` is ``J D^-2 J^T`` (:func:`sample_gram`).
 
     With ``delta = -D^-2 J^T y``, ``(J^T J + mu D^2) delta = -J^T (J D^-2 J^T + mu I) y``,
     which is ``-J^T r`` when ``(J D^-2 J^T + mu I) y = r`` (the push-through identity;
@@ -81,56 +115,20 @@ def sample_space_step(jac, r, mu, d2):
     one Cholesky of order ``m`` replaces one of order ``n``, and ``J D^-2 J^T`` costs
     ``m^2 n`` instead of ``m n^2``. ``ok`` as for :func:`cholesky_step`.
     """
-    scaled = jac / d2[..., None, :]                       # J D^-2
-    gram = tf.matmul(scaled, jac, transpose_b=True)       # J D^-2 J^T  (m x m)
-    m = tf.shape(gram)[-1]
-    matrix = gram + mu[..., None, None] * tf.eye(m, batch_shape=[1], dtype=gram.dtype)
-    chol = tf.linalg.cholesky(matrix)
-    y = tf.linalg.cholesky_solve(chol, r[..., None])[..., 0]
-    delta = -tf.linalg.matvec(scaled, y, transpose_a=True)
-    return delta, _reliable(chol, delta)
+    matrix = gram_d.copy()
+    matrix.ravel()[::matrix.shape[0] + 1] += mu
+    y, ok = _cholesky_solve(matrix, r)
+    return -(jac.T @ y) / d2, ok
 
 
 def qr_step(jac, r, mu, d2):
     """Solve ``[J; sqrt(mu) D] delta ~ [-r; 0]`` by Householder QR: ``delta = -R^-1
-    Q^T [r; 0]``. ``jac`` ``(B, m, n)``, ``r`` ``(B, m)``; ``mu > 0`` and ``d2 > 0``
-    make the stacked matrix of full column rank."""
-    damping = tf.linalg.diag(tf.sqrt(mu[..., None] * d2))
-    stacked = tf.concat([jac, damping], axis=-2)
-    rhs = tf.concat([r, tf.zeros_like(d2)], axis=-1)
-    q, rfac = tf.linalg.qr(stacked)
-    qtr = tf.linalg.matvec(q, rhs, transpose_a=True)
-    return -tf.linalg.triangular_solve(rfac, qtr[..., None], lower=False)[..., 0]
-
-
-def damped_step(curvature, grad, r, mu, d2, rows, jacobian_and_residuals,
-                sample_space: bool = False):
-    """Solve ``(J^T J + mu diag(d2)) delta = -J^T r`` for every row; return
-    ``(delta (B, n), fallback (B,))``.
-
-    One batched Cholesky for all rows: of ``J^T J + mu D^2`` (:func:`cholesky_step`,
-    ``curvature`` is ``J^T J``) or, with ``sample_space``, of ``J D^-2 J^T + mu I``
-    (:func:`sample_space_step`, ``curvature`` is ``J`` itself). On the rows where it
-    fails and ``rows`` (the runs still going) is True, the step is recomputed by QR of
-    the augmented system (:func:`qr_step`), from ``jacobian_and_residuals()`` (called
-    only then; it returns ``J`` and ``r`` at the current points of all rows). Rows
-    outside ``rows`` keep their Cholesky step, finite or not: the caller ignores them.
-    """
-    if sample_space:
-        delta, ok = sample_space_step(curvature, r, mu, d2)
-    else:
-        delta, ok = cholesky_step(curvature, grad, mu, d2)
-    redo = rows & tf.logical_not(ok)
-
-    def refactor():
-        jac, r = jacobian_and_residuals()
-        idx = tf.where(redo)
-        fixed = qr_step(tf.gather_nd(jac, idx), tf.gather_nd(r, idx), tf.gather_nd(mu, idx),
-                        tf.gather_nd(d2, idx))
-        return tf.tensor_scatter_nd_update(delta, idx, fixed)
-
-    delta = tf.cond(tf.reduce_any(redo), refactor, lambda: delta)
-    return delta, redo
+    Q^T [r; 0]``. ``mu > 0`` and ``d2 > 0`` make the stacked matrix of full column
+    rank."""
+    stacked = np.vstack([jac, np.diag(np.sqrt(mu * d2))])
+    rhs = np.concatenate([r, np.zeros_like(d2)])
+    q, rfac = scipy.linalg.qr(stacked, mode="economic", check_finite=False)
+    return -scipy.linalg.solve_triangular(rfac, q.T @ rhs, lower=False, check_finite=False)
 
 
 def gauss_newton_step(jac, r, d2):
@@ -143,14 +141,9 @@ def gauss_newton_step(jac, r, d2):
     of the SSQ that the Gauss-Newton model promises from here. Both are exact
     functions of ``J`` and ``r`` (no normal equations).
     """
-    scale = tf.sqrt(d2)
-    sigma, u, v = tf.linalg.svd(jac / scale[..., None, :])
-    shape = tf.shape(jac)
-    eps = np.finfo(jac.dtype.as_numpy_dtype).eps
-    cutoff = (tf.cast(tf.maximum(shape[-2], shape[-1]), jac.dtype) * eps
-              * tf.reduce_max(sigma, axis=-1, keepdims=True))
-    kept = sigma > cutoff
-    utr = tf.where(kept, tf.linalg.matvec(u, r, transpose_a=True), tf.zeros_like(sigma))
-    inv = tf.where(kept, 1.0 / tf.where(kept, sigma, tf.ones_like(sigma)), tf.zeros_like(sigma))
-    delta = -tf.linalg.matvec(v, inv * utr) / scale
-    return delta, tf.reduce_sum(tf.square(utr), axis=-1)
+    scale = np.sqrt(d2)
+    u, sigma, vt = np.linalg.svd(jac / scale, full_matrices=False)
+    kept = sigma > max(jac.shape) * EPS * sigma.max(initial=0.0)
+    utr = np.where(kept, u.T @ r, 0.0)
+    inv = np.where(kept, 1.0 / np.where(kept, sigma, 1.0), 0.0)
+    return -(vt.T @ (inv * utr)) / scale, float(np.sum(np.square(utr)))

@@ -29,11 +29,11 @@ class Status(IntEnum):
      6   MU_MAX           damping ``mu > mu_max`` (trainlm's ``mu_max``): no step helps
      7   VALIDATION       ``max_fail`` accepted steps in a row without a new best
                           validation SSQ (trainlm's ``max_fail``)
-     8   MAX_TIME         ``max_time`` seconds elapsed (checked between chunks)
+     8   MAX_TIME         ``max_time`` seconds of the run's own compute used
      9   CALLBACK         the ``progress`` callback returned ``True``
     ===  ===============  ===========================================================
 
-    ``RUNNING`` is the in-graph marker of a loop still going; it is never returned.
+    ``RUNNING`` marks a run still going inside the loop; it is never returned.
     """
 
     NONFINITE_START = -1
@@ -84,14 +84,17 @@ class LMResult:
     status, message, success : see :class:`Status`.
     nit : iterations, i.e. trial steps (accepted or not); ``nfev - 1`` for both solvers.
     nfev, njev : residual and Jacobian evaluations (validation not counted).
-    wall_s : seconds from the start of the solve until this run stopped, compilation
-        excluded; in a batch, the other rows' work is included.
-    compile_s : seconds spent tracing and compiling before the timed solve (once per
-        batch).
-    batch_wall_s, batch_size : seconds of the whole batch's solve, and its number of
-        rows (1 for a lone fit, where ``batch_wall_s == wall_s``).
+    time_s : this run's own compute, seconds: alone, its wall time from the start of
+        the solve until it stopped; in a batch, its share of the batch's (each
+        iteration's seconds split over the runs that took part in it). Compilation
+        and progress callbacks are not counted.
+    compile_s : seconds spent compiling and warming up the model's functions before
+        the timed solve (once per batch).
+    batch_wall_s, batch_size : seconds of the whole batch's solve (the sum of its
+        rows' ``time_s``), and its number of rows (1 for a lone fit, where
+        ``batch_wall_s == time_s``).
     history : per-iteration numpy arrays ``iteration, ssq, val_ssq (if validation),
-        mu, accepted, fallback, vetoed, wall_s``; row 0 is the start ``x0``. ``ssq`` is the
+        mu, accepted, fallback, vetoed, time_s`` (``time_s`` cumulative); row 0 is the start ``x0``. ``ssq`` is the
         SSQ of the current (last accepted) iterate.
     """
 
@@ -105,14 +108,14 @@ class LMResult:
     nit: int
     nfev: int
     njev: int
-    wall_s: float
+    time_s: float
     compile_s: float
     batch_wall_s: float = 0.0
     batch_size: int = 1
     history: dict = field(default_factory=dict, repr=False)
 
 
-def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history,
+def make_result(x, fun, status, *, nit, nfev, njev, time_s, compile_s, history,
                 batch_wall_s=None, batch_size=1) -> LMResult:
     """Fill in the derived fields (cost, ssq, message, success) of an :class:`LMResult`."""
     x = np.asarray(x, dtype=np.float64)
@@ -121,7 +124,7 @@ def make_result(x, fun, status, *, nit, nfev, njev, wall_s, compile_s, history,
     status = Status(int(status))
     return LMResult(x=x, cost=0.5 * ssq, fun=fun, ssq=ssq, status=status,
                     message=MESSAGES[status], success=status in SUCCESS, nit=int(nit),
-                    nfev=int(nfev), njev=int(njev), wall_s=float(wall_s),
+                    nfev=int(nfev), njev=int(njev), time_s=float(time_s),
                     compile_s=float(compile_s),
-                    batch_wall_s=float(wall_s if batch_wall_s is None else batch_wall_s),
+                    batch_wall_s=float(time_s if batch_wall_s is None else batch_wall_s),
                     batch_size=int(batch_size), history=history)

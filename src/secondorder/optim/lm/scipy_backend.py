@@ -1,20 +1,19 @@
 """``solve="scipy"``: MINPACK's LM via ``scipy.optimize.least_squares(method="lm")``.
 
 MINPACK ``lmder`` (Moré 1978) controls a trust radius rather than ``mu`` directly,
-so the damping options do not apply. The residuals and Jacobian are the same
-TensorFlow functions as for ``solve="tf"``, each compiled on its own; scipy calls
-them through numpy once per trial step.
+so the damping options do not apply. The residuals and Jacobian are the provider's
+(:mod:`.providers`), the same functions as for ``solve="numpy"``; scipy calls them
+through numpy once per trial step.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import numpy as np
 import scipy.optimize
-import tensorflow as tf
 
+from .providers import Provider
 from .result import LMResult, Status, make_result
 
 #: scipy's ``least_squares`` status codes mapped to ours (they agree on -1..4).
@@ -23,30 +22,30 @@ FROM_SCIPY = {0: Status.MAX_ITER, 1: Status.GTOL, 2: Status.FTOL, 3: Status.XTOL
 
 
 class Recorder:
-    """numpy wrappers of the compiled functions that log every call for the history.
+    """numpy wrappers of the provider's functions that log every call for the history.
 
     MINPACK evaluates the Jacobian only at accepted points, so a Jacobian call at
     the point of the latest residual call marks that trial as accepted.
     """
 
-    def __init__(self, residuals: Callable, jacobian: Callable):
-        self._residuals, self._jacobian = residuals, jacobian
+    def __init__(self, provider: Provider):
+        self.provider = provider
         self.start = time.perf_counter()
         self.last_x = None
-        self.ssq, self.accepted, self.wall_s = [], [], []
+        self.ssq, self.accepted, self.time_s = [], [], []
 
     def fun(self, x):
-        r = self._residuals(tf.constant(x, tf.float64)).numpy()
+        r = self.provider.residuals(x)
         self.last_x = np.array(x)
         self.ssq.append(float(np.dot(r, r)))
         self.accepted.append(False)
-        self.wall_s.append(time.perf_counter() - self.start)
+        self.time_s.append(time.perf_counter() - self.start)
         return r
 
     def jac(self, x):
         if self.last_x is not None and np.array_equal(x, self.last_x):
             self.accepted[-1] = True
-        return self._jacobian(tf.constant(x, tf.float64)).numpy()
+        return self.provider.jacobian(x)
 
     def history(self) -> dict:
         """Row 0 is ``x0``, later rows are trials; ``ssq`` is that of the current
@@ -59,42 +58,39 @@ class Recorder:
         return {"iteration": rows, "ssq": trial[last_accepted],
                 "mu": np.full(trial.size, np.nan), "accepted": accepted,
                 "fallback": np.zeros(trial.size, bool), "vetoed": np.zeros(trial.size, bool),
-                "wall_s": np.array(self.wall_s)}
+                "time_s": np.array(self.time_s)}
 
 
-def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
-                max_iter: int, gtol: float, ftol: float, xtol: float, scaling: str,
-                jit_compile: bool) -> LMResult:
-    """Solve with MINPACK and map its result into an :class:`.LMResult`.
+def solve_scipy(provider: Provider, x0: np.ndarray, *, max_iter: int, gtol: float,
+                ftol: float, xtol: float, scaling: str) -> LMResult:
+    """Solve with MINPACK from ``x0`` and map its result into an :class:`.LMResult`.
 
     ``max_nfev = max_iter + 1`` (one evaluation at ``x0``, one per trial step), so
-    ``nit = nfev - 1`` as for ``solve="tf"``. ``scaling="identity"`` is
+    ``nit = nfev - 1`` as for ``solve="numpy"``. ``scaling="identity"`` is
     ``x_scale=1.0`` (``D = I``); ``"jtj_diag"`` is ``x_scale="jac"``, MINPACK's
     scaling by the running maximum of the Jacobian column norms (Moré 1978, eq. 6.3),
     the closest analogue of Marquardt's. ``gtol``, ``ftol``, ``xtol`` keep MINPACK's
     meanings (``gtol`` bounds the cosine between ``r`` and the columns of ``J``) and
     are raised to machine epsilon if smaller, as MINPACK requires. ``gtol`` is the
-    same cosine test as ``solve="tf"``'s (:mod:`.termination`); ``ftol`` and ``xtol``
-    are MINPACK's own step tests, without the confirmation ``solve="tf"`` adds.
+    same cosine test as ``solve="numpy"``'s (:mod:`.termination`); ``ftol`` and
+    ``xtol`` are MINPACK's own step tests, without the confirmation ``solve="numpy"``
+    adds.
     """
-    fun = tf.function(residuals, jit_compile=jit_compile)
-    jac = tf.function(jacobian, jit_compile=jit_compile)
-    tic = time.perf_counter()
-    r0 = fun(tf.constant(x0, tf.float64)).numpy()
-    j0 = jac(tf.constant(x0, tf.float64)).numpy()
-    compile_s = time.perf_counter() - tic
-
-    recorder = Recorder(fun, jac)
+    provider.prepare(x0)
+    recorder = Recorder(provider)
+    r0 = recorder.fun(x0)
+    j0 = provider.jacobian(x0)
     if not (np.isfinite(np.dot(r0, r0)) and np.all(np.isfinite(j0))):
-        recorder.fun(x0)
         return make_result(x0, r0, Status.NONFINITE_START, nit=0, nfev=1, njev=1,
-                           wall_s=0.0, compile_s=compile_s, history=recorder.history())
+                           time_s=time.perf_counter() - recorder.start,
+                           compile_s=provider.compile_s, history=recorder.history())
+    recorder = Recorder(provider)
     eps = np.finfo(np.float64).eps
     out = scipy.optimize.least_squares(
         recorder.fun, x0, jac=recorder.jac, method="lm", max_nfev=max_iter + 1,
         gtol=max(gtol, eps), ftol=max(ftol, eps), xtol=max(xtol, eps),
         x_scale="jac" if scaling == "jtj_diag" else 1.0)
-    wall_s = time.perf_counter() - recorder.start
+    time_s = time.perf_counter() - recorder.start
     return make_result(out.x, out.fun, FROM_SCIPY[out.status], nit=out.nfev - 1,
-                       nfev=out.nfev, njev=out.njev, wall_s=wall_s, compile_s=compile_s,
-                       history=recorder.history())
+                       nfev=out.nfev, njev=out.njev, time_s=time_s,
+                       compile_s=provider.compile_s, history=recorder.history())

@@ -1,33 +1,38 @@
 """The public entry points :func:`least_squares` (one start) and
 :func:`least_squares_batch` (one start per row), and their one set of input checks.
 
-Both run the same engine (:mod:`.engine`): a lone fit is a batch of one, its
-functions of ``w`` lifted to functions of a one-row matrix ``W``.
+Both run the same loop (:mod:`.engine`) on a provider (:mod:`.providers`) built from
+the functions given: numpy functions (scipy's convention, with ``jac``) are called as
+they are; TensorFlow functions are compiled, their Jacobian by autodiff unless given.
+A lone fit is a batch of one.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from .damping import make_damping
-from .engine import LMProblem, solve
-from .jacobian import autodiff_jacobian
+from .engine import LMSettings, solve
 from .linalg import SCALINGS
+from .providers import NumpyProvider, Provider, TFProvider
 from .result import LMResult
 from .scipy_backend import solve_scipy
 from .termination import Criteria
 
 OPTIONS_DOC = """
-    jacobian : callable, optional. Default: TensorFlow autodiff
-        (:func:`.autodiff_jacobian`); for residuals of a model applied sample by
-        sample, :func:`.per_sample_jacobian` is much faster.
-    solve : ``"tf"`` (default) the compiled loop of :mod:`.engine`; ``"scipy"``
-        MINPACK through ``scipy.optimize.least_squares(method="lm")`` (see
-        :func:`.solve_scipy`; only ``jacobian, scaling, max_iter, gtol, ftol, xtol,
-        jit_compile`` apply, and ``damping`` must not be given: MINPACK uses its
+    jac : callable, optional: the Jacobian ``x -> (m, n)`` (scipy's name and
+        convention). Required when ``residuals`` is a numpy function; for TensorFlow
+        residuals the default is TensorFlow autodiff (:func:`.autodiff_jacobian`), and
+        a given ``jac`` must be TensorFlow too (it is compiled). For residuals of a
+        model applied sample by sample, :func:`.per_sample_jacobian` is much faster.
+    solve : ``"numpy"`` (default) the loop of :mod:`.engine` (numpy on the host, BLAS
+        and LAPACK for the linear algebra); ``"scipy"`` MINPACK through
+        ``scipy.optimize.least_squares(method="lm")`` with the same residuals and
+        Jacobian (see :func:`.solve_scipy`; only ``jac, scaling, max_iter, gtol, ftol,
+        xtol, jit_compile`` apply, and ``damping`` must not be given: MINPACK uses its
         own trust-region rule).
     damping : ``"marquardt"`` (multiply by ``mu_dec`` / ``mu_inc``, MATLAB
         ``trainlm``), ``"nielsen"`` (gain-ratio rule, Nielsen 1999) or a rule object
@@ -46,39 +51,41 @@ OPTIONS_DOC = """
     mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
         at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
         a pure number, independent of the scale of the problem.
-    max_iter : most iterations (trial steps, accepted or not).
-    max_time : seconds; checked between chunks, so it can overrun by one chunk.
+    max_iter : most iterations (trial steps, accepted or not) of each run.
+    max_time : seconds of each run's own compute (in a batch, its share of the
+        batch's time), checked after every iteration.
     ssq_goal : stop when ``ssq <= ssq_goal`` (trainlm's ``goal``, default 0).
     gtol, ftol, xtol : MINPACK's convergence tests (:mod:`.termination`):
         ``gtol`` bounds the cosine between ``r`` and every column of ``J``; ``ftol``
         the actual and predicted relative reduction of the SSQ; ``xtol`` the scaled
         step against the scaled point. ``ftol`` and ``xtol`` are confirmed by the
         undamped Gauss-Newton model before they end a run.
-    validation : callable giving validation residuals, optional. Its SSQ is
-        recorded after every accepted step.
+    validation : callable giving validation residuals, optional (the same kind of
+        function as ``residuals``). Its SSQ is recorded after every accepted step.
     max_fail : with ``validation``, stop after this many accepted steps in a row
         without a new lowest validation SSQ, and return the parameters with the
         lowest validation SSQ seen (trainlm's ``max_fail``; its epochs are accepted
         steps). The best-validation parameters are returned whatever ends the run.
         ``None`` records validation SSQ only.
-    chunk : iterations per compiled call; Python work happens between chunks.
-    progress : callable ``progress(info)`` called after each chunk with a dict
-        ``iteration, running, elapsed`` and per-row arrays ``ssq, mu, status, x``
-        (and ``val_ssq``); if it returns True every running row stops with
-        ``CALLBACK``. Default: log at INFO level.
-    jit_compile : compile the model functions with XLA (default). False gives a
-        plain ``tf.function`` graph, for functions using ops XLA lacks.
+    chunk : iterations between two progress reports.
+    progress : callable ``progress(info)`` called every ``chunk`` iterations with a
+        dict ``iteration, running, elapsed`` and per-row arrays ``x, best_x, ssq,
+        best_val_ssq, mu, status, nit, nfev, njev, time_s`` (and ``val_ssq``); if it
+        returns True every running row stops with ``CALLBACK``. Its time is not
+        counted. Default: log at INFO level.
+    jit_compile : compile TensorFlow functions with XLA (default). False gives a plain
+        ``tf.function`` graph, for functions using ops XLA lacks.
 """
 
 #: The defaults, chosen from the Moré-Garbow-Hillstrom table of ``snakemake
 #: lm_robustness`` (README, "Choosing the defaults"): Nielsen's damping with Moré's
 #: running-maximum scaling solved as many problems as MINPACK there, with no false
 #: success. (The pipeline's network arm sets its own options, trainlm's, in the config.)
-DEFAULTS = dict(jacobian=None, solve="tf", damping="nielsen", scaling="jtj_diag",
-                step_space="auto", mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0, mu_max=1e10,
-                max_iter=1000,
-                max_time=None, ssq_goal=0.0, gtol=1e-10, ftol=1e-12, xtol=1e-12,
-                validation=None, max_fail=None, chunk=50, progress=None, jit_compile=True)
+DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
+                step_space="auto", mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0,
+                mu_max=1e10, max_iter=1000, max_time=None, ssq_goal=0.0, gtol=1e-10,
+                ftol=1e-12, xtol=1e-12, validation=None, max_fail=None, chunk=50,
+                progress=None, jit_compile=True)
 
 
 def least_squares(residuals: Callable, x0, **options) -> LMResult:
@@ -91,11 +98,12 @@ def least_squares(residuals: Callable, x0, **options) -> LMResult:
 
     Parameters
     ----------
-    residuals : callable ``w -> r``, a 1-D float64 ``tf.Tensor`` of parameters to a
-        1-D float64 tensor of residuals, written in TensorFlow ops (it is traced).
+    residuals : callable ``x -> r``, a 1-D float64 array of parameters to a 1-D array
+        of residuals: a numpy function (give ``jac`` then, as in scipy) or TensorFlow
+        ops on a float64 tensor (traced and compiled; Jacobian by autodiff).
     x0 : array-like, 1-D, real, finite: the starting parameters.
-    **options : see below; ``jacobian`` and ``validation`` take ``w`` as
-        ``residuals`` does, the Jacobian returning ``(m, n)``.
+    **options : see below; ``jac`` and ``validation`` take ``x`` as ``residuals``
+        does, ``jac`` returning ``(m, n)``.
     """ + OPTIONS_DOC + """
     Returns
     -------
@@ -110,17 +118,11 @@ def least_squares(residuals: Callable, x0, **options) -> LMResult:
         expected.
     """
     x0 = check_x0(x0, ndim=1)
-    num_residuals = check_output(residuals, x0, "residuals")
-    if options.get("validation") is not None:
-        check_output(options["validation"], x0, "validation")
-    jacobian = options.get("jacobian")
-    if jacobian is not None and not callable(jacobian):
-        raise ValueError(f"jacobian must be a callable w -> (m, n) tensor, got {jacobian!r}")
-    if jacobian is None:
-        jacobian = autodiff_jacobian(residuals, num_residuals, x0.size)
-    lifted = {"jacobian": lift(jacobian),
-              "validation": None if options.get("validation") is None
-              else lift(options["validation"])}
+    lifted = {name: lift(options[name]) for name in ("jac", "validation")
+              if options.get(name) is not None}
+    for name in lifted:
+        if not callable(options[name]):
+            raise ValueError(f"{name} must be a callable x -> array, got {options[name]!r}")
     if options.get("progress") is not None:
         lifted["progress"] = one_row_progress(options["progress"])
     return least_squares_batch(lift(residuals), x0[None], **{**options, **lifted})[0]
@@ -135,48 +137,47 @@ def one_row_progress(progress: Callable) -> Callable:
     return report
 
 
-def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
-    """Minimise ``ssq_b(x) = sum(residuals(x)[b]**2)`` from every row ``b`` of ``X0``.
+def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
+    """Minimise ``ssq(x) = sum(residuals(x)**2)`` from every row of ``X0``.
 
-    Each row is an independent run; rows stop independently and a stopped row is
-    frozen, so each row's iterates, counts and history are what it would get alone.
+    Each row is an independent run with its own arithmetic; rows stop independently
+    and a stopped row leaves the batch, so each row's iterates, counts and history
+    are what it would get alone.
 
     Parameters
     ----------
-    residuals : callable ``W -> R``, a ``(B, n)`` float64 tensor of parameter rows to
-        the ``(B, m)`` residuals, row ``b`` of ``R`` depending on row ``b`` of ``W``
-        only; TensorFlow ops (it is traced).
+    residuals : callable ``W -> R``, a ``(B, n)`` float64 matrix of parameter rows to
+        the ``(B, m)`` residuals, row ``b`` of ``R`` the same function of row ``b`` of
+        ``W`` for every ``b`` (one problem, many starting points; it is called one row
+        at a time, as a ``(1, n)`` matrix): numpy (give ``jac``, ``W -> (B, m, n)``) or TensorFlow ops (compiled,
+        called one row at a time); or a :class:`.Provider`, which then also gives
+        the Jacobian and the validation residuals.
     X0 : array-like ``(B, n)``, real, finite: one starting point per row.
-    **options : see below; ``jacobian`` is ``W -> (B, m, n)`` (default: autodiff of
-        each row), ``validation`` ``W -> (B, p)``. ``max_iter`` and ``max_time`` bound
-        the whole batch.
+    **options : see below; ``jac`` is ``W -> (B, m, n)``, ``validation``
+        ``W -> (B, p)``. ``max_iter`` and ``max_time`` bound each row.
     """ + OPTIONS_DOC + """
     Returns
     -------
-    One :class:`.LMResult` per row (see :func:`least_squares`). ``wall_s`` of a row is
-    the time until it stopped, ``batch_wall_s`` the batch's, ``compile_s`` the
-    batch's compilation.
+    One :class:`.LMResult` per row (see :func:`least_squares`). ``time_s`` of a row is
+    its own compute, ``batch_wall_s`` the batch's, ``compile_s`` the batch's
+    compilation.
     """
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; options are {sorted(DEFAULTS)}")
+        hint = " (the Jacobian option is called jac, as in scipy)" if "jacobian" in unknown else ""
+        raise TypeError(f"unknown option(s) {unknown}{hint}; options are {sorted(DEFAULTS)}")
     opts = {**DEFAULTS, **options}
     X0 = check_x0(X0, ndim=2, name="X0")
-    num_residuals = check_output(residuals, X0, "residuals")
-    if opts["validation"] is not None:
-        check_output(opts["validation"], X0, "validation")
     check_options(**{k: opts[k] for k in ("solve", "scaling", "mu0", "mu_max", "max_iter",
                                            "max_time", "ssq_goal", "gtol", "ftol", "xtol",
                                            "max_fail", "chunk")})
-    jacobian = opts["jacobian"]
-    if jacobian is None:
-        jacobian = rowwise_autodiff_jacobian(residuals, num_residuals, X0.shape[1])
-    jacobian = checked_jacobian(jacobian, num_residuals, X0.shape[1])
+    provider = make_provider(residuals, X0, jac=opts["jac"], validation=opts["validation"],
+                             jit_compile=opts["jit_compile"])
     rule = make_damping(opts["damping"], opts["mu_dec"], opts["mu_inc"])
-    in_sample_space(opts["step_space"], num_residuals, X0.shape[1])  # checks the value
+    sample_space = in_sample_space(opts["step_space"], provider.m, provider.n)
 
     if opts["solve"] == "scipy":
-        unsupported = {"validation": opts["validation"] is not None,
+        unsupported = {"validation": provider.has_validation,
                        "max_time": opts["max_time"] is not None,
                        "ssq_goal": opts["ssq_goal"] != 0.0,
                        "progress": opts["progress"] is not None,
@@ -184,25 +185,133 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
         named = [name for name, given in unsupported.items() if given]
         if named:
             raise ValueError(f"solve='scipy' does not support {', '.join(named)}; "
-                             "use solve='tf'")
-        return [solve_scipy(row_function(residuals), row_function(jacobian), x0,
-                            max_iter=opts["max_iter"], gtol=opts["gtol"], ftol=opts["ftol"],
-                            xtol=opts["xtol"], scaling=opts["scaling"],
-                            jit_compile=opts["jit_compile"])
+                             "use solve='numpy'")
+        return [solve_scipy(provider, x0, max_iter=opts["max_iter"], gtol=opts["gtol"],
+                            ftol=opts["ftol"], xtol=opts["xtol"], scaling=opts["scaling"])
                 for x0 in X0]
 
-    max_fail = opts["max_fail"] if opts["validation"] is not None else None
+    max_fail = opts["max_fail"] if provider.has_validation else None
     criteria = Criteria(mu_max=opts["mu_max"], ssq_goal=opts["ssq_goal"], gtol=opts["gtol"],
                         ftol=opts["ftol"], xtol=opts["xtol"], max_fail=max_fail)
-    problem = LMProblem(residuals=residuals, jacobian=jacobian,
-                        validation=opts["validation"], damping=rule,
-                        scaling=SCALINGS[opts["scaling"]], criteria=criteria,
-                        mu0_relative=bool(opts["mu0_relative"]),
-                        sample_space=in_sample_space(opts["step_space"], num_residuals,
-                                                     X0.shape[1]))
-    return solve(problem, X0, mu0=opts["mu0"], max_iter=opts["max_iter"],
-                 max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"],
-                 jit_compile=opts["jit_compile"])
+    settings = LMSettings(damping=rule, scaling=SCALINGS[opts["scaling"]],
+                          criteria=criteria, mu0=opts["mu0"],
+                          mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space)
+    return solve(provider, settings, X0, max_iter=opts["max_iter"],
+                 max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
+
+
+def _is_tensor(value) -> bool:
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(value, (tf.Tensor, tf.Variable))
+
+
+def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
+                  jit_compile: bool = True) -> Provider:
+    """The provider of the batched functions (a :class:`.Provider` is returned as it
+    is; then ``jac`` and ``validation`` must not be given).
+
+    ``residuals`` is called once on the first row of ``X0`` (as a ``(1, n)`` numpy
+    array). A TensorFlow result makes a :class:`.TFProvider` (``jac`` optional:
+    autodiff); a numpy result with ``jac`` a :class:`.NumpyProvider`, as in scipy. A
+    numpy result without ``jac`` is tried as TensorFlow (called on a tensor; plain
+    arithmetic works either way); if it is not, the error says what to pass.
+    """
+    if isinstance(residuals, Provider):
+        if jac is not None or validation is not None:
+            raise ValueError("a Provider gives its own Jacobian and validation residuals; "
+                             "do not pass jac or validation with it")
+        if residuals.n != X0.shape[1]:
+            raise ValueError(f"the provider has {residuals.n} parameters, X0 has "
+                             f"{X0.shape[1]} columns")
+        return residuals
+    for name, fn in (("residuals", residuals), ("jac", jac), ("validation", validation)):
+        if (fn is not None or name == "residuals") and not callable(fn):
+            raise ValueError(f"{name} must be a callable, got {fn!r}")
+    n, first = X0.shape[1], X0[:1]
+    try:
+        out, failure = residuals(first), None
+    except Exception as err:  # noqa: BLE001 - it may need a tensor; reported below
+        out, failure = None, err
+    tensor = _is_tensor(out)
+    if not tensor and (jac is None or failure is not None):
+        import tensorflow as tf
+
+        try:
+            out = residuals(tf.constant(first))
+        except Exception as err:  # noqa: BLE001 - reported with its type
+            raise ValueError(f"residuals failed at the starting point: "
+                             f"{type(failure or err).__name__}: {failure or err}. "
+                             f"{NUMPY_WITHOUT_JAC if failure is None else ''}") from err
+        tensor = _is_tensor(out)
+        if not tensor:
+            raise ValueError(NUMPY_WITHOUT_JAC)
+    m = check_output(out, "residuals", tensor)
+    p = None
+    if validation is not None:
+        val = _call(validation, _as_input(first, tensor), "validation")
+        if _is_tensor(val) != tensor:
+            raise ValueError("validation must be the same kind of function as residuals "
+                             "(both numpy or both TensorFlow)")
+        p = check_output(val, "validation", tensor)
+    if not tensor:
+        jac_out = np.asarray(_call(jac, first, "jac"))
+        if jac_out.shape != (1, m, n):
+            raise ValueError(f"jac must return an (m, n) = ({m}, {n}) array (residuals x "
+                             f"parameters), got shape {jac_out.shape[1:]}")
+        return NumpyProvider(residuals, jac, n, validation=validation, batched=True, m=m,
+                             p=p)
+    try:
+        provider = TFProvider(residuals, n, m, jacobian=jac, validation=validation, p=p,
+                              jit_compile=jit_compile)
+        provider.prepare(X0[0])
+    except (NotImplementedError, TypeError, AttributeError) as err:
+        raise ValueError(f"could not compile the TensorFlow functions "
+                         f"({type(err).__name__}: {err}). {NUMPY_WITHOUT_JAC}") from err
+    return provider
+
+
+NUMPY_WITHOUT_JAC = (
+    "residuals looks like a numpy function (it returns numpy arrays, or numpy calls on "
+    "TensorFlow tensors fail): pass its Jacobian as jac=callable (x -> (m, n) array, as "
+    "in scipy.optimize.least_squares), or write residuals in TensorFlow ops on float64 "
+    "tensors for an autodiff Jacobian")
+
+
+def _as_input(first: np.ndarray, tensor: bool):
+    if not tensor:
+        return first
+    import tensorflow as tf
+
+    return tf.constant(first)
+
+
+def _call(fn, arg, name: str):
+    """``fn(arg)``; a failure becomes a ``ValueError`` naming ``fn``."""
+    try:
+        return fn(arg)
+    except Exception as err:  # noqa: BLE001 - reported with its type
+        raise ValueError(f"{name} failed at the starting point: {type(err).__name__}: "
+                         f"{err}") from err
+
+
+def check_output(out, name: str, tensor: bool) -> int:
+    """The first row's output of ``name``: float64 for TensorFlow, real numbers for
+    numpy, shape ``(1, m)`` with ``m > 0``. Returns ``m``."""
+    if tensor:
+        if out.dtype.name != "float64":
+            raise ValueError(f"{name} must return float64 (compute in float64 for LM), "
+                             f"got {out.dtype.name}")
+        shape = tuple(out.shape)
+    else:
+        out = np.asarray(out)
+        if out.dtype.kind not in "iuf":
+            raise ValueError(f"{name} must return real numbers, got dtype {out.dtype}")
+        shape = out.shape
+    if len(shape) != 2 or shape[0] != 1 or shape[1] == 0:
+        raise ValueError(f"{name} must return a non-empty 1-D array per row, got shape "
+                         f"{shape[1:] if shape else shape}; flatten it, e.g. "
+                         "tf.reshape(r, [-1]) or r.ravel()")
+    return int(shape[1])
 
 
 STEP_SPACES = ("auto", "parameters", "samples")
@@ -216,28 +325,17 @@ def in_sample_space(step_space: str, m: int, n: int) -> bool:
 
 
 def lift(fn: Callable) -> Callable:
-    """``w -> y`` as ``W -> Y`` for a one-row ``W``: the lone fit as a batch of one."""
+    """``x -> y`` as ``W -> Y`` for a one-row ``W``: the lone fit as a batch of one
+    (numpy or TensorFlow, whichever ``fn`` is)."""
+    if isinstance(fn, Provider):
+        return fn
+
     def lifted(W):
-        return tf.expand_dims(fn(W[0]), 0)
+        y = fn(W[0])
+        if _is_tensor(y):
+            return sys.modules["tensorflow"].expand_dims(y, 0)
+        return np.asarray(y)[None]
     return lifted
-
-
-def row_function(fn: Callable) -> Callable:
-    """The batched ``fn`` applied to one row ``w`` alone: ``w -> fn(w[None])[0]``
-    (rows are independent, so this is every row's function)."""
-    def one(w):
-        return fn(tf.expand_dims(w, 0))[0]
-    return one
-
-
-def rowwise_autodiff_jacobian(residuals: Callable, num_residuals: int,
-                              num_params: int) -> Callable:
-    """``W -> (B, m, n)``: :func:`.autodiff_jacobian` of each row's residuals."""
-    one = autodiff_jacobian(row_function(residuals), num_residuals, num_params)
-
-    def jacobian(W):
-        return tf.vectorized_map(one, W)
-    return jacobian
 
 
 def check_x0(x0, ndim: int = 1, name: str = "x0") -> np.ndarray:
@@ -256,49 +354,11 @@ def check_x0(x0, ndim: int = 1, name: str = "x0") -> np.ndarray:
     return x0
 
 
-def check_output(fn: Callable, x0: np.ndarray, name: str) -> int:
-    """Call ``fn(x0)`` eagerly; a 1-D ``x0`` must give a non-empty 1-D float64 tensor,
-    a ``(B, n)`` one a ``(B, m)`` tensor. Returns ``m``."""
-    batched = x0.ndim == 2
-    what = "W -> (B, m) tensor" if batched else "w -> 1-D tensor"
-    if not callable(fn):
-        raise ValueError(f"{name} must be a callable {what}, got {fn!r}")
-    out = tf.convert_to_tensor(fn(tf.constant(x0)))
-    if out.dtype != tf.float64:
-        raise ValueError(f"{name} must return float64 (compute in float64 for LM), "
-                         f"got {out.dtype.name}")
-    if batched and (out.shape.rank != 2 or out.shape[0] != x0.shape[0] or out.shape[1] == 0):
-        raise ValueError(f"{name} must return a ({x0.shape[0]}, m) tensor, one row of "
-                         f"residuals per row of X0, got shape {tuple(out.shape)}")
-    if not batched and (out.shape.rank != 1 or out.shape[0] == 0):
-        raise ValueError(f"{name} must return a non-empty 1-D tensor, got shape "
-                         f"{tuple(out.shape)}; flatten it, e.g. tf.reshape(r, [-1])")
-    return int(out.shape[-1])
-
-
-def checked_jacobian(jacobian: Callable, num_residuals: int, num_params: int) -> Callable:
-    """Wrap a batched ``jacobian`` so that tracing it checks its output: a float64
-    tensor of shape ``(B, m, n)``, else ``ValueError``. Costs nothing at run time."""
-    if not callable(jacobian):
-        raise ValueError(f"jacobian must be a callable, got {jacobian!r}")
-    expected = (None, num_residuals, num_params)
-
-    def checked(W):
-        jac = tf.convert_to_tensor(jacobian(W))
-        if jac.dtype != tf.float64 or not jac.shape.is_compatible_with(expected):
-            raise ValueError(f"jacobian must return a float64 tensor of shape "
-                             f"{expected[1:]} (residuals x parameters; rows x residuals x "
-                             f"parameters for a batch), got {tuple(jac.shape)} "
-                             f"{jac.dtype.name}")
-        return jac
-    return checked
-
-
 def check_options(*, solve, scaling, mu0, mu_max, max_iter, max_time, ssq_goal, gtol, ftol,
                   xtol, max_fail, chunk) -> None:
     """``ValueError`` for an option outside its domain."""
-    if solve not in ("tf", "scipy"):
-        raise ValueError(f"solve must be 'tf' or 'scipy', got {solve!r}")
+    if solve not in ("numpy", "scipy"):
+        raise ValueError(f"solve must be 'numpy' or 'scipy', got {solve!r}")
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {sorted(SCALINGS)}, got {scaling!r}")
     if not (isinstance(mu0, (int, float)) and np.isfinite(mu0) and mu0 > 0):

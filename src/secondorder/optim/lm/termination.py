@@ -7,7 +7,7 @@ The convergence tests are MINPACK's (Moré 1978, section 8; Moré, Garbow & Hill
 * ``gtol`` -- the largest cosine between ``r`` and a column of ``J`` is at most
   ``gtol``: ``max_j |J_j^T r| / (||J_j|| ||r||) <= gtol`` (columns with ``J_j = 0``
   skipped). The same quantity as MINPACK's ``gnorm`` and scipy's ``gtol`` for
-  ``method='lm'``, so ``solve="tf"`` and ``solve="scipy"`` mean one thing.
+  ``method='lm'``, so ``solve="host"`` and ``solve="scipy"`` mean one thing.
 * ``ftol`` -- both the actual and the predicted relative reduction of the last step are
   at most ``ftol`` and the model was not far off (gain ratio ``rho <= 2``):
   ``|1 - f(x+delta)/f(x)| <= ftol``, ``(||J delta||^2 + 2 mu ||D delta||^2)/f(x) <= ftol``
@@ -42,6 +42,10 @@ history).
 Stops that are not convergence: ``max_iter``, ``mu_max``, validation ``max_fail``,
 ``max_time``, the progress callback (scipy's convention: a callback stop is not a
 success) -- see :class:`.Status`.
+
+Every function is elementwise over runs: numpy arrays with one entry (or one row) per
+run of a batch. They may meet NaN and Inf (a failed trial); the loop runs them under
+``np.errstate(all="ignore")``, where such values are expected.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from .result import Status
 
@@ -75,25 +78,25 @@ def gradient_cosine(colsq, grad, ssq):
     columns are skipped.
     """
     # sqrt of each factor apart: their product can underflow where neither does
-    norms = tf.sqrt(colsq) * tf.sqrt(ssq)[..., None]
-    cos = tf.where(norms > 0, tf.abs(grad) / tf.where(norms > 0, norms, tf.ones_like(norms)),
-                   tf.zeros_like(norms))
-    return tf.reduce_max(cos, axis=-1)
+    norms = np.sqrt(colsq) * np.sqrt(ssq)[..., None]
+    positive = norms > 0
+    cos = np.where(positive, np.abs(grad) / np.where(positive, norms, 1.0), 0.0)
+    return np.max(cos, axis=-1)
 
 
 def actual_reduction(ssq_old, ssq_trial):
     """MINPACK's ``actred``: ``1 - f_trial / f``, or -1 when ``f_trial`` is not finite
     or more than 100 times ``f`` (``0.1 * fnorm1 >= fnorm`` in ``lmder``)."""
-    safe = tf.where(ssq_old > 0, ssq_old, tf.ones_like(ssq_old))
-    usable = tf.math.is_finite(ssq_trial) & (ssq_trial < 100.0 * ssq_old)
-    return tf.where(usable, 1.0 - ssq_trial / safe, -tf.ones_like(ssq_old))
+    safe = np.where(ssq_old > 0, ssq_old, 1.0)
+    usable = np.isfinite(ssq_trial) & (ssq_trial < 100.0 * ssq_old)
+    return np.where(usable, 1.0 - ssq_trial / safe, -1.0)
 
 
 def step_candidates(criteria: Criteria, *, ssq_old, ssq_trial, predicted, rho, step_norm,
                     x_norm):
     """``(ftol_candidate, xtol_candidate)`` of the last step (MINPACK's tests)."""
-    safe = tf.where(ssq_old > 0, ssq_old, tf.ones_like(ssq_old))
-    small_f = ((tf.abs(actual_reduction(ssq_old, ssq_trial)) <= criteria.ftol)
+    safe = np.where(ssq_old > 0, ssq_old, 1.0)
+    small_f = ((np.abs(actual_reduction(ssq_old, ssq_trial)) <= criteria.ftol)
                & (predicted / safe <= criteria.ftol) & (rho <= 2.0))
     small_x = step_norm <= criteria.xtol * x_norm
     return small_f, small_x
@@ -142,7 +145,6 @@ def stop_status(criteria: Criteria, *, ssq, cosine, mu, floor, fails, ftol, xtol
     ]
     if criteria.max_fail is not None:
         tests.insert(-1, (Status.VALIDATION, fails >= criteria.max_fail))
-    status = tf.fill(tf.shape(ssq), tf.constant(RUNNING))
-    for code, hit in reversed(tests):
-        status = tf.where(hit, tf.constant(int(code)), status)
-    return status
+    hits = np.stack(np.broadcast_arrays(*(hit for _, hit in tests)))
+    codes = np.array([int(code) for code, _ in tests])
+    return np.where(hits.any(axis=0), codes[hits.argmax(axis=0)], RUNNING)

@@ -439,6 +439,32 @@ def test_progress_is_called_once_per_chunk():
     assert np.ndim(infos[0]["ssq"]) == 0 and infos[0]["x"].shape == (2,)
 
 
+def test_scipy_progress_sees_each_accepted_point_and_can_stop():
+    """solve='scipy': progress sees x0, then every accepted point of MINPACK's run (the
+    same points as a run without a callback); True stops there with CALLBACK, the
+    result being that point."""
+    full = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200)
+    infos = []
+    watched = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200,
+                            progress=lambda info: infos.append(info) or False)
+    np.testing.assert_array_equal(watched.x, full.x)
+    assert watched.status == full.status
+    assert infos[0]["iteration"] == 0 and np.array_equal(infos[0]["x"], [-1.2, 1.0])
+    assert set(infos[0]) == {"iteration", "ssq", "mu", "elapsed", "status", "x", "row"}
+    accepted = np.flatnonzero(full.history["accepted"])
+    assert [info["iteration"] for info in infos] == [0, *accepted]
+    np.testing.assert_array_equal([info["ssq"] for info in infos],
+                                  full.history["ssq"][[0, *accepted]])
+    stop_at = infos[3]["iteration"]
+    stopped = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200,
+                            progress=lambda info: info["iteration"] >= stop_at)
+    assert stopped.status == Status.CALLBACK and not stopped.success
+    assert stopped.nit == stop_at and stopped.nfev == stop_at + 1 and stopped.njev == 4
+    np.testing.assert_array_equal(stopped.x, infos[3]["x"])
+    assert stopped.ssq == infos[3]["ssq"]
+    assert len(stopped.history["ssq"]) == stop_at + 1
+
+
 # --- The article's problem ---------------------------------------------------------------
 
 def test_article_problem_reaches_97_percent(article):

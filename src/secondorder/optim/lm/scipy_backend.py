@@ -3,7 +3,9 @@
 MINPACK ``lmder`` (Moré 1978) controls a trust radius rather than ``mu`` directly,
 so the damping options do not apply. The residuals and Jacobian are the same
 TensorFlow functions as for ``solve="tf"``, each compiled on its own; scipy calls
-them through numpy once per trial step.
+them through numpy once per trial step. ``progress(info)`` is called after each
+Jacobian evaluation, that is at ``x0`` and after every accepted step, and stops the
+run (``CALLBACK``) if it returns True.
 """
 
 from __future__ import annotations
@@ -22,22 +24,34 @@ FROM_SCIPY = {0: Status.MAX_ITER, 1: Status.GTOL, 2: Status.FTOL, 3: Status.XTOL
               4: Status.FTOL_XTOL}
 
 
+class Stopped(Exception):
+    """Raised from the Jacobian callback when ``progress`` asks to stop."""
+
+
 class Recorder:
     """numpy wrappers of the compiled functions that log every call for the history.
 
-    MINPACK evaluates the Jacobian only at accepted points, so a Jacobian call at
-    the point of the latest residual call marks that trial as accepted.
+    MINPACK evaluates the Jacobian only at accepted points (and at ``x0``), so a
+    Jacobian call at the point of the latest residual call marks that trial as
+    accepted; there ``progress(info)`` is called (when given) with the numbers of the
+    current point: ``iteration`` (trials so far), ``running`` (1), ``elapsed`` (s
+    since the start), and one-row arrays ``ssq, mu`` (NaN: MINPACK's is not
+    exposed), ``status`` (running) and ``x`` ``(1, n)``. If it returns True,
+    :class:`Stopped` ends the run.
     """
 
-    def __init__(self, residuals: Callable, jacobian: Callable):
+    def __init__(self, residuals: Callable, jacobian: Callable,
+                 progress: Callable | None = None):
         self._residuals, self._jacobian = residuals, jacobian
+        self.progress = progress
         self.start = time.perf_counter()
-        self.last_x = None
+        self.last_x = self.last_r = None
+        self.njev = 0
         self.ssq, self.accepted, self.wall_s = [], [], []
 
     def fun(self, x):
         r = self._residuals(tf.constant(x, tf.float64)).numpy()
-        self.last_x = np.array(x)
+        self.last_x, self.last_r = np.array(x), r
         self.ssq.append(float(np.dot(r, r)))
         self.accepted.append(False)
         self.wall_s.append(time.perf_counter() - self.start)
@@ -46,7 +60,15 @@ class Recorder:
     def jac(self, x):
         if self.last_x is not None and np.array_equal(x, self.last_x):
             self.accepted[-1] = True
-        return self._jacobian(tf.constant(x, tf.float64)).numpy()
+        jac = self._jacobian(tf.constant(x, tf.float64)).numpy()
+        self.njev += 1
+        if self.progress is not None and self.progress({
+                "iteration": len(self.ssq) - 1, "running": 1,
+                "elapsed": time.perf_counter() - self.start,
+                "ssq": np.array([self.ssq[-1]]), "mu": np.array([np.nan]),
+                "status": np.array([int(Status.RUNNING)]), "x": np.array(x)[None]}):
+            raise Stopped
+        return jac
 
     def history(self) -> dict:
         """Row 0 is ``x0``, later rows are trials; ``ssq`` is that of the current
@@ -64,7 +86,7 @@ class Recorder:
 
 def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
                 max_iter: int, gtol: float, ftol: float, xtol: float, scaling: str,
-                jit_compile: bool) -> LMResult:
+                jit_compile: bool, progress: Callable | None = None) -> LMResult:
     """Solve with MINPACK and map its result into an :class:`.LMResult`.
 
     ``max_nfev = max_iter + 1`` (one evaluation at ``x0``, one per trial step), so
@@ -76,6 +98,8 @@ def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
     are raised to machine epsilon if smaller, as MINPACK requires. ``gtol`` is the
     same cosine test as ``solve="tf"``'s (:mod:`.termination`); ``ftol`` and ``xtol``
     are MINPACK's own step tests, without the confirmation ``solve="tf"`` adds.
+    ``progress``: see :class:`Recorder`; a stop returns the point it was called at,
+    status ``CALLBACK``.
     """
     fun = tf.function(residuals, jit_compile=jit_compile)
     jac = tf.function(jacobian, jit_compile=jit_compile)
@@ -84,16 +108,23 @@ def solve_scipy(residuals: Callable, jacobian: Callable, x0: np.ndarray, *,
     j0 = jac(tf.constant(x0, tf.float64)).numpy()
     compile_s = time.perf_counter() - tic
 
-    recorder = Recorder(fun, jac)
+    recorder = Recorder(fun, jac, progress)
     if not (np.isfinite(np.dot(r0, r0)) and np.all(np.isfinite(j0))):
         recorder.fun(x0)
         return make_result(x0, r0, Status.NONFINITE_START, nit=0, nfev=1, njev=1,
                            wall_s=0.0, compile_s=compile_s, history=recorder.history())
     eps = np.finfo(np.float64).eps
-    out = scipy.optimize.least_squares(
-        recorder.fun, x0, jac=recorder.jac, method="lm", max_nfev=max_iter + 1,
-        gtol=max(gtol, eps), ftol=max(ftol, eps), xtol=max(xtol, eps),
-        x_scale="jac" if scaling == "jtj_diag" else 1.0)
+    try:
+        out = scipy.optimize.least_squares(
+            recorder.fun, x0, jac=recorder.jac, method="lm", max_nfev=max_iter + 1,
+            gtol=max(gtol, eps), ftol=max(ftol, eps), xtol=max(xtol, eps),
+            x_scale="jac" if scaling == "jtj_diag" else 1.0)
+    except Stopped:
+        wall_s = time.perf_counter() - recorder.start
+        nfev = len(recorder.ssq)
+        return make_result(recorder.last_x, recorder.last_r, Status.CALLBACK, nit=nfev - 1,
+                           nfev=nfev, njev=recorder.njev, wall_s=wall_s,
+                           compile_s=compile_s, history=recorder.history())
     wall_s = time.perf_counter() - recorder.start
     return make_result(out.x, out.fun, FROM_SCIPY[out.status], nit=out.nfev - 1,
                        nfev=out.nfev, njev=out.njev, wall_s=wall_s, compile_s=compile_s,

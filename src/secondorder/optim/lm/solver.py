@@ -27,8 +27,8 @@ OPTIONS_DOC = """
     solve : ``"tf"`` (default) the compiled loop of :mod:`.engine`; ``"scipy"``
         MINPACK through ``scipy.optimize.least_squares(method="lm")`` (see
         :func:`.solve_scipy`; only ``jacobian, scaling, max_iter, gtol, ftol, xtol,
-        jit_compile`` apply, and ``damping`` must not be given: MINPACK uses its
-        own trust-region rule).
+        jit_compile, progress`` apply, and ``damping`` must not be given: MINPACK
+        uses its own trust-region rule).
     damping : ``"marquardt"`` (multiply by ``mu_dec`` / ``mu_inc``, MATLAB
         ``trainlm``), ``"nielsen"`` (gain-ratio rule, Nielsen 1999) or a rule object
         (:mod:`.damping`).
@@ -65,7 +65,10 @@ OPTIONS_DOC = """
     progress : callable ``progress(info)`` called after each chunk with a dict
         ``iteration, running, elapsed`` and per-row arrays ``ssq, mu, status, x``
         (and ``val_ssq``); if it returns True every running row stops with
-        ``CALLBACK``. Default: log at INFO level.
+        ``CALLBACK``. Default: log at INFO level. With ``solve="scipy"`` it is called
+        after each Jacobian evaluation (at ``x0`` and after every accepted step),
+        the rows running one after the other: each call is about one row (arrays of
+        one element, ``row`` its index), and True stops that row.
     jit_compile : compile the model functions with XLA (default). False gives a
         plain ``tf.function`` graph, for functions using ops XLA lacks.
 """
@@ -179,7 +182,6 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
         unsupported = {"validation": opts["validation"] is not None,
                        "max_time": opts["max_time"] is not None,
                        "ssq_goal": opts["ssq_goal"] != 0.0,
-                       "progress": opts["progress"] is not None,
                        "damping": "damping" in options}
         named = [name for name, given in unsupported.items() if given]
         if named:
@@ -188,8 +190,9 @@ def least_squares_batch(residuals: Callable, X0, **options) -> list[LMResult]:
         return [solve_scipy(row_function(residuals), row_function(jacobian), x0,
                             max_iter=opts["max_iter"], gtol=opts["gtol"], ftol=opts["ftol"],
                             xtol=opts["xtol"], scaling=opts["scaling"],
-                            jit_compile=opts["jit_compile"])
-                for x0 in X0]
+                            jit_compile=opts["jit_compile"],
+                            progress=row_progress(opts["progress"], b))
+                for b, x0 in enumerate(X0)]
 
     max_fail = opts["max_fail"] if opts["validation"] is not None else None
     criteria = Criteria(mu_max=opts["mu_max"], ssq_goal=opts["ssq_goal"], gtol=opts["gtol"],
@@ -213,6 +216,17 @@ def in_sample_space(step_space: str, m: int, n: int) -> bool:
     if step_space not in STEP_SPACES:
         raise ValueError(f"step_space must be one of {list(STEP_SPACES)}, got {step_space!r}")
     return step_space == "samples" or (step_space == "auto" and n > m)
+
+
+def row_progress(progress: Callable | None, row: int) -> Callable | None:
+    """``progress`` for row ``row`` of a batch that ``solve="scipy"`` runs one row
+    after the other: each report also names its ``row``."""
+    if progress is None:
+        return None
+
+    def report(info):
+        return progress({**info, "row": row})
+    return report
 
 
 def lift(fn: Callable) -> Callable:

@@ -88,15 +88,18 @@ def test_summary_has_every_field_with_its_type(summary):
     assert summary["seed_fd_nfev"] < 1000 + 4 * cycle
     assert summary["seed_fd_modern_nfev"] > 10 * cycle
     assert summary["_lines"], "progress lines go to the callable"
+    running = [stage.name for stage in bench.STAGES if stage.on(summary["settings"])]
+    assert f"benchmark: {len(running)}/{len(running)} stages, 100% done" in "\n".join(
+        summary["_lines"])
     json.dumps({k: v for k, v in summary.items() if k != "_lines"})  # JSON-ready as is
 
 
 def test_speedup_is_the_slow_time_over_the_fast_one():
     """Known values: a 10 s baseline against a 2 s engine is a speed-up of 5 (not 0.2);
     a missing or zero time gives no ratio rather than a number."""
-    assert bench._ratio(10.0, 2.0) == 5.0
-    assert bench._ratio(None, 2.0) is None and bench._ratio(3.0, None) is None
-    assert bench._ratio(3.0, 0.0) is None
+    assert bench.speedup(10.0, 2.0) == 5.0
+    assert bench.speedup(None, 2.0) is None and bench.speedup(3.0, None) is None
+    assert bench.speedup(3.0, 0.0) is None
 
 
 def test_best_peer_is_the_fastest_peer_that_reached_the_target():
@@ -130,7 +133,7 @@ def test_each_speedup_names_the_right_pair(summary):
         if summary[slow] is None or summary[fast] is None:
             assert summary[ratio] is None
         else:
-            assert summary[ratio] == bench._ratio(summary[slow], summary[fast]), ratio
+            assert summary[ratio] == bench.speedup(summary[slow], summary[fast]), ratio
 
 
 def test_targets_compare_values_with_goals(summary):
@@ -178,6 +181,61 @@ def test_table(summary):
     # ... and so does one without the modern call (include_fd_modern: false).
     skipped = bench_table({**summary, **dict.fromkeys(SEED_FD_MODERN_FIELDS)})
     assert len(skipped) == 9 and math.isnan(skipped.iloc[6]["per_iteration_ms"])
+
+
+def test_table_rows_are_the_stages_rows(summary):
+    """The table lists the rows of the stage table, in its order (adding a stage with
+    rows adds them to the table)."""
+    table = bench_table(summary)
+    rows = [row for stage in bench.STAGES for row in stage.rows]
+    assert list(table["method"]) == [row.label(summary) for row in rows]
+    assert list(table["per"]) == [row.per for row in rows]
+
+
+def test_stages_have_unique_names_and_off_stages_name_their_fields():
+    names = [stage.name for stage in bench.STAGES]
+    assert len(set(names)) == len(names)
+    for stage in bench.STAGES:
+        assert (stage.switch is None) == (not stage.fields), stage.name
+
+
+def test_check_time_takes_the_checks_off(monkeypatch):
+    """Known values on a fake clock: a run of 10 s with checks of 1 s and 2 s took 7 s;
+    a time read at the start of the second check is its time less the first check."""
+    from secondorder.pipeline.bench import scoring
+
+    now = iter([100.0, 101.0, 104.0, 106.0])  # check 1: 100-101, check 2: 104-106
+    monkeypatch.setattr(scoring.time, "perf_counter", lambda: next(now))
+    checks, start = bench.CheckTime(), 99.0
+    with checks.measure() as tic:
+        assert tic == 100.0
+    with checks.measure() as tic:
+        assert checks.off(tic - start) == 4.0  # 5 s in, 1 s of it checking
+    assert checks.seconds == 3.0 and checks.last_end == 106.0
+    assert checks.off(10.0) == 7.0
+
+
+def test_the_minpack_row_runs_the_packages_scipy_path():
+    """The MINPACK row is ``least_squares(solve="scipy")`` with the lm arm's options
+    that MINPACK takes: over a few iterations it ends where that call ends; a target
+    met at the start is met at iteration 0."""
+    from secondorder.optim import lm
+    from secondorder.optim.lm_network import mlp_residuals
+
+    raw, _ = bench.article_problems()
+    ws0 = model.init_weights(bench.INIT_SEED)
+    options = bench.lm_options(None)
+    out = bench.bench_lm_scipy(raw, ws0, target=1.01, max_iter=4, options=options)
+    residuals, jacobian, _ = mlp_residuals(raw, model.ARTICLE)
+    ref = lm.least_squares(residuals, ws0, jacobian=jacobian, solve="scipy", max_iter=4,
+                           scaling=options["scaling"])
+    assert out["lm_scipy_iters"] == ref.nit and out["lm_scipy_status"] == ref.status.name.lower()
+    assert out["lm_scipy_final_accuracy"] == bench.accuracy(raw, ref.x)
+    assert out["lm_scipy_time_to_target_s"] is None and out["lm_scipy_iters_to_target"] is None
+    hit = bench.bench_lm_scipy(raw, ws0, target=0.0, max_iter=4, options=options)
+    assert hit["lm_scipy_status"] == "target" and hit["lm_scipy_iters_to_target"] == 0
+    assert hit["lm_scipy_iters"] == 0
+    assert 0 <= hit["lm_scipy_time_to_target_s"] <= hit["lm_scipy_wall_s"]
 
 
 def test_accuracy_matches_evaluation():

@@ -20,19 +20,30 @@ def test_registry_and_schema_name_the_same_optimizers():
     schema = config.load_schema()
     generic = schema["properties"]["arms"]["additionalProperties"]
     assert schema_optimizers(generic) == list(arms.REGISTRY)
-    for name, entry in arms.REGISTRY.items():
-        assert name in schema_optimizers(schema["$defs"][entry.schema])
-    assert {entry.schema for entry in arms.REGISTRY.values()} == set(schema["$defs"])
+    assert list(config.ARM_SCHEMA) == list(arms.REGISTRY)
+    for name in arms.REGISTRY:
+        assert name in schema_optimizers(schema["$defs"][config.ARM_SCHEMA[name]])
+    assert set(config.ARM_SCHEMA.values()) == set(schema["$defs"])
     assert schema_optimizers(schema["$defs"]["first_order"]) == list(arms.FIRST_ORDER)
-    assert config.ARM_SCHEMA == arms.ARM_SCHEMA
+
+
+def test_arm_schemas_are_read_from_the_schema():
+    """Known values: each optimizer is checked by the ``$defs`` entry that names it."""
+    assert config.ARM_SCHEMA == {"adam": "first_order", "sgd": "first_order",
+                                 "rmsprop": "first_order", "lm": "lm", "lbfgs": "lbfgs",
+                                 "scipy_lm_fd": "scipy_lm_fd",
+                                 "scipy_lm_fd_modern": "scipy_lm_fd_modern"}
+    toy = {"$defs": {"a": {"properties": {"optimizer": {"enum": ["x", "y"]}}},
+                     "b": {"properties": {"optimizer": {"const": "z"}}}}}
+    assert config.arm_schemas(toy) == {"x": "a", "y": "a", "z": "b"}
 
 
 def test_check_arm_fills_the_schemas_defaults():
-    arm = arms.check_arm({"optimizer": "lbfgs", "inputs": "raw", "max_iter": np.int64(3)})
+    arm = config.check_arm({"optimizer": "lbfgs", "inputs": "raw", "max_iter": np.int64(3)})
     assert arm == {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 3, "memory": 10,
                    "max_time": None}
     assert type(arm["max_iter"]) is int
-    sgd = arms.check_arm({"optimizer": "sgd", "inputs": "raw", "learning_rate": 0.1,
+    sgd = config.check_arm({"optimizer": "sgd", "inputs": "raw", "learning_rate": 0.1,
                           "epochs": 2, "patience": 2})
     assert (sgd["engine"], sgd["momentum"], sgd["loss"], sgd["chunk"]) == (
         "compiled", 0.0, "ssq", 250)

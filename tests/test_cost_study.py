@@ -77,25 +77,28 @@ def test_within_floor_known_values():
 
 
 def test_scaling_table_adds_the_floor(monkeypatch):
-    """The floor columns: the size's floor on both rows, lm_vs_floor = LM ms / floor ms
-    on the LM row only (engines faked; the floor really timed)."""
+    """The floor columns: the size's floor on every engine's row, lm_vs_floor = LM ms /
+    floor ms on the LM rows only (engines faked; the floor really timed)."""
+    lm_ms = {"lm_tf": 2.0, "lm_closed_form": 1.5}
+
     def fake(hidden, engine, *, iterations, repeats):
         return {"hidden": hidden, "n_params": 5 * hidden + 2, "engine": engine,
-                "device": "cpu", "ms_per_iter": 2.0 if engine == "lm_tf" else 0.1,
-                "peak_mem_mb": 1.0}
+                "device": "cpu", "ms_per_iter": lm_ms.get(engine, 0.1), "peak_mem_mb": 1.0}
 
     monkeypatch.setattr(cost_study, "measure", fake)
     table = cost_study.scaling_table([100, 5], lm_iterations=2, adam_epochs=2, repeats=1)
     assert list(table.columns) == list(cost_study.COLUMNS)
-    assert list(table["hidden"]) == [5, 5, 100, 100]
-    assert list(table["floor_kind"]) == ["JtJ", "JtJ", "JJt", "JJt"]
+    assert list(table["hidden"]) == [5] * 3 + [100] * 3
+    assert list(table["engine"]) == list(cost_study.ENGINES) * 2
+    assert list(table["floor_kind"]) == ["JtJ"] * 3 + ["JJt"] * 3
     assert (table["floor_ms"] > 0).all()
-    lm = table[table["engine"] == "lm_tf"]
-    np.testing.assert_allclose(lm["lm_vs_floor"], 2.0 / lm["floor_ms"])
+    for engine, ms in lm_ms.items():
+        lm = table[table["engine"] == engine]
+        np.testing.assert_allclose(lm["lm_vs_floor"], ms / lm["floor_ms"])
+        assert list(within_floor(table, engine=engine)["ms_per_iter"]) == [ms, ms]
     assert table[table["engine"] == "adam_compiled"]["lm_vs_floor"].isna().all()
-    for _, pair in table.groupby("hidden"):
-        assert pair["floor_ms"].nunique() == 1
-    assert len(within_floor(table)) == 2
+    for _, group in table.groupby("hidden"):
+        assert group["floor_ms"].nunique() == 1
 
 
 def test_chunk_ms_is_the_median_chunk_per_iteration():

@@ -164,7 +164,7 @@ def test_momentum_is_used(article_problem, optimizer, lr):
 
 def test_adam_refuses_a_momentum(article_problem):
     """Adam has no momentum argument: a momentum is refused, not silently dropped."""
-    from secondorder.optim.arms import check_arm
+    from secondorder.config import check_arm
 
     with pytest.raises(ValueError, match=r"'arm.momentum': must be 0, got 0.9"):
         fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE,

@@ -455,6 +455,32 @@ def test_progress_is_called_once_per_chunk():
     assert infos[1]["nit"] == 10 and infos[1]["time_s"] >= infos[0]["time_s"]
 
 
+def test_scipy_progress_sees_each_accepted_point_and_can_stop():
+    """solve='scipy': progress sees x0, then every accepted point of MINPACK's run (the
+    same points as a run without a callback); True stops there with CALLBACK, the
+    result being that point."""
+    full = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200)
+    infos = []
+    watched = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200,
+                            progress=lambda info: infos.append(info) or False)
+    np.testing.assert_array_equal(watched.x, full.x)
+    assert watched.status == full.status
+    assert infos[0]["iteration"] == 0 and np.array_equal(infos[0]["x"], [-1.2, 1.0])
+    assert set(infos[0]) == {"iteration", "ssq", "mu", "elapsed", "status", "x", "row"}
+    accepted = np.flatnonzero(full.history["accepted"])
+    assert [info["iteration"] for info in infos] == [0, *accepted]
+    np.testing.assert_array_equal([info["ssq"] for info in infos],
+                                  full.history["ssq"][[0, *accepted]])
+    stop_at = infos[3]["iteration"]
+    stopped = least_squares(rosenbrock_plus_one, [-1.2, 1.0], solve="scipy", max_iter=200,
+                            progress=lambda info: info["iteration"] >= stop_at)
+    assert stopped.status == Status.CALLBACK and not stopped.success
+    assert stopped.nit == stop_at and stopped.nfev == stop_at + 1 and stopped.njev == 4
+    np.testing.assert_array_equal(stopped.x, infos[3]["x"])
+    assert stopped.ssq == infos[3]["ssq"]
+    assert len(stopped.history["ssq"]) == stop_at + 1
+
+
 # --- The article's problem ---------------------------------------------------------------
 
 def test_article_problem_reaches_97_percent(article):
@@ -683,3 +709,55 @@ def test_numpy_nan_trial_is_refused_and_a_bad_jacobian_is_named():
 def test_the_jacobian_option_is_called_jac():
     with pytest.raises(TypeError, match="called jac, as in scipy"):
         least_squares(rosenbrock, [1.0, 2.0], jacobian=None)
+
+
+# --- Geodesic acceleration (Transtrum & Sethna 2012) -------------------------------------
+
+def test_geodesic_acceleration_of_a_quadratic_is_exact():
+    """``r = (x0^2 - 1, x0 x1 - 2)``: along ``v`` the second directional derivative is
+    ``(2 v0^2, 2 v0 v1)`` exactly, and the finite difference of the engine finds it
+    (the residuals are quadratic), so ``a = -(J^T J + mu I)^-1 J^T r_vv``."""
+    from secondorder.optim.lm.engine import LMSettings, geodesic_acceleration, init_state
+    from secondorder.optim.lm.linalg import DampedSystem, identity_scaling
+    from secondorder.optim.lm.termination import Criteria
+
+    def fun(x):
+        return np.array([x[0] ** 2 - 1.0, x[0] * x[1] - 2.0])
+
+    def jac(x):
+        return np.array([[2 * x[0], 0.0], [x[1], x[0]]])
+
+    provider = lm.NumpyProvider(fun, jac, 2, m=2)
+    settings = LMSettings(damping=Marquardt(), scaling=identity_scaling, mu0=0.5,
+                          criteria=Criteria(1e10, 0.0, 0.0, 0.0, 0.0, None), geodesic=True)
+    state = init_state(provider, settings, np.array([[1.5, 0.5]]))
+    system = DampedSystem(state.curvature[0], state.mu[0], state.d2[0])
+    v = system.step(grad=state.grad[0])
+    accel, ratio = geodesic_acceleration(provider, settings, state, 0, v, system)
+    j = jac(np.array([1.5, 0.5]))
+    r_vv = np.array([2 * v[0] ** 2, 2 * v[0] * v[1]])
+    expected = -np.linalg.solve(j.T @ j + 0.5 * np.eye(2), j.T @ r_vv)
+    np.testing.assert_allclose(accel, expected, rtol=1e-8)
+    assert ratio == pytest.approx(2 * np.linalg.norm(expected) / np.linalg.norm(v), rel=1e-8)
+
+
+def test_geodesic_acceleration_changes_nothing_on_a_linear_problem():
+    """Linear residuals have no second derivative: the acceleration is zero (to
+    rounding) and the iterates are those without it, at one more evaluation each."""
+    residuals = linear([[2.0, 0.0], [1.0, 3.0], [0.0, 1.0]], [1.0, 2.0, 3.0])
+    plain = least_squares(residuals, [0.0, 0.0], mu0=100.0, max_iter=8, **NO_TOL)
+    geo = least_squares(residuals, [0.0, 0.0], mu0=100.0, max_iter=8, geodesic=True,
+                        **NO_TOL)
+    np.testing.assert_allclose(geo.history["ssq"], plain.history["ssq"], rtol=1e-9)
+    assert geo.nfev == plain.nfev + geo.nit
+
+
+@pytest.mark.parametrize("damping", ["marquardt", "nielsen"])
+def test_geodesic_runs_converge_and_report_only_true_successes(damping):
+    result = least_squares(rosenbrock_plus_one, [-1.2, 1.0], damping=damping,
+                           geodesic=True, max_iter=500)
+    assert result.success and result.nfev > result.nit + 1
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-5)
+    jac = np.array([[-20.0 * result.x[0], 10.0], [-1.0, 0.0], [0.0, 0.0]])
+    norms = np.linalg.norm(jac, axis=0) * np.linalg.norm(result.fun)
+    assert np.max(np.abs(jac.T @ result.fun) / norms) <= 1e-5

@@ -36,7 +36,7 @@ def test_jobs_one_per_problem_size_and_applicable_arm(settings):
 def test_every_arm_has_the_same_tuning_budget(settings):
     """Grid points x inits is the same for every arm (LM's options count as its grid),
     every grid point runs on standardised inputs and passes its optimizer's schema."""
-    from secondorder.optim.arms import check_arm
+    from secondorder.config import check_arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)

@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
-
-# which schema in ``$defs`` checks an arm of each optimizer: from the registry
-from secondorder.optim.arms import ARM_SCHEMA
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped in the package
 
@@ -27,6 +25,23 @@ class ConfigError(ValueError):
 def load_schema(path=SCHEMA_PATH) -> dict:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+def arm_schemas(schema: dict) -> dict[str, str]:
+    """Which schema in ``$defs`` checks an arm of each optimizer, read from the schema
+    itself: every ``$defs`` entry names its optimizers (``optimizer``'s ``const`` or
+    ``enum``). ``{"adam": "first_order", ..., "lm": "lm", ...}``."""
+    out = {}
+    for kind, sub in schema["$defs"].items():
+        prop = sub["properties"]["optimizer"]
+        for optimizer in prop["enum"] if "enum" in prop else [prop["const"]]:
+            out[optimizer] = kind
+    return out
+
+
+#: Which schema in ``$defs`` checks an arm of each optimizer (:func:`arm_schemas`); the
+#: optimizer registry (:data:`secondorder.optim.arms.REGISTRY`) holds the same names.
+ARM_SCHEMA = arm_schemas(load_schema())
 
 
 def _with_defaults(validator_class):
@@ -77,6 +92,28 @@ def _check(instance, schema, root, prefix="") -> list[str]:
     validator = _Validator({**schema, "$defs": root.get("$defs", {})})
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     return [_describe(e, prefix) for e in errors]
+
+
+def check_arm(arm) -> dict:
+    """``arm`` checked against the config schema of its optimizer (the same check the
+    pipeline runs on ``config/*.yaml``), or ``ValueError`` naming the setting and what
+    is allowed. Returns a copy with the schema's defaults filled in."""
+    import copy
+
+    if not isinstance(arm, dict):
+        raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
+                         f"{type(arm).__name__}")
+    optimizer = arm.get("optimizer")
+    if not isinstance(optimizer, str) or optimizer not in ARM_SCHEMA:
+        raise ValueError(f"arm['optimizer'] must be one of {sorted(ARM_SCHEMA)}, got "
+                         f"{optimizer!r}")
+    schema = load_schema()
+    arm = {k: v.item() if isinstance(v, np.generic) else copy.deepcopy(v)
+           for k, v in arm.items()}  # numpy scalars as the plain numbers YAML gives
+    problems = _check(arm, schema["$defs"][ARM_SCHEMA[optimizer]], schema, prefix="arm")
+    if problems:
+        raise ConfigError("invalid arm settings:\n  " + "\n  ".join(problems))
+    return arm
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:

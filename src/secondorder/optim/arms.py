@@ -1,10 +1,12 @@
 """The optimizers an arm can use, as a small registry.
 
-An arm is a config entry (``arms.<name>``): an ``optimizer`` and its settings. For each
-optimizer the registry says which schema of the config's ``$defs`` checks the arm, how
-a batch of fits trains and whether the fits of a batch train together. The schema is
-the one place where settings and their defaults are written: :func:`check_arm` fills
-the defaults in, and the trainers read every setting from the checked arm.
+An arm is a config entry (``arms.<name>``): an ``optimizer`` and its settings. The
+config schema says which of its ``$defs`` checks an arm of each optimizer
+(:data:`secondorder.config.ARM_SCHEMA`); for each optimizer the registry says how a
+batch of fits trains and whether the fits of a batch train together. The schema is
+the one place where settings and their defaults are written:
+:func:`secondorder.config.check_arm` fills the defaults in, and the trainers read every
+setting from the checked arm.
 
 :func:`train` is the one entry point: ``train(arm, problem, W0, arch)`` trains ``arm``
 from every row of ``W0`` ``(B, n_params)``. A single fit is a batch of one
@@ -19,26 +21,23 @@ from typing import Callable
 
 import logging
 
-import numpy as np
+from secondorder.config import check_arm
+from secondorder.optim.first_order import FIRST_ORDER
+from secondorder.problem.checks import check_init, check_problem
 
 log = logging.getLogger(__name__)
-
-#: The first-order optimizers: one Keras optimizer each, one arm schema, one trainer.
-FIRST_ORDER = ("adam", "sgd", "rmsprop")
 
 
 @dataclass(frozen=True)
 class Optimizer:
     """One entry of :data:`REGISTRY`.
 
-    ``schema``: the name in the config schema's ``$defs`` that checks the arm.
     ``train(arm, problem, W0, arch, progress) -> list[FitResult]``: one result per row
     of ``W0`` (``arm`` checked, defaults filled in).
     ``batches(arm)``: whether ``train`` runs the rows together (then a study block is
     one call) or one after the other.
     """
 
-    schema: str
     train: Callable
     batches: Callable[[dict], bool]
 
@@ -92,44 +91,17 @@ def _never(arm) -> bool:
     return False
 
 
-_FIRST_ORDER = Optimizer("first_order", _first_order,
+_FIRST_ORDER = Optimizer(_first_order,
                          batches=lambda arm: arm["engine"] == "compiled")
 
 #: Every optimizer an arm can name.
 REGISTRY: dict[str, Optimizer] = {
     **dict.fromkeys(FIRST_ORDER, _FIRST_ORDER),
-    "lm": Optimizer("lm", _lm, _always),
-    "lbfgs": Optimizer("lbfgs", _lbfgs, _never),
-    "scipy_lm_fd": Optimizer("scipy_lm_fd", _scipy_lm_fd, _never),
-    "scipy_lm_fd_modern": Optimizer("scipy_lm_fd_modern", _scipy_lm_fd, _never),
+    "lm": Optimizer(_lm, _always),
+    "lbfgs": Optimizer(_lbfgs, _never),
+    "scipy_lm_fd": Optimizer(_scipy_lm_fd, _never),
+    "scipy_lm_fd_modern": Optimizer(_scipy_lm_fd, _never),
 }
-
-#: Which schema in ``$defs`` checks an arm with this optimizer.
-ARM_SCHEMA = {name: entry.schema for name, entry in REGISTRY.items()}
-
-
-def check_arm(arm) -> dict:
-    """``arm`` checked against the config schema of its optimizer (the same check the
-    pipeline runs on ``config/*.yaml``), or ``ValueError`` naming the setting and what
-    is allowed. Returns a copy with the schema's defaults filled in."""
-    import copy
-
-    from secondorder.config import ConfigError, _check, load_schema
-
-    if not isinstance(arm, dict):
-        raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
-                         f"{type(arm).__name__}")
-    optimizer = arm.get("optimizer")
-    if not isinstance(optimizer, str) or optimizer not in REGISTRY:
-        raise ValueError(f"arm['optimizer'] must be one of {sorted(REGISTRY)}, got "
-                         f"{optimizer!r}")
-    schema = load_schema()
-    arm = {k: v.item() if isinstance(v, np.generic) else copy.deepcopy(v)
-           for k, v in arm.items()}  # numpy scalars as the plain numbers YAML gives
-    problems = _check(arm, schema["$defs"][ARM_SCHEMA[optimizer]], schema, prefix="arm")
-    if problems:
-        raise ConfigError("invalid arm settings:\n  " + "\n  ".join(problems))
-    return arm
 
 
 def batches(arm) -> bool:
@@ -143,14 +115,13 @@ def train(arm, problem, W0, arch, progress=None) -> list:
     ``(B, n_params)``: one :class:`secondorder.optim.fit_result.FitResult` per row, in order.
 
     Malformed input raises ``ValueError`` before any training, saying what was expected:
-    settings outside the config schema (:func:`check_arm`), a problem whose inputs or
-    targets do not match ``arch`` (:func:`secondorder.optim.first_order.check_problem`), or
-    initial weights of the wrong shape, dtype or with non-finite values
-    (:func:`secondorder.optim.first_order.check_init`). ``progress(dict)``, where the
+    settings outside the config schema (:func:`secondorder.config.check_arm`), a problem
+    whose inputs or targets do not match ``arch``
+    (:func:`secondorder.problem.checks.check_problem`), or initial weights of the wrong
+    shape, dtype or with non-finite values
+    (:func:`secondorder.problem.checks.check_init`). ``progress(dict)``, where the
     optimizer reports progress, is called now and then.
     """
-    from secondorder.optim.first_order import check_init, check_problem
-
     arm = check_arm(arm)
     check_problem(problem, arch)
     W0 = check_init(W0, arch, batched=True)
@@ -167,8 +138,6 @@ def fit_arm(arm, problem, ws0, arch):
     """Train ``arm`` (a config entry) on ``problem`` from the flat ``ws0``: :func:`train`
     with a batch of one, progress logged. Malformed input raises ``ValueError`` as
     :func:`train` does (initial weights: a 1-D vector of ``arch.n_params`` numbers)."""
-    from secondorder.optim.first_order import check_init, check_problem
-
     arm = check_arm(arm)  # settings, problem, then weights: the order of the messages
     check_problem(problem, arch)
     ws0 = check_init(ws0, arch)

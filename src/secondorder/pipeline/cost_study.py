@@ -77,7 +77,8 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
         provider = lm_provider(problem, arch, LM_ENGINES[engine], validation=False)
         # an lm arm's default options (trainlm's), not the package defaults; no
         # convergence test, so every chunk runs in full
-        res = least_squares_batch(provider, w0[None], max_iter=total, **lm_options(None),
+        options = {k: v for k, v in lm_options(None).items() if k != "jacobian"}
+        res = least_squares_batch(provider, w0[None], max_iter=total, **options,
                                   chunk=iterations, gtol=0.0, ftol=0.0, xtol=0.0,
                                   progress=lambda info: None)[0]
         ends = res.history["time_s"][iterations::iterations]  # [0]: after init

@@ -34,6 +34,8 @@ ENGINE_COLORS = {
     "lbfgs": "#2ca02c",
     "lm": "#1f77b4",                # our LM, TensorFlow Jacobian
     "lm_tf": "#1f77b4",             # (the scaling table's name for it)
+    "lm_closed_form": "#6baed6",    # our LM, the closed-form numpy Jacobian
+    "lm_nielsen": "#08519c",        # our LM with Nielsen's damping rule
     "lm_fd": "#17becf",             # the article's scipy call, finite differences
     "lm_fd_modern": "#0b4f71",      # the same call under scipy >= 1.16
     "adam_ce": "#f7b6d2",           # the suite's cross-entropy arms
@@ -268,7 +270,9 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
     """Left: ms per LM iteration / Adam epoch against weights. Right: estimated fit time
     of each and the crossover."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    names = {"lm_tf": "LM iteration", "adam_compiled": "Adam epoch"}
+    names = {"lm_tf": "LM iteration (TensorFlow Jacobian)",
+             "lm_closed_form": "LM iteration (closed-form Jacobian)",
+             "adam_compiled": "Adam epoch"}
     for engine, part in table.groupby("engine"):
         axes[0].plot(part["n_params"], part["ms_per_iter"], "o-", color=color(engine),
                      label=names.get(engine, engine))

@@ -26,8 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .linalg import (cholesky_step, gauss_newton_step, qr_step, sample_gram,
-                     sample_space_step)
+from .linalg import DampedSystem, gauss_newton_step, qr_step, sample_gram
 from .damping import gain_ratio, predicted_reduction
 from .providers import Provider
 from .result import LMResult, Status, make_result
@@ -42,8 +41,10 @@ class LMSettings:
     """The rules of a run besides its provider: a damping rule (:mod:`.damping`), a
     scaling ``(colsq, d2_previous) -> d2`` of the squared column norms of ``J``
     (:mod:`.linalg`), the :class:`.Criteria`, the starting ``mu0`` and whether it is
-    relative to ``J^T J`` at the start (:func:`init_state`), and whether the steps are
-    solved in sample space (``sample_space``, for ``n > m``)."""
+    relative to ``J^T J`` at the start (:func:`init_state`), whether the steps are
+    solved in sample space (``sample_space``, for ``n > m``), and the geodesic
+    acceleration (``geodesic``, :func:`geodesic_acceleration`, with its finite
+    difference ``geodesic_h`` and the largest ``2 ||a|| / ||v||``, ``geodesic_alpha``)."""
 
     damping: object
     scaling: Callable
@@ -51,6 +52,14 @@ class LMSettings:
     mu0: float
     mu0_relative: bool = False
     sample_space: bool = False
+    geodesic: bool = False
+    geodesic_h: float = 0.1
+    geodesic_alpha: float = 0.75
+
+    @property
+    def keeps_jacobian(self) -> bool:
+        """Whether the state keeps ``J`` itself (sample space, geodesic acceleration)."""
+        return self.sample_space or self.geodesic
 
 
 @dataclass
@@ -63,7 +72,7 @@ class LMState:
     ssq0: np.ndarray          # (B,) sum of squares at the start
     grad: np.ndarray          # (B, n) J^T r, gradient of cost = ssq / 2
     curvature: list           # per row: J^T J (n, n), or J D^-2 J^T (m, m) in sample space
-    jac: list                 # per row: J (m, n) in sample space, else None
+    jac: list                 # per row: J (m, n) if settings.keeps_jacobian, else None
     colsq: np.ndarray         # (B, n) squared column norms of J, diag(J^T J)
     d2: np.ndarray            # (B, n) squared scaling D^T D
     mu: np.ndarray            # (B,) damping parameter for the next step
@@ -122,7 +131,7 @@ def _linearize_rows(provider: Provider, settings: LMSettings, x, r, d2_previous)
     grad = np.empty((k, provider.n))
     curvature, jac = [None] * k, [None] * k
     for i in range(k):
-        lin = provider.linearize(x[i], r[i], settings.sample_space)
+        lin = provider.linearize(x[i], r[i], settings.sample_space, settings.keeps_jacobian)
         finite[i], colsq[i], grad[i] = lin.finite, lin.colsq, lin.grad
         curvature[i], jac[i] = lin.curvature, lin.jac
     d2 = settings.scaling(colsq, d2_previous)
@@ -167,18 +176,48 @@ def init_state(provider: Provider, settings: LMSettings, X0: np.ndarray) -> LMSt
 
 def damped_step(provider: Provider, settings: LMSettings, state: LMState, b: int):
     """Solve ``(J^T J + mu diag(d2)) delta = -J^T r`` for row ``b``: ``(delta,
-    fallback)``. Cholesky (:func:`.cholesky_step`, or :func:`.sample_space_step`); where
-    it is unreliable, QR of the augmented system (:func:`.qr_step`) from ``J`` at the
-    current point (kept in sample space, else evaluated again: one more Jacobian)."""
+    fallback, system)``. Cholesky (:class:`.DampedSystem`, in parameter or sample
+    space); where it is unreliable, QR of the augmented system (:func:`.qr_step`) from
+    ``J`` at the current point (kept in the state, else evaluated again: one more
+    Jacobian), and ``system`` is None."""
     mu, d2 = state.mu[b], state.d2[b]
+    system = DampedSystem(state.curvature[b], mu, d2, settings.sample_space)
+    if system.ok:
+        if settings.sample_space:
+            delta = system.step(r=state.r[b], jac=state.jac[b], d2=d2)
+        else:
+            delta = system.step(grad=state.grad[b])
+        if np.isfinite(delta).all():
+            return delta, False, system
+    jac = state.jac[b] if settings.keeps_jacobian else provider.jacobian(state.x[b])
+    return qr_step(jac, state.r[b], mu, d2), True, None
+
+
+def geodesic_acceleration(provider: Provider, settings: LMSettings, state: LMState, b: int,
+                          velocity, system):
+    """The geodesic acceleration of row ``b``'s step (Transtrum & Sethna 2012, "Improvements
+    to the Levenberg-Marquardt algorithm for nonlinear least-squares minimization",
+    arXiv:1201.5885, eqs. 14-15): ``(a, ratio)``.
+
+    ``a`` solves ``(J^T J + mu D^2) a = -J^T r_vv`` with the same factor as the step
+    ``v`` (``velocity``), ``r_vv`` the second directional derivative of the residuals
+    along ``v`` by finite differences, ``(2 / h) ((r(x + h v) - r(x)) / h - J v)``
+    (one more residual evaluation); ``ratio = 2 ||D a|| / ||D v||``. The step taken is
+    ``v + a / 2`` when ``ratio <= geodesic_alpha``; a larger ratio means the second-
+    order term is not small (or, near a minimum where ``v ~ 0``, that the finite
+    difference is all rounding), and the plain step ``v`` is tried instead. (Transtrum
+    & Sethna refuse the step there, which raises ``mu``: near a minimum it refuses
+    steps for rounding noise.)
+    """
+    h, d2, jac, r = settings.geodesic_h, state.d2[b], state.jac[b], state.r[b]
+    r_h = provider.residuals(state.x[b] + h * velocity)
+    r_vv = (2.0 / h) * ((r_h - r) / h - jac @ velocity)
     if settings.sample_space:
-        delta, ok = sample_space_step(state.jac[b], state.curvature[b], state.r[b], mu, d2)
+        accel = system.step(r=r_vv, jac=jac, d2=d2)
     else:
-        delta, ok = cholesky_step(state.curvature[b], state.grad[b], mu, d2)
-    if ok:
-        return delta, False
-    jac = state.jac[b] if settings.sample_space else provider.jacobian(state.x[b])
-    return qr_step(jac, state.r[b], mu, d2), True
+        accel = system.step(grad=jac.T @ r_vv)
+    scale = np.sqrt(d2)
+    return accel, 2.0 * norm(scale * accel) / norm(scale * velocity)
 
 
 def lm_step(provider: Provider, settings: LMSettings, state: LMState,
@@ -201,22 +240,32 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
     k = len(rows)
     delta = np.empty((k, provider.n))
     fallback = np.zeros(k, bool)
+    extra_fev = np.zeros(k, int)
     for i, b in enumerate(rows):
-        delta[i], fallback[i] = damped_step(provider, settings, state, b)
+        delta[i], fallback[i], system = damped_step(provider, settings, state, b)
+        if settings.geodesic and system is not None:
+            accel, ratio = geodesic_acceleration(provider, settings, state, b, delta[i],
+                                                 system)
+            extra_fev[i] = 1
+            if ratio <= settings.geodesic_alpha:
+                delta[i] += 0.5 * accel
     x_old, ssq_old, grad_old = state.x[rows], state.ssq[rows], state.grad[rows]
     mu_old, d2_old = state.mu[rows], state.d2[rows]
     x_trial = x_old + delta
     r_trial = np.stack([provider.residuals(x) for x in x_trial])
     ssq_trial = sum_of_squares(r_trial)
     decreased = np.isfinite(ssq_trial) & (ssq_trial < ssq_old)
-
     lin_rows = np.flatnonzero(decreased)
     finite, colsq_t, grad_t, d2_t, curv_t, jac_t = _linearize_rows(
         provider, settings, x_trial[lin_rows], r_trial[lin_rows], d2_old[lin_rows])
     accepted = np.zeros(k, bool)
     accepted[lin_rows] = finite
 
-    predicted = predicted_reduction(delta, grad_old, mu_old, d2_old)
+    if settings.geodesic:  # the linear model at the step taken: -2 delta^T g - ||J delta||^2
+        jac_delta = np.stack([state.jac[b] @ delta[i] for i, b in enumerate(rows)])
+        predicted = -2.0 * np.einsum("ij,ij->i", delta, grad_old) - sum_of_squares(jac_delta)
+    else:
+        predicted = predicted_reduction(delta, grad_old, mu_old, d2_old)
     rho = gain_ratio(ssq_old - ssq_trial, predicted)
     mu, nu = settings.damping.update(mu_old, state.nu[rows], accepted, rho)
 
@@ -263,7 +312,7 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
     state.status[rows] = stop_status(criteria, ssq=ssq, cosine=cosine, mu=mu, floor=floor,
                                      fails=fails, ftol=ftol, xtol=xtol)
     state.nit[rows] += 1
-    state.nfev[rows] += 1
+    state.nfev[rows] += 1 + extra_fev
     state.njev[rows] += (decreased.astype(int) + fallback.astype(int)
                          + check_step.astype(int))
     return StepInfo(accepted, fallback, candidate & ~(ftol | xtol))

@@ -79,29 +79,49 @@ def sample_gram(jac, d2) -> np.ndarray:
     return dsyrk(1.0, (jac / np.sqrt(d2)).T, trans=1)
 
 
-def _cholesky_solve(matrix, rhs):
-    """``(x, ok)`` with ``matrix x = rhs`` by LAPACK ``dpotrf``/``dpotrs`` on the upper
-    triangle of the symmetric ``matrix`` (overwritten). ``ok`` is False when the
-    factorisation fails (not positive definite), the solution is not finite, or the
-    factor is numerically singular: ``min(diag R)^2 <= k eps max(diag R)^2`` (``k`` the
-    order), where the normal equations have lost the small singular values of ``J``
-    to rounding."""
-    factor, info = dpotrf(matrix, lower=0, clean=0, overwrite_a=1)
-    if info != 0:
-        return np.full(rhs.shape, np.nan), False
-    x, info = dpotrs(factor, rhs, lower=0)
-    pivots = np.square(np.diagonal(factor))
-    ok = (info == 0 and bool(np.all(np.isfinite(x)))
-          and pivots.min() > factor.shape[0] * EPS * pivots.max())
-    return x, ok
+class DampedSystem:
+    """The damped matrix of one run, factored once by LAPACK ``dpotrf`` (upper
+    triangle): ``J^T J + mu D^2`` (``n x n``) in parameter space, ``J D^-2 J^T + mu I``
+    (``m x m``) in sample space; ``curvature`` is ``J^T J`` or ``J D^-2 J^T``
+    (upper triangle, as :func:`gram` and :func:`sample_gram` give them; not modified).
+
+    ``ok`` is False when the factorisation fails (not positive definite) or the factor
+    is numerically singular: ``min(diag R)^2 <= k eps max(diag R)^2`` (``k`` its
+    order), where the normal equations have lost the small singular values of ``J`` to
+    rounding. :meth:`solve` applies the inverse (``dpotrs``) to any right-hand side, so
+    a second solve with the same matrix (the geodesic acceleration) costs two
+    triangular solves.
+    """
+
+    def __init__(self, curvature, mu, d2, sample_space: bool = False):
+        matrix = curvature.copy()
+        matrix.ravel()[::matrix.shape[0] + 1] += mu if sample_space else mu * d2
+        self.factor, info = dpotrf(matrix, lower=0, clean=0, overwrite_a=1)
+        pivots = np.square(np.diagonal(self.factor))
+        self.ok = info == 0 and pivots.min() > self.factor.shape[0] * EPS * pivots.max()
+
+    def solve(self, rhs):
+        """``matrix^-1 rhs``."""
+        x, _ = dpotrs(self.factor, rhs, lower=0)
+        return x
+
+    def step(self, grad=None, r=None, jac=None, d2=None):
+        """The damped step: ``-(J^T J + mu D^2)^-1 grad`` in parameter space (``grad =
+        J^T s``), ``-D^-2 J^T (J D^-2 J^T + mu I)^-1 r`` in sample space (``r = s``)."""
+        if grad is not None:
+            return -self.solve(grad)
+        return -(jac.T @ self.solve(r)) / d2
 
 
 def cholesky_step(jtj, grad, mu, d2):
     """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: ``(delta, ok)``
-    (``jtj`` upper triangle, as :func:`gram` gives it; not modified)."""
-    matrix = jtj.copy()
-    matrix.ravel()[::matrix.shape[0] + 1] += mu * d2  # the diagonal, in place
-    return _cholesky_solve(matrix, -grad)
+    (``jtj`` upper triangle, as :func:`gram` gives it; not modified). ``ok`` also
+    needs a finite ``delta`` (see :class:`DampedSystem`)."""
+    system = DampedSystem(jtj, mu, d2)
+    if not system.ok:
+        return np.full(grad.shape, np.nan), False
+    delta = system.step(grad=grad)
+    return delta, bool(np.isfinite(delta).all())
 
 
 def sample_space_step(jac, gram_d, r, mu, d2):
@@ -115,10 +135,11 @@ def sample_space_step(jac, gram_d, r, mu, d2):
     one Cholesky of order ``m`` replaces one of order ``n``, and ``J D^-2 J^T`` costs
     ``m^2 n`` instead of ``m n^2``. ``ok`` as for :func:`cholesky_step`.
     """
-    matrix = gram_d.copy()
-    matrix.ravel()[::matrix.shape[0] + 1] += mu
-    y, ok = _cholesky_solve(matrix, r)
-    return -(jac.T @ y) / d2, ok
+    system = DampedSystem(gram_d, mu, d2, sample_space=True)
+    if not system.ok:
+        return np.full(d2.shape, np.nan), False
+    delta = system.step(r=r, jac=jac, d2=d2)
+    return delta, bool(np.isfinite(delta).all())
 
 
 def qr_step(jac, r, mu, d2):

@@ -46,7 +46,7 @@ class Linearization:
     curvature: np.ndarray | None  # J^T J (upper triangle), None in sample space
     colsq: np.ndarray             # diag(J^T J), the squared column norms of J
     grad: np.ndarray              # J^T r
-    jac: np.ndarray | None        # J, kept in sample space only
+    jac: np.ndarray | None        # J, when the loop keeps it (else None)
     finite: bool                  # J has no NaN or Inf
 
 
@@ -80,7 +80,6 @@ class Provider:
         if self._prepared:
             return
         tic = time.perf_counter()
-        self.residuals(x0)
         self.linearize(x0, self.residuals(x0), sample_space=False)
         if self.has_validation:
             self.validation(x0)
@@ -97,13 +96,15 @@ class Provider:
     def validation(self, x) -> np.ndarray:
         return _checked(self._validation(x), (self.p,), "validation")
 
-    def linearize(self, x, r, sample_space: bool) -> Linearization:
+    def linearize(self, x, r, sample_space: bool, keep_jacobian: bool = False) -> Linearization:
         """:class:`Linearization` at ``x`` (residuals ``r`` there): ``J`` from
-        :meth:`jacobian`, the products by host BLAS (:func:`.linalg.normal_products`)."""
+        :meth:`jacobian`, the products by host BLAS (:func:`.linalg.normal_products`);
+        ``J`` itself is kept in sample space or when ``keep_jacobian``."""
         jac = self.jacobian(x)
         finite = bool(np.isfinite(jac).all())
         curvature, colsq, grad = normal_products(jac, r, sample_space)
-        return Linearization(curvature, colsq, grad, jac if sample_space else None, finite)
+        keep = sample_space or keep_jacobian
+        return Linearization(curvature, colsq, grad, jac if keep else None, finite)
 
 
 class NumpyProvider(Provider):
@@ -188,8 +189,8 @@ class TFProvider(Provider):
     def _validation(self, x):
         return self._val(self._row(x)).numpy()[0]
 
-    def linearize(self, x, r, sample_space: bool) -> Linearization:
-        if sample_space or self._products is None:
-            return super().linearize(x, r, sample_space)
+    def linearize(self, x, r, sample_space: bool, keep_jacobian: bool = False) -> Linearization:
+        if sample_space or keep_jacobian or self._products is None:
+            return super().linearize(x, r, sample_space, keep_jacobian)
         jtj, colsq, grad, finite = (t.numpy() for t in self._products(self._row(x)))
         return Linearization(jtj, colsq, grad, None, bool(finite))

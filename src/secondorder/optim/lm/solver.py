@@ -32,8 +32,8 @@ OPTIONS_DOC = """
         and LAPACK for the linear algebra); ``"scipy"`` MINPACK through
         ``scipy.optimize.least_squares(method="lm")`` with the same residuals and
         Jacobian (see :func:`.solve_scipy`; only ``jac, scaling, max_iter, gtol, ftol,
-        xtol, jit_compile`` apply, and ``damping`` must not be given: MINPACK uses its
-        own trust-region rule).
+        xtol, jit_compile, progress`` apply, and ``damping`` must not be given: MINPACK
+        uses its own trust-region rule).
     damping : ``"marquardt"`` (multiply by ``mu_dec`` / ``mu_inc``, MATLAB
         ``trainlm``), ``"nielsen"`` (gain-ratio rule, Nielsen 1999) or a rule object
         (:mod:`.damping`).
@@ -51,6 +51,9 @@ OPTIONS_DOC = """
     mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
         at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
         a pure number, independent of the scale of the problem.
+    geodesic : add the geodesic acceleration to each step (Transtrum & Sethna 2012:
+        :func:`.engine.geodesic_acceleration`; one more residual evaluation and two
+        triangular solves per iteration, ``J`` kept in memory); default False.
     max_iter : most iterations (trial steps, accepted or not) of each run.
     max_time : seconds of each run's own compute (in a batch, its share of the
         batch's time), checked after every iteration.
@@ -72,7 +75,10 @@ OPTIONS_DOC = """
         dict ``iteration, running, elapsed`` and per-row arrays ``x, best_x, ssq,
         best_val_ssq, mu, status, nit, nfev, njev, time_s`` (and ``val_ssq``); if it
         returns True every running row stops with ``CALLBACK``. Its time is not
-        counted. Default: log at INFO level.
+        counted. Default: log at INFO level. With ``solve="scipy"`` it is called after
+        each Jacobian evaluation (at ``x0`` and after every accepted step), the rows
+        running one after the other: each call is about one row (arrays of one
+        element, ``row`` its index), and True stops that row.
     jit_compile : compile TensorFlow functions with XLA (default). False gives a plain
         ``tf.function`` graph, for functions using ops XLA lacks.
 """
@@ -82,7 +88,8 @@ OPTIONS_DOC = """
 #: running-maximum scaling solved as many problems as MINPACK there, with no false
 #: success. (The pipeline's network arm sets its own options, trainlm's, in the config.)
 DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
-                step_space="auto", mu0=1e-3, mu0_relative=False, mu_dec=0.1, mu_inc=10.0,
+                step_space="auto", mu0=1e-3, mu0_relative=False, geodesic=False,
+                mu_dec=0.1, mu_inc=10.0,
                 mu_max=1e10, max_iter=1000, max_time=None, ssq_goal=0.0, gtol=1e-10,
                 ftol=1e-12, xtol=1e-12, validation=None, max_fail=None, chunk=50,
                 progress=None, jit_compile=True)
@@ -180,22 +187,23 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
         unsupported = {"validation": provider.has_validation,
                        "max_time": opts["max_time"] is not None,
                        "ssq_goal": opts["ssq_goal"] != 0.0,
-                       "progress": opts["progress"] is not None,
                        "damping": "damping" in options}
         named = [name for name, given in unsupported.items() if given]
         if named:
             raise ValueError(f"solve='scipy' does not support {', '.join(named)}; "
                              "use solve='numpy'")
         return [solve_scipy(provider, x0, max_iter=opts["max_iter"], gtol=opts["gtol"],
-                            ftol=opts["ftol"], xtol=opts["xtol"], scaling=opts["scaling"])
-                for x0 in X0]
+                            ftol=opts["ftol"], xtol=opts["xtol"], scaling=opts["scaling"],
+                            progress=row_progress(opts["progress"], b))
+                for b, x0 in enumerate(X0)]
 
     max_fail = opts["max_fail"] if provider.has_validation else None
     criteria = Criteria(mu_max=opts["mu_max"], ssq_goal=opts["ssq_goal"], gtol=opts["gtol"],
                         ftol=opts["ftol"], xtol=opts["xtol"], max_fail=max_fail)
     settings = LMSettings(damping=rule, scaling=SCALINGS[opts["scaling"]],
                           criteria=criteria, mu0=opts["mu0"],
-                          mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space)
+                          mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space,
+                          geodesic=bool(opts["geodesic"]))
     return solve(provider, settings, X0, max_iter=opts["max_iter"],
                  max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
 
@@ -322,6 +330,17 @@ def in_sample_space(step_space: str, m: int, n: int) -> bool:
     if step_space not in STEP_SPACES:
         raise ValueError(f"step_space must be one of {list(STEP_SPACES)}, got {step_space!r}")
     return step_space == "samples" or (step_space == "auto" and n > m)
+
+
+def row_progress(progress: Callable | None, row: int) -> Callable | None:
+    """``progress`` for row ``row`` of a batch that ``solve="scipy"`` runs one row
+    after the other: each report also names its ``row``."""
+    if progress is None:
+        return None
+
+    def report(info):
+        return progress({**info, "row": row})
+    return report
 
 
 def lift(fn: Callable) -> Callable:

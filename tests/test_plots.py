@@ -22,16 +22,18 @@ def _line_colors(ax):
 
 
 def test_one_colour_per_engine_in_the_scaling_figure():
-    table = pd.DataFrame({"hidden": [3, 3, 6, 6], "n_params": [17, 17, 32, 32],
-                          "engine": ["lm_tf", "adam_compiled"] * 2,
-                          "ms_per_iter": [0.2, 0.05, 0.3, 0.06]})
+    table = pd.DataFrame({"hidden": [3, 3, 3, 6, 6, 6], "n_params": [17] * 3 + [32] * 3,
+                          "engine": ["lm_tf", "lm_closed_form", "adam_compiled"] * 2,
+                          "ms_per_iter": [0.2, 0.1, 0.05, 0.3, 0.15, 0.06]})
     costs = pd.DataFrame({"n_params": [17, 32], "lm_fit_s": [0.1, 0.3],
                           "adam_fit_s": [0.5, 0.6]})
     fig = plots.scaling(table, costs, 25, "assumptions")
     left, right = _line_colors(fig.axes[0]), _line_colors(fig.axes[1])
-    assert left["LM iteration"] == right["LM fit"] == to_hex(plots.color("lm"))
+    assert (left["LM iteration (TensorFlow Jacobian)"] == right["LM fit"]
+            == to_hex(plots.color("lm")))
+    assert left["LM iteration (closed-form Jacobian)"] == to_hex(plots.color("lm_closed_form"))
     assert left["Adam epoch"] == right["Adam fit"] == to_hex(plots.color("adam"))
-    assert plots.color("lm") != plots.color("adam")
+    assert len({plots.color(e) for e in ("lm", "lm_closed_form", "adam")}) == 3
     plots.plt.close(fig)
 
 

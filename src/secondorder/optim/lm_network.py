@@ -170,7 +170,10 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
     provider = lm_provider(problem, arch, arm.get("jacobian", "tf"), validation=numpy_loop)
     options = {k: arm[k] for k in ("solve", "scaling", "max_iter")}
     if numpy_loop:  # MINPACK (solve="scipy") has its own damping and stops
+        regularization = arm["regularization"]
         options.update(damping=arm["damping"], mu0=arm["mu0"], mu_max=arm["mu_max"],
+                       mu0_relative=arm["mu0_relative"], geodesic=arm["geodesic"],
+                       regularization=None if regularization == "none" else regularization,
                        max_time=arm["max_time"], max_fail=arm["max_fail"],
                        chunk=arm["chunk"],
                        progress=_progress if progress is None else _reporting(progress))
@@ -187,7 +190,9 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
             iterations=res.nit, evaluations=res.nfev, wall_s=res.time_s,
             compile_s=res.compile_s,
             extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.batch_wall_s,
-                   "batch_size": res.batch_size}))
+                   "batch_size": res.batch_size,
+                   **({"effective_parameters": float(hist["gamma"][-1])}
+                      if "gamma" in hist else {})}))
     return fits
 
 

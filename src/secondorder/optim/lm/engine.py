@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import regularization
 from .linalg import DampedSystem, gauss_newton_step, qr_step, sample_gram
 from .damping import gain_ratio, predicted_reduction
 from .providers import Provider
@@ -44,7 +45,9 @@ class LMSettings:
     relative to ``J^T J`` at the start (:func:`init_state`), whether the steps are
     solved in sample space (``sample_space``, for ``n > m``), and the geodesic
     acceleration (``geodesic``, :func:`geodesic_acceleration`, with its finite
-    difference ``geodesic_h`` and the largest ``2 ||a|| / ||v||``, ``geodesic_alpha``)."""
+    difference ``geodesic_h`` and the largest ``2 ||a|| / ||v||``, ``geodesic_alpha``),
+    and Bayesian regularisation (``bayesian``, :mod:`.regularization`: the loop then
+    minimises ``F = beta ssq + alpha ||x||^2``)."""
 
     damping: object
     scaling: Callable
@@ -55,6 +58,7 @@ class LMSettings:
     geodesic: bool = False
     geodesic_h: float = 0.1
     geodesic_alpha: float = 0.75
+    bayesian: bool = False
 
     @property
     def keeps_jacobian(self) -> bool:
@@ -86,6 +90,9 @@ class LMState:
     njev: np.ndarray          # (B,) Jacobian evaluations
     status: np.ndarray        # (B,) Status code, RUNNING while going
     time_s: np.ndarray        # (B,) own compute so far, seconds
+    alpha: np.ndarray         # (B,) weight of ||x||^2 in the objective (0: plain LM)
+    beta: np.ndarray          # (B,) weight of the SSQ in the objective (1: plain LM)
+    gamma: np.ndarray         # (B,) effective number of parameters (Bayesian; else n)
 
 
 @dataclass
@@ -171,25 +178,32 @@ def init_state(provider: Provider, settings: LMSettings, X0: np.ndarray) -> LMSt
                    nu=np.full(B, 2.0), val_ssq=val, best_val_ssq=val.copy(),
                    best_x=X0.copy(), fails=zero.copy(), nit=zero.copy(),
                    nfev=np.ones(B, int), njev=np.ones(B, int), status=status,
-                   time_s=np.zeros(B))
+                   time_s=np.zeros(B), alpha=np.zeros(B), beta=np.ones(B),
+                   gamma=np.full(B, float(provider.n)))
 
 
-def damped_step(provider: Provider, settings: LMSettings, state: LMState, b: int):
-    """Solve ``(J^T J + mu diag(d2)) delta = -J^T r`` for row ``b``: ``(delta,
-    fallback, system)``. Cholesky (:class:`.DampedSystem`, in parameter or sample
-    space); where it is unreliable, QR of the augmented system (:func:`.qr_step`) from
-    ``J`` at the current point (kept in the state, else evaluated again: one more
-    Jacobian), and ``system`` is None."""
+def damped_step(provider: Provider, settings: LMSettings, state: LMState, b: int, grad):
+    """Solve ``(J^T J + mu diag(d2)) delta = -grad`` for row ``b`` (``grad = J^T r``;
+    with Bayesian regularisation ``(beta J^T J + alpha I + mu D^2) delta = -grad``,
+    ``grad`` then the objective's): ``(delta, fallback, system)``. Cholesky
+    (:class:`.DampedSystem`, in parameter or sample space); where it is unreliable, QR
+    of the augmented system (:func:`.qr_step`) from ``J`` at the current point (kept in
+    the state, else evaluated again: one more Jacobian), and ``system`` is None."""
     mu, d2 = state.mu[b], state.d2[b]
-    system = DampedSystem(state.curvature[b], mu, d2, settings.sample_space)
+    alpha, beta = state.alpha[b], state.beta[b]
+    system = DampedSystem(state.curvature[b], mu, d2, settings.sample_space, scale=beta,
+                          shift=alpha)
     if system.ok:
         if settings.sample_space:
             delta = system.step(r=state.r[b], jac=state.jac[b], d2=d2)
         else:
-            delta = system.step(grad=state.grad[b])
+            delta = system.step(grad=grad)
         if np.isfinite(delta).all():
             return delta, False, system
     jac = state.jac[b] if settings.keeps_jacobian else provider.jacobian(state.x[b])
+    if settings.bayesian:
+        jac, r = regularization.augmented(jac, state.r[b], state.x[b], alpha, beta)
+        return qr_step(jac, r, mu, d2), True, None
     return qr_step(jac, state.r[b], mu, d2), True, None
 
 
@@ -214,8 +228,8 @@ def geodesic_acceleration(provider: Provider, settings: LMSettings, state: LMSta
     r_vv = (2.0 / h) * ((r_h - r) / h - jac @ velocity)
     if settings.sample_space:
         accel = system.step(r=r_vv, jac=jac, d2=d2)
-    else:
-        accel = system.step(grad=jac.T @ r_vv)
+    else:  # with Bayesian regularisation the objective's residuals are sqrt(beta) r
+        accel = system.step(grad=state.beta[b] * (jac.T @ r_vv))
     scale = np.sqrt(d2)
     return accel, 2.0 * norm(scale * accel) / norm(scale * velocity)
 
@@ -238,23 +252,32 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
     """
     criteria = settings.criteria
     k = len(rows)
+    x_old, ssq_old, grad_old = state.x[rows], state.ssq[rows], state.grad[rows]
+    mu_old, d2_old = state.mu[rows], state.d2[rows]
+    bayes = settings.bayesian
+    if bayes:  # the objective F = beta ssq + alpha ||x||^2, its gradient
+        alpha, beta = state.alpha[rows], state.beta[rows]
+        f_old = regularization.objective(ssq_old, x_old, alpha, beta)
+        grad_old = regularization.gradient(grad_old, x_old, alpha, beta)
+    else:
+        f_old = ssq_old
     delta = np.empty((k, provider.n))
     fallback = np.zeros(k, bool)
     extra_fev = np.zeros(k, int)
     for i, b in enumerate(rows):
-        delta[i], fallback[i], system = damped_step(provider, settings, state, b)
+        delta[i], fallback[i], system = damped_step(provider, settings, state, b,
+                                                    grad_old[i])
         if settings.geodesic and system is not None:
             accel, ratio = geodesic_acceleration(provider, settings, state, b, delta[i],
                                                  system)
             extra_fev[i] = 1
             if ratio <= settings.geodesic_alpha:
                 delta[i] += 0.5 * accel
-    x_old, ssq_old, grad_old = state.x[rows], state.ssq[rows], state.grad[rows]
-    mu_old, d2_old = state.mu[rows], state.d2[rows]
     x_trial = x_old + delta
     r_trial = np.stack([provider.residuals(x) for x in x_trial])
     ssq_trial = sum_of_squares(r_trial)
-    decreased = np.isfinite(ssq_trial) & (ssq_trial < ssq_old)
+    f_trial = regularization.objective(ssq_trial, x_trial, alpha, beta) if bayes else ssq_trial
+    decreased = np.isfinite(f_trial) & (f_trial < f_old)
     lin_rows = np.flatnonzero(decreased)
     finite, colsq_t, grad_t, d2_t, curv_t, jac_t = _linearize_rows(
         provider, settings, x_trial[lin_rows], r_trial[lin_rows], d2_old[lin_rows])
@@ -263,10 +286,13 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
 
     if settings.geodesic:  # the linear model at the step taken: -2 delta^T g - ||J delta||^2
         jac_delta = np.stack([state.jac[b] @ delta[i] for i, b in enumerate(rows)])
-        predicted = -2.0 * np.einsum("ij,ij->i", delta, grad_old) - sum_of_squares(jac_delta)
+        model_sq = sum_of_squares(jac_delta)
+        if bayes:
+            model_sq = beta * model_sq + alpha * sum_of_squares(delta)
+        predicted = -2.0 * np.einsum("ij,ij->i", delta, grad_old) - model_sq
     else:
         predicted = predicted_reduction(delta, grad_old, mu_old, d2_old)
-    rho = gain_ratio(ssq_old - ssq_trial, predicted)
+    rho = gain_ratio(f_old - f_trial, predicted)
     mu, nu = settings.damping.update(mu_old, state.nu[rows], accepted, rho)
 
     # take the accepted trials
@@ -276,7 +302,21 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
             state.x[b], state.r[b], state.ssq[b] = x_trial[i], r_trial[i], ssq_trial[i]
             state.colsq[b], state.grad[b], state.d2[b] = colsq_t[j], grad_t[j], d2_t[j]
             state.curvature[b], state.jac[b] = curv_t[j], jac_t[j]
-    floor = mu_floor(state.colsq[rows], state.d2[rows])
+            if bayes:  # MacKay's re-estimates at the new point
+                state.alpha[b], state.beta[b], state.gamma[b] = regularization.reestimate(
+                    curv_t[j], ssq_trial[i], x_trial[i], state.alpha[b], state.beta[b],
+                    provider.m)
+    colsq = state.colsq[rows]
+    x, r, ssq, d2 = state.x[rows], state.r[rows], state.ssq[rows], state.d2[rows]
+    grad = state.grad[rows]
+    if bayes:  # the tests below are of the objective, with the new alpha and beta
+        alpha, beta = state.alpha[rows], state.beta[rows]
+        colsq = regularization.column_norms(colsq, alpha, beta)
+        grad = regularization.gradient(grad, x, alpha, beta)
+        f_now = regularization.objective(ssq, x, alpha, beta)
+    else:
+        f_now = ssq
+    floor = mu_floor(colsq, state.d2[rows])
     mu = np.maximum(mu, floor)
     state.mu[rows], state.nu[rows] = mu, nu
 
@@ -293,18 +333,20 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
 
     scale_old = np.sqrt(d2_old)
     small_f, small_x = step_candidates(
-        criteria, ssq_old=ssq_old, ssq_trial=ssq_trial, predicted=predicted, rho=rho,
+        criteria, ssq_old=f_old, ssq_trial=f_trial, predicted=predicted, rho=rho,
         step_norm=norm(scale_old * delta), x_norm=norm(scale_old * x_old))
     candidate = small_f | small_x
     check_step = candidate & small_x
-    x, r, ssq, d2 = state.x[rows], state.r[rows], state.ssq[rows], state.d2[rows]
     gn_step_norm = np.zeros(k)
     zero_residual = np.zeros(k, bool)
     for i in np.flatnonzero(check_step):
-        step, gn_predicted = gauss_newton_step(provider.jacobian(x[i]), r[i], d2[i])
+        jac, res = provider.jacobian(x[i]), r[i]
+        if bayes:
+            jac, res = regularization.augmented(jac, res, x[i], alpha[i], beta[i])
+        step, gn_predicted = gauss_newton_step(jac, res, d2[i])
         gn_step_norm[i] = norm(np.sqrt(d2[i]) * step)
-        zero_residual[i] = vanished(ssq[i], state.ssq0[rows[i]], gn_predicted)
-    cosine = gradient_cosine(state.colsq[rows], state.grad[rows], ssq)
+        zero_residual[i] = vanished(f_now[i], state.ssq0[rows[i]], gn_predicted)
+    cosine = gradient_cosine(colsq, grad, f_now)
     ftol, xtol = confirmed(criteria, small_f=small_f, small_x=check_step, cosine=cosine,
                            gn_step_norm=gn_step_norm,
                            x_norm=norm(np.sqrt(d2) * x),
@@ -318,7 +360,8 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
     return StepInfo(accepted, fallback, candidate & ~(ftol | xtol))
 
 
-#: Per-iteration history columns and their dtypes (row 0 is the start).
+#: Per-iteration history columns and their dtypes (row 0 is the start); with Bayesian
+#: regularisation also ``alpha``, ``beta``, ``gamma`` (the effective parameters).
 HISTORY = {"ssq": float, "val_ssq": float, "mu": float, "accepted": bool,
            "fallback": bool, "vetoed": bool, "time_s": float}
 
@@ -351,8 +394,12 @@ def _solve(provider, settings, X0, *, max_iter, max_time, chunk, progress):
     columns = {"ssq": state.ssq, "val_ssq": state.val_ssq, "mu": state.mu,
                "accepted": np.zeros(B, bool), "fallback": np.zeros(B, bool),
                "vetoed": np.zeros(B, bool), "time_s": state.time_s}
-    history = {name: [np.array(values, dtype=HISTORY[name])] for name, values in
-               columns.items()}
+    tracked = ["ssq", "val_ssq", "mu", "time_s"]
+    if settings.bayesian:
+        columns.update(alpha=state.alpha, beta=state.beta, gamma=state.gamma)
+        tracked += ["alpha", "beta", "gamma"]
+    history = {name: [np.array(values, dtype=HISTORY.get(name, float))]
+               for name, values in columns.items()}
     unfinished = np.full(B, int(Status.MAX_ITER))
     iteration, batch_s = 0, init_s
     while True:
@@ -365,9 +412,8 @@ def _solve(provider, settings, X0, *, max_iter, max_time, chunk, progress):
         batch_s += step_s
         state.time_s[rows] += step_s / rows.size
         iteration += 1
-        for name, values in (("ssq", state.ssq), ("val_ssq", state.val_ssq),
-                             ("mu", state.mu), ("time_s", state.time_s)):
-            history[name].append(values.copy())
+        for name in tracked:
+            history[name].append(getattr(state, name).copy())
         for name in ("accepted", "fallback", "vetoed"):
             flags = np.zeros(B, bool)
             flags[rows] = getattr(info, name)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsyrk
-from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
 
 EPS = np.finfo(np.float64).eps
 
@@ -84,6 +84,8 @@ class DampedSystem:
     triangle): ``J^T J + mu D^2`` (``n x n``) in parameter space, ``J D^-2 J^T + mu I``
     (``m x m``) in sample space; ``curvature`` is ``J^T J`` or ``J D^-2 J^T``
     (upper triangle, as :func:`gram` and :func:`sample_gram` give them; not modified).
+    ``scale`` and ``shift`` make it ``scale J^T J + shift I + mu D^2`` (Bayesian
+    regularisation's ``beta`` and ``alpha``, :mod:`.regularization`).
 
     ``ok`` is False when the factorisation fails (not positive definite) or the factor
     is numerically singular: ``min(diag R)^2 <= k eps max(diag R)^2`` (``k`` its
@@ -93,9 +95,10 @@ class DampedSystem:
     triangular solves.
     """
 
-    def __init__(self, curvature, mu, d2, sample_space: bool = False):
-        matrix = curvature.copy()
-        matrix.ravel()[::matrix.shape[0] + 1] += mu if sample_space else mu * d2
+    def __init__(self, curvature, mu, d2, sample_space: bool = False, scale: float = 1.0,
+                 shift: float = 0.0):
+        matrix = curvature * scale if scale != 1.0 else curvature.copy()
+        matrix.ravel(order="K")[::matrix.shape[0] + 1] += (mu if sample_space else mu * d2) + shift
         self.factor, info = dpotrf(matrix, lower=0, clean=0, overwrite_a=1)
         pivots = np.square(np.diagonal(self.factor))
         self.ok = info == 0 and pivots.min() > self.factor.shape[0] * EPS * pivots.max()
@@ -104,6 +107,11 @@ class DampedSystem:
         """``matrix^-1 rhs``."""
         x, _ = dpotrs(self.factor, rhs, lower=0)
         return x
+
+    def inverse_trace(self) -> float:
+        """``trace(matrix^-1) = ||R^-1||_F^2`` from the factor ``R`` (LAPACK ``dtrtri``)."""
+        inverse, _ = dtrtri(np.triu(self.factor), lower=0)
+        return float(np.sum(np.square(inverse)))
 
     def step(self, grad=None, r=None, jac=None, d2=None):
         """The damped step: ``-(J^T J + mu D^2)^-1 grad`` in parameter space (``grad =

@@ -54,6 +54,11 @@ OPTIONS_DOC = """
     geodesic : add the geodesic acceleration to each step (Transtrum & Sethna 2012:
         :func:`.engine.geodesic_acceleration`; one more residual evaluation and two
         triangular solves per iteration, ``J`` kept in memory); default False.
+    regularization : ``None`` (default) or ``"bayesian"``: minimise ``beta ssq +
+        alpha ||x||^2`` with ``alpha`` and ``beta`` re-estimated after every accepted
+        step (MacKay 1992; Foresee & Hagan 1997; MATLAB ``trainbr``:
+        :mod:`.regularization`). Steps are then solved in parameter space, and the
+        history also holds ``alpha``, ``beta`` and ``gamma`` (effective parameters).
     max_iter : most iterations (trial steps, accepted or not) of each run.
     max_time : seconds of each run's own compute (in a batch, its share of the
         batch's time), checked after every iteration.
@@ -89,6 +94,7 @@ OPTIONS_DOC = """
 #: success. (The pipeline's network arm sets its own options, trainlm's, in the config.)
 DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
                 step_space="auto", mu0=1e-3, mu0_relative=False, geodesic=False,
+                regularization=None,
                 mu_dec=0.1, mu_inc=10.0,
                 mu_max=1e10, max_iter=1000, max_time=None, ssq_goal=0.0, gtol=1e-10,
                 ftol=1e-12, xtol=1e-12, validation=None, max_fail=None, chunk=50,
@@ -181,10 +187,19 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
     provider = make_provider(residuals, X0, jac=opts["jac"], validation=opts["validation"],
                              jit_compile=opts["jit_compile"])
     rule = make_damping(opts["damping"], opts["mu_dec"], opts["mu_inc"])
-    sample_space = in_sample_space(opts["step_space"], provider.m, provider.n)
+    if opts["regularization"] not in (None, "bayesian"):
+        raise ValueError(f"regularization must be None or 'bayesian', got "
+                         f"{opts['regularization']!r}")
+    bayesian = opts["regularization"] == "bayesian"
+    if bayesian and opts["step_space"] == "samples":
+        raise ValueError("regularization='bayesian' solves in parameter space; "
+                         "step_space='samples' is not available with it")
+    sample_space = (not bayesian
+                    and in_sample_space(opts["step_space"], provider.m, provider.n))
 
     if opts["solve"] == "scipy":
         unsupported = {"validation": provider.has_validation,
+                       "regularization": bayesian,
                        "max_time": opts["max_time"] is not None,
                        "ssq_goal": opts["ssq_goal"] != 0.0,
                        "damping": "damping" in options}
@@ -203,7 +218,7 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
     settings = LMSettings(damping=rule, scaling=SCALINGS[opts["scaling"]],
                           criteria=criteria, mu0=opts["mu0"],
                           mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space,
-                          geodesic=bool(opts["geodesic"]))
+                          geodesic=bool(opts["geodesic"]), bayesian=bayesian)
     return solve(provider, settings, X0, max_iter=opts["max_iter"],
                  max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
 

@@ -143,11 +143,13 @@ class TFProvider(Provider):
     XLA (``jit_compile``) by default: one compilation each, never a retrace, one call
     per row and evaluation. On a GPU the Jacobian's call also forms ``J^T J``,
     ``diag(J^T J)`` and ``J^T r`` there (:meth:`linearize`), so ``J`` stays on the
-    device in parameter space.
+    device in parameter space (``device_products``: None decides by whether a GPU is
+    visible; True forces that path, on whatever device TensorFlow uses).
     """
 
     def __init__(self, residuals: Callable, n: int, m: int, *, jacobian=None,
-                 validation=None, p: int | None = None, jit_compile: bool = True):
+                 validation=None, p: int | None = None, jit_compile: bool = True,
+                 device_products: bool | None = None):
         import tensorflow as tf
 
         from .jacobian import rowwise_autodiff_jacobian
@@ -159,7 +161,7 @@ class TFProvider(Provider):
         self._tf = tf
         gpus = tf.config.list_physical_devices("GPU")
         self.device = f"GPU ({gpus[0].name}, TensorFlow)" if gpus else "CPU (TensorFlow)"
-        self._on_device = bool(gpus)
+        self._on_device = bool(gpus) if device_products is None else bool(device_products)
 
         def compiled(fn):
             return tf.function(fn, input_signature=spec, jit_compile=jit_compile)
@@ -189,8 +191,13 @@ class TFProvider(Provider):
     def _validation(self, x):
         return self._val(self._row(x)).numpy()[0]
 
+    def device_products(self, x):
+        """``J^T J``, ``diag(J^T J)``, ``J^T r`` and whether ``J`` is finite, computed in
+        one compiled call on the GPU (tensors still there); ``None`` without a GPU."""
+        return None if self._products is None else self._products(self._row(x))
+
     def linearize(self, x, r, sample_space: bool, keep_jacobian: bool = False) -> Linearization:
         if sample_space or keep_jacobian or self._products is None:
             return super().linearize(x, r, sample_space, keep_jacobian)
-        jtj, colsq, grad, finite = (t.numpy() for t in self._products(self._row(x)))
+        jtj, colsq, grad, finite = (t.numpy() for t in self.device_products(x))
         return Linearization(jtj, colsq, grad, None, bool(finite))

@@ -49,7 +49,7 @@ def test_defaults_come_from_the_schema(default):
     conf = copy.deepcopy(default)
     del conf["data"]["scale_min"], conf["arms"]["lm"]["damping"]
     cfg.validate(conf)
-    assert conf["data"]["scale_min"] == 0.1 and conf["arms"]["lm"]["damping"] == "marquardt"
+    assert conf["data"]["scale_min"] == 0.1 and conf["arms"]["lm"]["damping"] == "nielsen"
 
 
 BAD = [

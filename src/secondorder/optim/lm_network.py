@@ -120,7 +120,10 @@ def mlp_residuals_numpy(problem: Problem, arch: Architecture, pair_outputs: bool
 
     def jacobian(w):
         _, jac = mlp_jacobian(x_train, w, arch, outputs=keep)
-        return scale * jac.reshape(-1, arch.n_params)
+        jac = jac.reshape(-1, arch.n_params)
+        if paired:
+            jac *= scale  # in place: no second (m, n) array
+        return jac
 
     return make(problem.x_train, problem.y_train), jacobian, make(problem.x_val,
                                                                   problem.y_val)

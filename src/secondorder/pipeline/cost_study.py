@@ -75,7 +75,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
 
         problem = data.Problem(spiral[:, :2], spiral[:, 2:], trn, val, "raw")
         provider = lm_provider(problem, arch, LM_ENGINES[engine], validation=False)
-        # an lm arm's default options (trainlm's), not the package defaults; no
+        # an lm arm's default options (Nielsen's rule, D = I), not the package defaults; no
         # convergence test, so every chunk runs in full
         options = {k: v for k, v in lm_options(None).items() if k != "jacobian"}
         res = least_squares_batch(provider, w0[None], max_iter=total, **options,

@@ -35,7 +35,7 @@ ENGINE_COLORS = {
     "lm": "#1f77b4",                # our LM, TensorFlow Jacobian
     "lm_tf": "#1f77b4",             # (the scaling table's name for it)
     "lm_closed_form": "#6baed6",    # our LM, the closed-form numpy Jacobian
-    "lm_nielsen": "#08519c",        # our LM with Nielsen's damping rule
+    "lm_marquardt": "#08519c",      # our LM with trainlm's damping rule (Marquardt's)
     "lm_fd": "#17becf",             # the article's scipy call, finite differences
     "lm_fd_modern": "#0b4f71",      # the same call under scipy >= 1.16
     "adam_ce": "#f7b6d2",           # the suite's cross-entropy arms

@@ -14,7 +14,7 @@ from secondorder.pipeline.bench.stages import STAGES
 #: ratios against each peer alone are kept as information.
 SPEEDUPS = {
     **{f"speedup_{row}_vs_{peer}": (f"{peer_key}", f"{row}_time_to_target_s")
-       for row in ("lm", "lm_nielsen", "lm_fast", "lm_geodesic")
+       for row in ("lm", "lm_marquardt", "lm_fast", "lm_geodesic")
        for peer, peer_key in (("seed_fd", "seed_fd_time_to_target_s"),
                               ("best_peer", "best_peer_time_to_target_s"),
                               ("tflm", "tflm_time_to_target_s"),

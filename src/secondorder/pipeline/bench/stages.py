@@ -108,9 +108,9 @@ def _lm_label(summary: dict) -> str:
     return f"LM, our loop, the lm arm's options ({options_text(_options(summary))}; ours)"
 
 
-def _nielsen_label(summary: dict) -> str:
-    return (f"LM, our loop, the same with Nielsen damping "
-            f"({options_text(_options(summary, damping='nielsen'))}; ours)")
+def _marquardt_label(summary: dict) -> str:
+    return (f"LM, our loop, the same with MATLAB trainlm's damping "
+            f"({options_text(_options(summary, damping='marquardt'))}; ours)")
 
 
 def _fast_label(summary: dict) -> str:
@@ -147,8 +147,8 @@ def _modern_label(summary: dict) -> str:
 
 STAGES: tuple[Stage, ...] = (
     _lm_stage("lm", 2, _lm_label, lambda b: b.options, "LM, the lm arm's options"),
-    _lm_stage("lm_nielsen", 2, _nielsen_label, lambda b: {**b.options, "damping": "nielsen"},
-              "LM, Nielsen damping"),
+    _lm_stage("lm_marquardt", 3, _marquardt_label,
+              lambda b: {**b.options, "damping": "marquardt"}, "LM, trainlm's damping"),
     _lm_stage("lm_fast", 2, _fast_label, lambda b: b.settings["lm_fast"],
               "LM, the fastest documented option set"),
     _lm_stage("lm_geodesic", 2, _geodesic_label,

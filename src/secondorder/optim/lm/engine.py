@@ -376,8 +376,11 @@ def solve(problem: LMProblem, X0: np.ndarray, *, mu0: float, max_iter: int,
         parts.append({name: values.numpy()[:done] for name, values in history.items()})
         times.append(elapsed + (now - elapsed) * np.arange(1, done + 1) / done)
         elapsed = now
-        if report(progress, state, iteration, max_iter, elapsed,
-                  problem.validation is not None):
+        told = time.perf_counter()
+        stop = report(progress, state, iteration, max_iter, elapsed,
+                      problem.validation is not None)
+        start += time.perf_counter() - told  # the callback's time is nobody's compute
+        if stop:
             unfinished = Status.CALLBACK
             break
         if max_time is not None and elapsed >= max_time:
@@ -414,15 +417,19 @@ def report(progress: Callable | None, state: LMState, iteration: int, max_iter: 
            elapsed: float, has_validation: bool) -> bool:
     """Per-chunk report: call ``progress(info)`` or log; True asks to stop.
 
-    ``info`` holds ``iteration, running`` (rows still going), ``elapsed`` and per-row
-    arrays ``ssq, mu, status, x`` and ``val_ssq`` (with validation).
+    ``info`` holds ``iteration, running`` (rows still going), ``elapsed`` (earlier
+    callbacks' time excluded) and per-row arrays ``ssq, mu, status, x, nit, nfev,
+    njev`` and, with validation, ``val_ssq``, ``best_val_ssq`` and ``best_x`` (the
+    best-validation parameters so far).
     """
     status = state.status.numpy()
     info = {"iteration": iteration, "running": int(np.sum(status == RUNNING)),
             "ssq": state.ssq.numpy(), "mu": state.mu.numpy(), "elapsed": elapsed,
-            "status": status, "x": state.x.numpy()}
+            "status": status, "x": state.x.numpy(), "nit": state.nit.numpy(),
+            "nfev": state.nfev.numpy(), "njev": state.njev.numpy()}
     if has_validation:
-        info["val_ssq"] = state.val_ssq.numpy()
+        info.update(val_ssq=state.val_ssq.numpy(), best_val_ssq=state.best_val_ssq.numpy(),
+                    best_x=state.best_x.numpy())
     if progress is None:
         logger.info("LM iteration %d of at most %d (%.0f%%): %d of %d rows running, "
                     "lowest ssq %.6g, %.3f s", iteration, max_iter,

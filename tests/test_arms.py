@@ -30,7 +30,7 @@ def test_registry_and_schema_name_the_same_optimizers():
 def test_check_arm_fills_the_schemas_defaults():
     arm = arms.check_arm({"optimizer": "lbfgs", "inputs": "raw", "max_iter": np.int64(3)})
     assert arm == {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 3, "memory": 10,
-                   "max_time": None}
+                   "max_time": None, "restore_best": False}
     assert type(arm["max_iter"]) is int
     sgd = arms.check_arm({"optimizer": "sgd", "inputs": "raw", "learning_rate": 0.1,
                           "epochs": 2, "patience": 2})

@@ -430,7 +430,10 @@ def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
         "trained in (a batch's seconds split evenly over the fits still running in it; "
         "the fits of one grid point train as one batch, L-BFGS one fit at a time), "
         f"compilation and record keeping excluded, every arm on {s['threads']} thread(s) "
-        "(TensorFlow and BLAS alike).",
+        "(TensorFlow and BLAS alike). Records are kept between chunks, so a first hit is "
+        "known to within a chunk: " + ", ".join(
+            f"`{a}` every {every}" for a, every in summary["record_every"].items())
+        + " (LM every iteration where one costs over ~10 ms).",
         "",
         "**Targets** are set per problem, size and split from the tuned fits: the "
         "reference is the lowest median test error of any arm of the comparison at the "

@@ -208,11 +208,15 @@ def lm_row_bytes(m: int, n: int) -> int:
     return F64 * (2 * m * n + 4 * n * n)
 
 
+#: Above this many flops per iteration (~10 ms at the ~1 GFLOP/s LM reaches per fit
+#: here) the suite runs LM one iteration per chunk: its cap is checked, and its record
+#: kept, after every iteration.
+ONE_ITERATION_CHUNKS_FLOPS = 1e7
+
+
 def lm_iteration_flops(m: int, n: int) -> float:
     """Floating-point work of one accepted LM iteration's products: ``2 m n^2`` for
-    ``J^T J`` (``2 m^2 n`` for ``J D^-2 J^T`` in sample space, ``n > m``). Above
-    ~1e8 (milliseconds per iteration) the suite runs LM one iteration per compiled
-    call, so its wall-time cap is checked after every iteration."""
+    ``J^T J`` (``2 m^2 n`` for ``J D^-2 J^T`` in sample space, ``n > m``)."""
     return 2.0 * m * n * min(m, n)
 
 
@@ -342,7 +346,8 @@ def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task
     for start in range(0, B, size):
         rows = list(range(start, min(start + size, B)))
         arm = {**settings, "max_time": cap * len(rows)}
-        if optimizer == "lm" and lm_iteration_flops(m, arch.n_params) > 1e8:
+        if (optimizer == "lm"
+                and lm_iteration_flops(m, arch.n_params) > ONE_ITERATION_CHUNKS_FLOPS):
             arm["chunk"] = 1  # the cap is checked between chunks: one iteration each
         yield train(rows, arm)
 
@@ -510,6 +515,17 @@ def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
                  memory_cap=("status", lambda s: bool((s == "memory_cap").any()))))
 
 
+def _record_every(base: dict) -> str:
+    """How often an arm's records are kept: ``25 epochs``, ``5 iterations``, ..."""
+    from secondorder.optim.arms import FIRST_ORDER
+
+    if base["optimizer"] == "lbfgs":
+        return "1 iteration"
+    unit = "epoch" if base["optimizer"] in FIRST_ORDER else "iteration"
+    k = int(base.get("chunk", 1))
+    return f"{k} {unit}{'s' if k != 1 else ''}"
+
+
 #: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.
 TABLES = ("selected", "targets", "hits", "success", "profiles", "verdict",
           "verdict_instances", "verdict_changes", "not_run", "lm_cost")
@@ -549,6 +565,8 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
         "comparisons": ({} if tables["success"].empty else  # those judged, with their arms
                         {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
                          for c, g in tables["success"].groupby("comparison")["arm"]}),
+        "record_every": {a: _record_every(suite["arms"][a]["base"])
+                         for a in sorted(fits["arm"].unique())},
         "fits": int(len(fits)), "records": int(len(records)),
         "problems": sorted(fits["problem"].unique()), "sizes": sorted(fits["size"].unique()),
         "arms": sorted(fits["arm"].unique()),

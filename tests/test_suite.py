@@ -126,9 +126,11 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
     and its errors are those of its record in force at the cap."""
     quick = _tiny(settings, cap_s=0.05)
     quick["arms"]["adam"]["base"].update(epochs=10**7, patience=10**6, chunk=20)
-    quick["arms"]["adam"]["grid"] = [{"learning_rate": 0.01}] * 4
+    quick["grid_points"] = 2  # one compilation per grid point: keep the test short
+    quick["arms"]["adam"]["grid"] = [{"learning_rate": 0.01}, {"learning_rate": 0.1}]
     fits, records, _ = suite.run_job(quick, scope="slice", problem_name="iris",
                                      size="small", part="adam")
+    assert len(fits) == 2 * 2
     assert (fits["status"] == "max_time").all() and (fits["batch_size"] == 2).all()
     assert (fits["time_s"] >= 0.05 - 1e-9).all() and fits["past_cap"].any()
     assert (fits["batch_wall_s"] < 2 * 0.05 + 5.0).all()  # at most one chunk over

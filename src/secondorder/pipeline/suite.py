@@ -253,6 +253,8 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
     cap and threads)."""
     from threadpoolctl import threadpool_limits
 
+    from secondorder.progress import format_progress
+
     say = progress or log.info
     settings = scope_settings(suite, scope)
     names = job_arms(suite, scope, problem_name, part)
@@ -295,9 +297,9 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
                             if own is not None:
                                 records.append(own.drop(columns="row")
                                                .assign(**key, init=k))
-                    say(f"{problem_name}/{size}/{arm_name} split {split}: grid point "
-                        f"{g + 1}/{len(grid(suite, arm_name))} done, {len(fits)}/{total} "
-                        f"fits, {time.perf_counter() - started:.1f} s")
+                    say(f"{problem_name}/{size}/{arm_name} split {split}, grid point "
+                        f"{g + 1}/{len(grid(suite, arm_name))}: " + format_progress(
+                            len(fits), total, time.perf_counter() - started, "fits"))
     columns = ["problem", "size", "arm", "grid_point", "split", "init", "time_s", "work",
                "val_error", "test_error", "final"]
     record = {**{k: v for k, v in first.items() if k not in ("rows", "sizes", "split_seed")},

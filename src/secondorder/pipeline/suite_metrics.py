@@ -410,14 +410,15 @@ def performance_profile(times: pd.DataFrame, taus) -> pd.DataFrame:
 # --- summaries -------------------------------------------------------------------------
 
 
-def success_rates(fits_with_times: pd.DataFrame, by=("arm",), z: float = Z95) -> pd.DataFrame:
-    """Success rate per arm (or per ``by`` group): ``fits`` (rows), ``successes``
-    (rows with ``reached``), ``rate = successes / fits`` and its Wilson interval
-    ``ci_low, ci_high`` (:func:`wilson_interval`, 95% by default)."""
+def success_rates(hits: pd.DataFrame, by=("arm",), z: float = Z95) -> pd.DataFrame:
+    """Success rate per arm (or per ``by`` group) of :func:`first_hits` rows:
+    ``fits`` (rows), ``successes`` (rows with ``reached``), ``rate = successes / fits``
+    and its Wilson interval ``ci_low, ci_high`` (:func:`wilson_interval`, 95% by
+    default)."""
     by = list(by)
-    _require(fits_with_times, by + ["reached"], "fits_with_times")
-    frame = fits_with_times[by].copy()
-    frame["reached"] = fits_with_times["reached"].astype(bool)
+    _require(hits, by + ["reached"], "hits")
+    frame = hits[by].copy()
+    frame["reached"] = hits["reached"].astype(bool)
     table = (frame.groupby(by, sort=True)
              .agg(fits=("reached", "size"), successes=("reached", "sum"))
              .reset_index())

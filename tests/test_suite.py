@@ -115,9 +115,27 @@ def test_a_memory_cap_is_recorded_not_run(settings):
     assert fits["message"].str.contains("lm_memory_gb").all()
     assert fits["time_s"].isna().all() and fits["test_error"].isna().all()
     assert record["seeds"] == [settings["first_seed"], settings["first_seed"] + 1]
-    summary = suite.summarise(pd.concat([fits, _hand_fits()]), _hand_records(), suite=tight,
-                              scope="slice")
+    rivals = _hand_fits().query("arm != 'lm'").assign(problem="iris")
+    summary = suite.summarise(pd.concat([fits, rivals, _hand_fits()]), _hand_records(),
+                              suite=tight, scope="slice")
     assert summary["not_run"][["problem", "not_run"]].values.tolist() == [["iris", "lm"]]
+    assert set(summary["hits"]["problem"]) == {"p"}  # iris left out for every arm
+
+
+def test_a_comparison_covers_the_instances_its_rivals_apply_to():
+    """The cross-entropy comparison: classification instances only (its arms do not
+    apply to regression, which is not 'not run'); a memory-capped LM is not run."""
+    rows = [{"problem": p, "size": "small", "arm": a, "status": "converged"}
+            for p, arms_ in (("p", ("lm", "adam_ce", "rmsprop_ce", "adam")),
+                             ("q", ("lm", "adam"))) for a in arms_]
+    fits = pd.DataFrame(rows)
+    ce = (["lm", "adam_ce", "rmsprop_ce"], ["adam_ce", "rmsprop_ce"])
+    instances, missing = suite._instances_run(fits, *ce)
+    assert instances.values.tolist() == [["p", "small"]] and missing.empty
+    capped = fits.assign(status=np.where((fits["problem"] == "p") & (fits["arm"] == "lm"),
+                                         "memory_cap", "converged"))
+    instances, missing = suite._instances_run(capped, *ce)
+    assert instances.empty and missing["not_run"].tolist() == [["lm"]]
 
 
 def test_the_cap_binds_and_records_past_it_are_not_scored(settings):

@@ -393,16 +393,22 @@ def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
 TAUS = np.unique(np.concatenate([[1.0], np.geomspace(1, 1e3, 61)]))
 
 
-def _instances_run(fits: pd.DataFrame, arms: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (problem, size) instances on which every arm of ``arms`` has fits and none
-    was memory-capped, and the others (with the arms not run there)."""
+def _instances_run(fits: pd.DataFrame, arms: list[str],
+                   rivals: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (problem, size) instances of a comparison: those where every arm of
+    ``arms`` has fits and none was memory-capped, and those not run (an arm
+    memory-capped or missing, with the arms not run there). Instances without a fit of
+    any of ``rivals`` are not the comparison's (the cross-entropy arms do not apply to
+    regression)."""
     ran = fits[fits["arm"].isin(arms)]
     per = ran.groupby(["problem", "size"]).apply(
         lambda g: pd.Series({
             "arms": set(g["arm"]),
-            "not_run": sorted(set(g.loc[g["status"] == "memory_cap", "arm"]))}),
+            "not_run": sorted(set(g.loc[g["status"] == "memory_cap", "arm"])
+                              | (set(arms) - set(g["arm"])))}),
         include_groups=False).reset_index()
-    complete = per["arms"].apply(lambda a: set(arms) <= a) & (per["not_run"].str.len() == 0)
+    per = per[per["arms"].apply(lambda a: bool(a & set(rivals)))]
+    complete = per["not_run"].str.len() == 0
     return per.loc[complete, ["problem", "size"]], per.loc[~complete]
 
 
@@ -440,10 +446,9 @@ def summarise(fits: pd.DataFrame, records: pd.DataFrame, *, suite: dict,
         arms = second + rivals
         if not second or not rivals:
             continue
-        instances, missing = _instances_run(fits, arms)
+        instances, missing = _instances_run(fits, arms, rivals)
         not_run += [{"comparison": comparison, "problem": r.problem, "size": r.size,
-                     "not_run": ", ".join(r.not_run) or "(an arm has no fits)"}
-                    for r in missing.itertuples()]
+                     "not_run": ", ".join(r.not_run)} for r in missing.itertuples()]
         if instances.empty:
             continue
         mine = records[records["arm"].isin(arms)].merge(instances, on=["problem", "size"])

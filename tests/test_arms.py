@@ -41,7 +41,7 @@ def test_arm_schemas_are_read_from_the_schema():
 def test_check_arm_fills_the_schemas_defaults():
     arm = config.check_arm({"optimizer": "lbfgs", "inputs": "raw", "max_iter": np.int64(3)})
     assert arm == {"optimizer": "lbfgs", "inputs": "raw", "max_iter": 3, "memory": 10,
-                   "max_time": None}
+                   "max_time": None, "restore_best": False}
     assert type(arm["max_iter"]) is int
     sgd = config.check_arm({"optimizer": "sgd", "inputs": "raw", "learning_rate": 0.1,
                           "epochs": 2, "patience": 2})

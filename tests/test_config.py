@@ -26,23 +26,31 @@ def test_default_and_test_configs_are_valid(root, default):
     merged = cfg.with_suite(cfg.deep_update(default, tiny), suite_yaml)
     cfg.validate(merged)
     # the tiny config's suite keys land on top of suite.yaml's, the rest is kept
-    assert merged["suite"]["slice"]["inits"] == tiny["suite"]["slice"]["inits"]
+    slice_ = merged["suite"]["scopes"]["slice"]
+    assert slice_["inits"] == tiny["suite"]["scopes"]["slice"]["inits"]
+    assert slice_["arms"] == ["lm", "adam", "rmsprop", "lbfgs"]  # from suite.yaml
     assert merged["suite"]["arms"]["lm"]["base"]["max_iter"] == 40
-    assert merged["suite"]["arms"]["lm"]["base"]["max_fail"] == 10
+    assert merged["suite"]["arms"]["lm"]["base"]["damping"] == "nielsen"
     assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]
 
 
-def test_suite_budgets_must_be_equal_and_the_slice_inside(root, default):
+def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
     conf = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
     conf["suite"]["arms"]["adam"]["grid"].append({"learning_rate": 1.0})
-    conf["suite"]["slice"]["problems"].append("mnist")
+    conf["suite"]["scopes"]["slice"]["problems"].append("mnist")
+    conf["suite"]["scopes"]["crossover"]["arms"] = ["adam", "rmsprop"]
     conf["suite"]["arms"]["lm"]["grid"][0]["damping"] = "levenberg"
+    conf["suite"]["second_order"] = ["lm", "lm_br"]
+    conf["suite"]["in_article"] = "medium"
     with pytest.raises(cfg.ConfigError) as err:
         cfg.validate(conf)
     text = str(err.value)
-    assert "suite.arms.adam.grid': has 4 points; every arm needs suite.grid_points = 3" in text
-    assert "suite.slice.problems': 'mnist' is not in the full suite's problems" in text
+    assert "suite.arms.adam.grid': has 5 points; every arm needs suite.grid_points = 4" in text
+    assert "suite.scopes.slice.problems': 'mnist' is not in the full suite's problems" in text
+    assert "suite.scopes.crossover.arms': no second-order arm" in text
     assert "suite.arms.lm.grid[0]" in text and "levenberg" in text
+    assert "suite.second_order': 'lm_br' is not one of the suite's arms" in text
+    assert "suite.in_article': must be one of ['full', 'slice', 'crossover', 'none']" in text
 
 
 def test_defaults_come_from_the_schema(default):

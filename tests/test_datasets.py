@@ -246,3 +246,94 @@ def test_load_problem_reproducible_and_seeded():
 def test_unknown_names_raise_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown dataset 'mnist'.*iris"):
         datasets.load_problem("mnist")
+
+
+# --- your own data ---------------------------------------------------------------------
+
+
+def _csv(tmp_path, text, name="mine.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _spec(path, **extra):
+    return {"path": str(path), "features": ["a", "b"], "target": "label",
+            "task": "classification", **extra}
+
+
+ROWS = "".join(f"{i % 7},{i * 0.5},{'yes' if i % 2 else 'no'}\n" for i in range(20))
+
+
+def test_a_csv_classification_problem_runs_through_load_problem(tmp_path):
+    path = _csv(tmp_path, "a,b,label,unused\n" + "".join(
+        line.rstrip("\n") + ",x\n" for line in ROWS.splitlines(keepends=True)))
+    csv = {"mine": _spec(path)}
+    problem, info = datasets.load_problem("mine", split_seed=3, csv_problems=csv)
+    assert info["family"] == "own" and info["task"] == "classification"
+    assert info["classes"] == ["no", "yes"]  # sorted labels, one-hot in that order
+    assert (info["n"], info["n_inputs"], info["n_outputs"]) == (20, 2, 2)
+    assert info["sizes"] == {"train": 12, "validation": 4, "test": 4}
+    # row 1 is 'yes' (class 1), row 0 'no'
+    np.testing.assert_array_equal(problem.y_all[:2], [[1, 0], [0, 1]])
+    assert problem.x_train.mean(axis=0) == pytest.approx([0, 0], abs=1e-12)
+    assert datasets.task_of("mine", csv) == "classification"
+    assert datasets.get_dataset("mine", {"mine": _spec(path, family="tabular")}).family == \
+        "tabular"
+
+
+def test_a_csv_regression_problem(tmp_path):
+    path = _csv(tmp_path, "a,b,y\n" + "".join(f"{i},{i % 3},{2.5 * i}\n" for i in range(10)))
+    problem, info = datasets.load_problem(
+        "reg", csv_problems={"reg": {"path": str(path), "features": ["a", "b"],
+                                     "target": "y", "task": "regression"}})
+    assert info["task"] == "regression" and info["n_outputs"] == 1 and "classes" not in info
+    assert problem.y_train.mean() == pytest.approx(0.0, abs=1e-12)  # standardised
+
+
+@pytest.mark.parametrize("text,spec,match", [
+    (None, {}, r"CSV file '.*nowhere.csv' does not exist \(config key "
+               r"'suite.csv_problems.mine.path'"),
+    ("a,b,label\n" + ROWS, {"features": ["a", "c"]}, r"has no column\(s\) \['c'\].*"
+                                                     r"its columns are \['a', 'b', 'label'\]"),
+    ("a,b,label\n" + ROWS, {"target": "class"}, r"no column\(s\) \['class'\]"),
+    ("a,b,label\n1,x,yes\n" + ROWS, {}, r"column 'b' .* must hold finite numbers; line 2 has "
+                                        r"'x'"),
+    ("a,b,label\n1,,yes\n" + ROWS, {}, r"column 'b' .* line 2 has an empty cell"),
+    ("a,b,label\n" + ROWS + "1,2,maybe\n", {}, r"needs at least 5 rows.*'maybe' has 1"),
+    ("a,b,label\n" + "".join(f"{i},{i},same\n" for i in range(10)), {},
+     r"two or more classes; only the class 'same'"),
+    ("a,b,label\n" + ROWS + "1,2,\n", {}, r"target column 'label' .* is empty on line 22"),
+    ("a,b,y\n1,2,three\n" + "".join(f"{i},{i},{i}\n" for i in range(10)),
+     {"target": "y", "task": "regression"}, r"column 'y' .* line 2 has 'three'"),
+    ("a,b,label\n" + ROWS, {"features": ["a", "label"]}, r"target column 'label' is also a "
+                                                         r"feature"),
+])
+def test_a_bad_csv_problem_says_what_is_wrong(tmp_path, text, spec, match):
+    path = tmp_path / "nowhere.csv" if text is None else _csv(tmp_path, text)
+    with pytest.raises(ValueError, match=match):
+        datasets.csv_dataset("mine", {**_spec(path), **spec})
+
+
+def test_the_config_check_reads_the_csv_file(tmp_path, root):
+    """A bad CSV problem stops the run at the config check, before any job."""
+    import copy
+
+    import yaml
+
+    from secondorder import config as cfg
+
+    conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    conf = cfg.with_suite(conf, root / "config" / "suite.yaml")
+    good = _csv(tmp_path, "a,b,label\n" + ROWS)
+    conf["suite"]["csv_problems"] = {"mine": _spec(good)}
+    conf["suite"]["problems"].append("mine")
+    cfg.validate(copy.deepcopy(conf))
+    conf["suite"]["csv_problems"]["mine"]["features"] = ["a", "z"]
+    conf["suite"]["csv_problems"]["iris"] = _spec(good)
+    conf["suite"]["problems"].append("mnist")
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(conf)
+    text = str(err.value)
+    assert "no column(s) ['z']" in text and "unknown problem 'mnist'" in text
+    assert "suite.csv_problems.iris': the name is taken" in text

@@ -152,9 +152,11 @@ def local_run(request):
     return workdir, (wall if wall > 1 else None)
 
 
-#: On top of the tiny config: a smaller study and no suite slice, so that the SLURM runs
-#: (each job pays a submission and status checks) stay short. The article's arms are
-#: unchanged. (The suite's rules declare their resources: tests/test_profiles.py.)
+#: On top of the tiny config: a smaller study and, instead of the suite's slice, a tiny
+#: scope with one job per problem x size x arm (as the full suite spreads over a
+#: cluster), so that the SLURM runs (each job pays a submission and status checks) stay
+#: short. The article's arms are unchanged. (The suite's rules declare their resources:
+#: tests/test_profiles.py.)
 SMALL_STUDY = """study:
   arms: [lm]
   single_seed_arms: []
@@ -163,7 +165,12 @@ SMALL_STUDY = """study:
 scaling:
   hidden: [3, 4]
 suite:
-  in_article: none
+  in_article: cluster
+  budgets_s: [0.1]
+  bootstrap: {resamples: 100}
+  scopes:
+    cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, cap_s: 0.3,
+              arms: [lm, lbfgs], jobs: arm}
 """
 
 
@@ -234,9 +241,15 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
     assert len(compared) >= 12, compared
     assert set(compared) <= set(remote)
     assert any(p.endswith("weights.npy") for p in compared)
-    # The study's jobs (a smaller study here) ran under SLURM too.
+    # The study's jobs (a smaller study here) ran under SLURM too, and so did the suite's,
+    # one job per problem x size x arm.
     study_jobs = [r for r in records if r["rule"].startswith("study_")]
     assert study_jobs and all(r.get("slurm_job_id") for r in study_jobs)
+    suite_jobs = [r for r in records if r["rule"] == "suite_fit"]
+    assert sorted(r["wildcards"]["part"] for r in suite_jobs) == ["lbfgs", "lm"]
+    assert all(r.get("slurm_job_id") for r in suite_jobs)
+    verdict = io.read_csv(workdir / "results" / "suite" / "cluster" / "verdict.csv")
+    assert set(verdict["second_order"]) == {"lm"} and len(verdict) == 2 * 3
     different = [p for p in compared if local[p]["sha256"] != remote[p]["sha256"]]
     assert different == []
     assert_same_fits(local_dir, workdir, ARMS)

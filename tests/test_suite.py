@@ -1,4 +1,5 @@
-"""The multi-dataset suite's protocol: jobs, grids, budgets, caps, and its summary."""
+"""The multi-dataset suite's protocol: scopes, jobs, grids, budgets, splits, caps, records,
+your own data, and its summary on a hand-made table."""
 
 import copy
 
@@ -17,37 +18,63 @@ def settings(root):
     return cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))["suite"]
 
 
-def test_jobs_one_per_problem_size_and_applicable_arm(settings):
+def test_jobs_per_arm_or_per_instance(settings):
     full = suite.jobs(settings, "full")
     arms = set(settings["arms"])
-    classification = {p for p in settings["problems"] if p not in ("diabetes", "friedman1")}
-    expected = sum(len(arms) if p in classification else len(arms) - 2
+    regression = {"diabetes", "friedman1"}
+    expected = sum(len(arms) - (2 if p in regression else 0)
                    for p in settings["problems"]) * len(settings["sizes"])
-    assert len(full) == len(set(full)) == expected
+    assert len(full) == len(set(full)) == expected  # one job per problem x size x arm
     # cross-entropy arms on classification problems only
-    assert not [j for j in full if j[0] in ("diabetes", "friedman1") and j[2].endswith("_ce")]
-    part = suite.jobs(settings, "slice")
-    assert set(part) <= set(full)
-    assert {p for p, _, _ in part} == set(settings["slice"]["problems"])
-    with pytest.raises(ValueError, match="scope must be 'slice' or 'full'"):
+    assert not [j for j in full if j[0] in regression and j[2].endswith("_ce")]
+    part = suite.jobs(settings, "slice")  # jobs: instance, one per problem x size
+    scope = settings["scopes"]["slice"]
+    assert part == [(p, s, "all") for p in scope["problems"] for s in scope["sizes"]]
+    assert suite.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
+    assert suite.job_arms(settings, "full", "diabetes", "all") == \
+        ["lm", "adam", "rmsprop", "lbfgs"]
+    assert suite.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
+    with pytest.raises(ValueError, match="scope must be one of"):
         suite.jobs(settings, "medium")
+    with pytest.raises(ValueError, match="not in scope 'slice'"):
+        suite.job_arms(settings, "slice", "iris", "adam_ce")
+
+
+def test_scopes_budgets_splits_and_comparisons(settings):
+    assert suite.scopes(settings) == ["full", "slice", "crossover"]
+    sl = suite.scope_settings(settings, "slice")
+    assert sl["cap_s"] == settings["scopes"]["slice"]["cap_s"]
+    assert sl["jobs"] == "instance" and suite.scope_settings(settings, "full")["jobs"] == "arm"
+    # the verdict's budgets: those below the cap, and the cap
+    assert suite.budgets(settings, "full") == [0.1, 0.3, 1.0, 3.0, 10.0]
+    assert suite.budgets({**settings, "budgets_s": [0.1, 3.0, 20.0]}, "slice") == [0.1, 0.5]
+    # small problems get `splits` split seeds, large ones one
+    assert suite.split_seeds(settings, "full", 150) == [0, 1, 2]
+    assert suite.split_seeds(settings, "full", 1797) == [0]
+    assert suite.split_seeds(settings, "slice", 150) == [0]
+    assert suite.comparisons(settings) == {"ssq": ["adam", "rmsprop", "lbfgs"],
+                                           "crossentropy": ["adam_ce", "rmsprop_ce"]}
 
 
 def test_every_arm_has_the_same_tuning_budget(settings):
-    """Grid points x inits is the same for every arm (LM's options count as its grid),
-    every grid point runs on standardised inputs and passes its optimizer's schema."""
+    """Grid points x inits is the same for every arm (LM's options count as its grid,
+    max_fail including none), every grid point runs on standardised inputs and passes
+    its optimizer's schema; L-BFGS restores its best-validation iterate."""
     from secondorder.config import check_arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)
-        assert len(points) == settings["grid_points"]
+        assert len(points) == settings["grid_points"] == 4
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
             check_arm(point)
+    lm = suite.grid(settings, "lm")
+    assert {p["max_fail"] for p in lm} == {10, None} and len({p["mu0"] for p in lm}) == 2
+    assert all(p["restore_best"] for p in suite.grid(settings, "lbfgs"))
     unfair = copy.deepcopy(settings)
     unfair["arms"]["lm"]["grid"] = unfair["arms"]["lm"]["grid"][:2]
-    with pytest.raises(ValueError, match="every arm must have grid_points = 3"):
+    with pytest.raises(ValueError, match="every arm must have grid_points = 4"):
         suite.grid(unfair, "lm")
 
 
@@ -67,69 +94,213 @@ def test_lm_memory_and_step_space_estimates():
     # parameter space: 2 m n + 4 n^2 doubles; sample space (n > m): 4 m n + 2 m^2
     assert suite.lm_row_bytes(100, 10) == 8 * (2 * 100 * 10 + 4 * 100)
     assert suite.lm_row_bytes(10, 100) == 8 * (4 * 10 * 100 + 2 * 100)
-    assert suite.lm_iteration_flops(100, 10) == 2 * 100 * 10 * 10
-    assert suite.lm_iteration_flops(10, 100) == 2 * 10 * 100 * 10
 
 
-def test_a_memory_cap_is_recorded_not_dropped(settings):
-    """An LM row that would need more than lm_memory_gb is not run: every fit of the
-    job is a ``memory_cap`` row with the reason, an infinite time and no errors."""
-    tight = {**settings, "lm_memory_gb": 1e-6}
-    table, record = suite.run_job(tight, scope="slice", problem_name="iris", size="small",
-                                  arm_name="lm")
-    assert len(table) == settings["grid_points"] * settings["slice"]["inits"]
-    assert (table["status"] == "memory_cap").all()
-    assert table["message"].str.contains("lm_memory_gb").all()
-    assert np.isinf(table["time_s"]).all() and table["val_error"].isna().all()
-    assert record["n_params"] == table["n_params"].iloc[0]
-    assert record["seeds"] == [settings["first_seed"] + k
-                               for k in range(settings["slice"]["inits"])]
-
-
-def test_the_wall_time_cap_binds(settings):
-    """A batched arm whose fits could run for ever stops at its cap (checked between
-    chunks, so at most one chunk over); a fit's time is its share of the batch."""
+def _tiny(settings, **scope):
     quick = copy.deepcopy(settings)
-    quick["cap_s"] = 0.05
-    quick["slice"]["inits"] = 2
+    quick["scopes"]["slice"].update({"inits": 2, "splits": 1, **scope})
+    return quick
+
+
+def test_a_memory_cap_is_recorded_not_run(settings):
+    """An LM row that would need more than lm_memory_gb is not run: every fit of the
+    job is a ``memory_cap`` row with the reason, no time, no errors and no records."""
+    tight = {**_tiny(settings), "lm_memory_gb": 1e-6}
+    fits, records, record = suite.run_job(tight, scope="slice", problem_name="iris",
+                                          size="small", part="lm")
+    assert len(fits) == settings["grid_points"] * 2 and records.empty
+    assert (fits["status"] == "memory_cap").all()
+    assert fits["message"].str.contains("lm_memory_gb").all()
+    assert fits["time_s"].isna().all() and fits["test_error"].isna().all()
+    assert record["seeds"] == [settings["first_seed"], settings["first_seed"] + 1]
+    rivals = _hand_fits().query("arm != 'lm'").assign(problem="iris")
+    summary = suite.summarise(pd.concat([fits, rivals, _hand_fits()]), _hand_records(),
+                              suite=tight, scope="slice")
+    assert summary["not_run"][["problem", "not_run"]].values.tolist() == [["iris", "lm"]]
+    assert set(summary["hits"]["problem"]) == {"p"}  # iris left out for every arm
+
+
+def test_a_comparison_covers_the_instances_its_rivals_apply_to():
+    """The cross-entropy comparison: classification instances only (its arms do not
+    apply to regression, which is not 'not run'); a memory-capped LM is not run."""
+    rows = [{"problem": p, "size": "small", "arm": a, "status": "converged"}
+            for p, arms_ in (("p", ("lm", "adam_ce", "rmsprop_ce", "adam")),
+                             ("q", ("lm", "adam"))) for a in arms_]
+    fits = pd.DataFrame(rows)
+    ce = (["lm", "adam_ce", "rmsprop_ce"], ["adam_ce", "rmsprop_ce"])
+    instances, missing = suite._instances_run(fits, *ce)
+    assert instances.values.tolist() == [["p", "small"]] and missing.empty
+    capped = fits.assign(status=np.where((fits["problem"] == "p") & (fits["arm"] == "lm"),
+                                         "memory_cap", "converged"))
+    instances, missing = suite._instances_run(capped, *ce)
+    assert instances.empty and missing["not_run"].tolist() == [["lm"]]
+
+
+def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
+    """A batched arm whose fits could run for ever stops at its cap (its batch's
+    max_time is the cap times its rows); each fit's own compute is at least the cap,
+    and its errors are those of its record in force at the cap."""
+    quick = _tiny(settings, cap_s=0.05)
     quick["arms"]["adam"]["base"].update(epochs=10**7, patience=10**6, chunk=20)
-    table, _ = suite.run_job(quick, scope="slice", problem_name="iris", size="small",
-                             arm_name="adam")
-    assert (table["status"] == "max_time").all()
-    assert (table["batch_size"] == 2).all()
-    np.testing.assert_allclose(table["time_s"], table["wall_s"] / 2)
-    assert (table["batch_wall_s"] >= 2 * 0.05).all()
-    assert (table["batch_wall_s"] < 2 * 0.05 + 5.0).all()  # one chunk of 20 epochs over
-    assert table[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
+    quick["grid_points"] = 2  # one compilation per grid point: keep the test short
+    quick["arms"]["adam"]["grid"] = [{"learning_rate": 0.01}, {"learning_rate": 0.1}]
+    fits, records, _ = suite.run_job(quick, scope="slice", problem_name="iris",
+                                     size="small", part="adam")
+    assert len(fits) == 2 * 2
+    assert (fits["status"] == "max_time").all() and (fits["batch_size"] == 2).all()
+    assert (fits["time_s"] >= 0.05 - 1e-9).all() and fits["past_cap"].any()
+    assert (fits["batch_wall_s"] < 2 * 0.05 + 5.0).all()  # at most one chunk over
+    np.testing.assert_allclose(fits.groupby("grid_point")["time_s"].sum(),
+                               fits.groupby("grid_point")["batch_wall_s"].first(), rtol=1e-9)
+    for fit in fits.itertuples():
+        own = records[(records["grid_point"] == fit.grid_point) & (records["init"] == fit.init)]
+        assert own["time_s"].iloc[0] == 0.0 and own["final"].iloc[-1]
+        in_force = own[own["time_s"] <= 0.05].iloc[-1]
+        assert (fit.val_error, fit.test_error) == (in_force.val_error, in_force.test_error)
+        assert own["work"].iloc[-1] == fit.work == fit.iterations  # an epoch, one pass
+    assert fits[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
 
 
-def _fit(problem, arm, grid_point, init, val_error, time_s, family="generated"):
-    return {"problem": problem, "family": family, "size": "small", "arm": arm,
-            "grid_point": grid_point, "init": init, "val_error": val_error, "time_s": time_s,
-            "n_params": 50, "n_residuals": 100, "ms_per_iteration": 1.0,
-            "peak_rss_mb": 500.0, "status": "converged"}
+def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path):
+    """A CSV problem (your own data) runs like a built-in one, on every split."""
+    rows = "".join(f"{np.sin(i)},{np.cos(3 * i)},{'a' if np.sin(i) > 0 else 'b'}\n"
+                   for i in range(60))
+    path = tmp_path / "own.csv"
+    path.write_text("x1,x2,cls\n" + rows)
+    mine = _tiny(settings, splits=2, cap_s=0.2)
+    mine["csv_problems"] = {"own": {"path": str(path), "features": ["x1", "x2"],
+                                    "target": "cls", "task": "classification"}}
+    mine["problems"] = [*mine["problems"], "own"]
+    mine["scopes"]["slice"]["problems"] = ["own"]
+    mine["arms"]["lbfgs"]["base"]["max_iter"] = 5
+    assert suite.jobs(mine, "slice") == [("own", "small", "all")]
+    fits, records, record = suite.run_job(mine, scope="slice", problem_name="own",
+                                          size="small", part="lbfgs")
+    assert sorted(fits["split"].unique()) == [0, 1] and set(record["splits"]) == {"0", "1"}
+    assert len(fits) == 2 * 4 * 2 and (fits["family"] == "own").all()
+    assert record["classes"] == ["a", "b"] and (fits["n_test"] == 12).all()
+    assert set(map(tuple, records[["split", "grid_point", "init"]].drop_duplicates()
+                   .to_numpy())) == set(map(tuple, fits[["split", "grid_point", "init"]]
+                                            .to_numpy()))
+    assert (fits["work"] >= fits["iterations"]).all()  # a gradient per evaluation
 
 
-def test_summarise_tunes_then_times_the_chosen_grid_point():
-    """Two arms on one instance. LM: grid point 1 has the lower median validation error
-    (0.10 vs 0.30), so it is chosen; adam: grid point 0. Target = best error 0.10 + 0.01;
-    LM's chosen fits both reach it (times 2 and 4: median 3), adam's do not (inf)."""
-    fits = pd.DataFrame([
-        _fit("p", "lm", 0, 0, 0.30, 1.0), _fit("p", "lm", 0, 1, 0.30, 1.0),
-        _fit("p", "lm", 1, 0, 0.10, 2.0), _fit("p", "lm", 1, 1, 0.105, 4.0),
-        _fit("p", "adam", 0, 0, 0.20, 0.5), _fit("p", "adam", 0, 1, 0.25, 0.5),
-        _fit("p", "adam", 1, 0, 0.40, 0.1), _fit("p", "adam", 1, 1, 0.40, 0.1),
-    ])
-    out = suite.summarise(fits, tolerance=0.01)
-    chosen = out["selected"].set_index("arm")["grid_point"].to_dict()
-    assert chosen == {"lm": 1, "adam": 0}
-    assert out["targets"]["target"].iloc[0] == pytest.approx(0.11)
-    times = out["instance_times"].set_index(["problem", "size"])
-    assert times.loc[("p", "small"), "lm"] == pytest.approx(3.0)
-    assert np.isinf(times.loc[("p", "small"), "adam"])
-    success = out["success"].set_index("arm")
-    assert success.loc["lm", "successes"] == 2 and success.loc["adam", "successes"] == 0
-    assert out["verdict"]["verdict"].tolist() == ["holds"]
-    assert out["verdict_instances"][["problem", "verdict"]].values.tolist() == [["p", "holds"]]
-    profile = out["profile"].set_index("tau")
-    assert profile.loc[1.0, "lm"] == 1.0 and profile.loc[1.0, "adam"] == 0.0
+# --- the summary on a hand-made table ---------------------------------------------------
+
+
+def _hand_fits():
+    rows = []
+    for arm in ("lm", "adam", "rmsprop", "lbfgs"):
+        for g in (0, 1):
+            for init in (0, 1):
+                rows.append({"problem": "p", "family": "generated", "task": "classification",
+                             "size": "small", "arm": arm, "grid_point": g, "split": 0,
+                             "init": init, "n_test": 10, "n_params": 50, "n_residuals": 100,
+                             "status": "converged", "time_s": 1.0, "iterations": 10,
+                             "ms_per_iteration": 100.0, "peak_rss_mb": 500.0,
+                             "past_cap": False})
+    return pd.DataFrame(rows)
+
+
+def _hand_records():
+    """On p/small/split 0, every fit starts at test error 0.5 (val 0.5). LM's grid point
+    1 is its best on validation (0.1 by 0.2 s); grid point 0 stalls at val 0.4. Adam's
+    grid point 0 reaches val 0.2 / test 0.3 at 0.5 s; the others stay at 0.5."""
+    rows = []
+
+    def fit(arm, g, init, steps):
+        rows.append((arm, g, init, 0.0, 0.0, 0.5, 0.5, False))
+        for t, val, test in steps:
+            rows.append((arm, g, init, t, 10 * t, val, test, False))
+        rows.append((arm, g, init, 1.0, 10.0, *(steps[-1][1:] if steps else (0.5, 0.5)),
+                     True))
+
+    for init in (0, 1):
+        fit("lm", 0, init, [(0.1, 0.4, 0.4)])
+        fit("lm", 1, init, [(0.2, 0.1, 0.1)])
+        fit("adam", 0, init, [(0.5, 0.2, 0.3)])
+        fit("adam", 1, init, [])
+        for arm in ("rmsprop", "lbfgs"):
+            fit(arm, 0, init, [])
+            fit(arm, 1, init, [])
+    frame = pd.DataFrame(rows, columns=["arm", "grid_point", "init", "time_s", "work",
+                                        "val_error", "test_error", "final"])
+    return frame.assign(problem="p", size="small", split=0)
+
+
+def test_summarise_tunes_sets_targets_and_times_the_first_hits(settings):
+    """Budgets 0.1 and 1 s (the cap). At the cap LM's grid point 1 (val 0.1) and Adam's
+    0 are tuned; the reference is LM's median test error, 0.1; targets 0.1 (+0 rows),
+    0.2 (+1 row of 10) and 0.3 (+2 rows). LM meets all three at 0.2 s; Adam only +2
+    rows, at 0.5 s. At 0.1 s no fit has met any target yet."""
+    mine = copy.deepcopy(settings)
+    mine["budgets_s"] = [0.1]
+    mine["scopes"]["slice"]["cap_s"] = 1.0
+    mine["bootstrap"] = {"resamples": 200, "seed": 0, "level": 0.95}
+    out = suite.summarise(_hand_fits(), _hand_records(), suite=mine, scope="slice")
+    sel = out["selected"].set_index(["budget_s", "arm"])["grid_point"]
+    assert (sel[(1.0, "lm")], sel[(1.0, "adam")]) == (1, 0)
+    assert sel[(0.1, "lm")] == 0  # at 0.1 s grid point 0 leads on validation (0.4 vs 0.5)
+    targets = out["targets"]
+    assert targets["reference_arm"].unique().tolist() == ["lm"]
+    assert targets["target_error"].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    hits = out["hits"].set_index(["arm", "tolerance", "init"])
+    assert hits.loc[("lm", "+0 rows / +2%", 0), "hit_time_s"] == 0.2
+    assert hits.loc[("adam", "+2 rows / +10%", 1), ["hit_time_s", "hit_work"]].tolist() == \
+        [0.5, 5.0]
+    assert np.isinf(hits.loc[("adam", "+1 row / +5%", 0), "hit_time_s"])
+    success = out["success"].set_index(["tolerance", "arm"])
+    assert success.loc[("+0 rows / +2%", "lm"), "successes"] == 2
+    assert success.loc[("+0 rows / +2%", "adam"), "successes"] == 0
+    verdict = out["verdict"].set_index(["budget_s", "tolerance"])
+    # at the cap LM solves both pairs and the best rival none: the interval is [1, 1]
+    assert verdict.loc[(1.0, "+0 rows / +2%"), "verdict"] == "holds"
+    # at +2 rows Adam also solves both pairs: a tie, which cannot tell
+    row = verdict.loc[(1.0, "+2 rows / +10%")]
+    assert (row.best_rival, row.difference, row.verdict) == ("adam", 0.0, "cannot tell")
+    assert verdict.loc[(0.1, "+0 rows / +2%"), "verdict"] == "cannot tell"
+    changes = out["verdict_changes"].set_index("tolerance")
+    assert changes.loc["+0 rows / +2%", "path"] == "cannot tell (0.1 s) -> holds (1 s)"
+    assert changes.loc["+0 rows / +2%", "changes_at_s"] == 1.0
+    profiles = out["profiles"]
+    data = profiles[(profiles["profile"] == "data") & (profiles["measure"] == "time_s")
+                    & (profiles["tolerance"] == "+0 rows / +2%")]
+    assert data.groupby("arm")["value"].max().to_dict() == \
+        {"adam": 0.0, "lbfgs": 0.0, "lm": 1.0, "rmsprop": 0.0}
+    assert out["not_run"].empty and out["lm_cost"]["ms_per_iteration"].tolist() == [100.0]
+
+
+def test_write_summary_and_the_articles_text(settings, tmp_path):
+    """The summary's files, figures and JSON from the hand-made table, and the article's
+    findings from them: every number it states comes from those tables."""
+    from types import SimpleNamespace
+
+    from secondorder import io
+    from secondorder.pipeline import article_text
+
+    mine = copy.deepcopy(settings)
+    mine["budgets_s"] = [0.1]
+    mine["scopes"]["slice"]["cap_s"] = 1.0
+    mine["bootstrap"] = {"resamples": 200, "seed": 0, "level": 0.95}
+    io.write_csv(tmp_path / "in.csv", _hand_fits())
+    io.write_csv(tmp_path / "in.records.csv", _hand_records())
+    out = SimpleNamespace(fits=tmp_path / "fits.csv", records=tmp_path / "records.csv",
+                          summary=tmp_path / "summary.json",
+                          tables=[tmp_path / f"{name}.csv" for name in suite.TABLES],
+                          profiles_png=tmp_path / "fig_suite_profiles.png")
+    summary = suite.write_summary([tmp_path / "in.csv"], [tmp_path / "in.records.csv"],
+                                  out=out, suite=mine, scope="slice")
+    assert summary["comparisons"] == {"ssq": ["lm", "adam", "lbfgs", "rmsprop"]}
+    assert summary["settings"]["budgets_s"] == [0.1, 1.0] and summary["fits"] == 16
+    for name in ("fig_suite_profiles", "fig_suite_verdict", "fig_suite_lm_cost"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    tables = article_text.suite_tables(tmp_path)
+    assert tables["not_run"].empty  # an empty table reads back as an empty frame
+    text = article_text.suite_findings(summary, **{k: tables[k] for k in (
+        "success", "verdict", "verdict_changes", "not_run", "lm_cost")})
+    assert "16 fits (slice scope)" in text and "a cap of 1 s of own compute" in text
+    assert "`lm` 2/2 (100.0%" in text  # LM met the tightest target on both pairs
+    assert "at 0.1 s 1 cannot tell; at 1 s 1 holds" in text
+    assert "cannot tell (0.1 s) -> holds (1 s)" in text
+    table = article_text.suite_verdict_table(tables["verdict"])
+    assert table.loc[("generated", "small"), ("ssq", "+0 rows / +2%", 1.0)] == "holds"

@@ -166,7 +166,7 @@ def _cross_checks(config: dict) -> list[str]:
 
 def _suite_checks(suite: dict) -> list[str]:
     """The suite's arms against their optimizer's schema, the same tuning budget for
-    every arm, and a slice inside the full suite."""
+    every arm, and :func:`_suite_scope_checks`."""
     import copy
 
     problems = []
@@ -185,12 +185,49 @@ def _suite_checks(suite: dict) -> list[str]:
                                 f"{sorted(ARM_SCHEMA)}, got {arm.get('optimizer')!r}")
                 break
             problems += _check(arm, schema["$defs"][kind], schema, prefix=f"{key}.grid[{g}]")
-    part = suite["slice"]
-    for what, pool in (("problems", suite["problems"]), ("sizes", list(suite["sizes"]))):
-        for item in part[what]:
-            if item not in pool:
-                problems.append(f"config key 'suite.slice.{what}': {item!r} is not in the "
-                                f"full suite's {what} {pool}")
+    problems += _suite_scope_checks(suite)
+    return problems
+
+
+def _suite_scope_checks(suite: dict) -> list[str]:
+    """Known problems (built in or ``csv_problems``, whose files are read and checked
+    here), second-order arms among the arms, and every scope inside the full suite."""
+    from secondorder.problem.datasets import DATASETS, csv_dataset
+
+    problems = []
+    csv = suite.get("csv_problems") or {}
+    for name in suite["problems"]:
+        if name not in DATASETS and name not in csv:
+            problems.append(f"config key 'suite.problems': unknown problem {name!r}; built in "
+                            f"are {sorted(DATASETS)}, CSV problems {sorted(csv)}")
+    for name, spec in csv.items():
+        if name in DATASETS:
+            problems.append(f"config key 'suite.csv_problems.{name}': the name is taken by a "
+                            "built-in problem")
+        elif name in suite["problems"]:
+            try:
+                csv_dataset(name, spec)
+            except ValueError as exc:
+                problems.append(str(exc))
+    for name in suite["second_order"]:
+        if name not in suite["arms"]:
+            problems.append(f"config key 'suite.second_order': {name!r} is not one of the "
+                            f"suite's arms {sorted(suite['arms'])}")
+    scope_names = ["full", *suite["scopes"]]
+    if suite["in_article"] not in scope_names + ["none"]:
+        problems.append(f"config key 'suite.in_article': must be one of "
+                        f"{scope_names + ['none']}, got {suite['in_article']!r}")
+    for scope, part in suite["scopes"].items():
+        pools = (("problems", suite["problems"]), ("sizes", list(suite["sizes"])),
+                 ("arms", list(suite["arms"])))
+        for what, pool in pools:
+            for item in part.get(what, []):
+                if item not in pool:
+                    problems.append(f"config key 'suite.scopes.{scope}.{what}': {item!r} is "
+                                    f"not in the full suite's {what} {pool}")
+        if not set(part.get("arms", suite["arms"])) & set(suite["second_order"]):
+            problems.append(f"config key 'suite.scopes.{scope}.arms': no second-order arm "
+                            f"({suite['second_order']}) to judge")
     return problems
 
 

@@ -69,7 +69,7 @@ def _details(info: dict) -> str:
     """The scalar entries of a progress report (lowest value of an array)."""
     parts = []
     for key, value in info.items():
-        if key in ("fits_done", "fits", "x", "mu", "status"):
+        if key in ("fits_done", "fits", "x", "best_x", "mu", "status"):
             continue
         if hasattr(value, "__len__") and not isinstance(value, str):
             try:

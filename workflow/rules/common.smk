@@ -93,7 +93,11 @@ FIGURES = {
     ),
     **({"fig_scaling": "study"} if "scaling" in config else {}),
     **(
-        {"fig_suite_profile": "suite", "fig_suite_lm_cost": "suite"}
+        {
+            "fig_suite_profiles": "suite",
+            "fig_suite_verdict": "suite",
+            "fig_suite_lm_cost": "suite",
+        }
         if SUITE and SUITE["in_article"] != "none"
         else {}
     ),
@@ -131,14 +135,16 @@ def all_outputs():
 
 
 def suite_jobs(scope):
-    """``problem/size/arm`` of every suite job of ``scope`` (slice or full)."""
+    """``problem/size/part`` of every suite job of ``scope`` (part: an arm, or ``all``
+    for a job that trains every arm)."""
     from secondorder.pipeline.suite import jobs
 
     return ["/".join(job) for job in jobs(SUITE, scope)] if SUITE else []
 
 
 def suite_files(scope, ext):
-    """One file (fits .csv or problem record .json) per suite job of ``scope``."""
+    """One file (fits ``csv``, ``records.csv`` or the job's ``json``) per suite job of
+    ``scope``."""
     return [f"results/suite/{scope}/fits/{job}.{ext}" for job in suite_jobs(scope)]
 
 
@@ -148,9 +154,37 @@ def suite_records(scope):
     ] + [f"results/provenance/suite/{scope}/summary.json"]
 
 
+def suite_scope_regex():
+    """A wildcard constraint matching the suite's scopes (full and the named ones)."""
+    from secondorder.pipeline.suite import scopes
+
+    return "|".join(scopes(SUITE)) if SUITE else "(?!)"
+
+
+def suite_csv(wildcards):
+    """The CSV file of a suite job's problem when it is your own data (an input, so
+    its hash is in the provenance and a changed file reruns the job)."""
+    spec = (SUITE.get("csv_problems") or {}).get(wildcards.problem) if SUITE else None
+    return [spec["path"]] if spec else []
+
+
+def suite_runtime(wildcards, attempt):
+    """A suite job's time limit in minutes (``sbatch -t``): every fit at the cap plus
+    10 minutes for start-up and compilation, growing with each attempt (without a
+    job's wildcards, the full scope's job of every arm)."""
+    from secondorder.pipeline.suite import scope_settings
+
+    if not SUITE:
+        return 10 * attempt
+    part = scope_settings(SUITE, getattr(wildcards, "scope", "full"))
+    one = getattr(wildcards, "part", "all") != "all"
+    fits = (1 if one else len(part["arms"])) * SUITE["grid_points"] * part["inits"]
+    return int(attempt * (10 + fits * part["splits"] * part["cap_s"] / 60))
+
+
 def suite_in_article():
-    """The summary of the suite the article shows (``suite.in_article``): the slice by
-    default, so the default target runs the slice; none without a suite."""
+    """The summary of the suite scope the article shows (``suite.in_article``): the
+    slice by default, so the default target runs it; none without a suite."""
     if not SUITE or SUITE["in_article"] == "none":
         return []
     return [f"results/suite/{SUITE['in_article']}/summary.json"]

@@ -1,23 +1,28 @@
-# The multi-dataset suite (config/suite.yaml): one job per scope x problem x size x arm,
-# then one summary per scope. `snakemake --cores all suite` runs the full suite; the
-# default target runs its slice (and the article shows `suite.in_article`).
+# The multi-dataset suite (config/suite.yaml): one job per scope x problem x size x arm
+# (`jobs: arm`, the full scope, for a cluster) or per scope x problem x size with every
+# arm (`jobs: instance`), then one summary per scope. `snakemake --cores all suite` runs
+# the full scope; the default target runs the scope the article shows (`suite.in_article`).
 
 
 rule suite_fit:
+    input:
+        csv=suite_csv,
     output:
-        fits="results/suite/{scope}/fits/{problem}/{size}/{arm}.csv",
-        record="results/suite/{scope}/fits/{problem}/{size}/{arm}.json",
-        provenance="results/provenance/suite/{scope}/{problem}/{size}/{arm}.json",
+        fits="results/suite/{scope}/fits/{problem}/{size}/{part}.csv",
+        records="results/suite/{scope}/fits/{problem}/{size}/{part}.records.csv",
+        record="results/suite/{scope}/fits/{problem}/{size}/{part}.json",
+        provenance="results/provenance/suite/{scope}/{problem}/{size}/{part}.json",
     log:
-        "logs/suite/{scope}/{problem}/{size}/{arm}.log",
+        "logs/suite/{scope}/{problem}/{size}/{part}.log",
     benchmark:
-        "benchmarks/suite/{scope}/{problem}/{size}/{arm}.tsv"
+        "benchmarks/suite/{scope}/{problem}/{size}/{part}.tsv"
     wildcard_constraints:
-        scope="slice|full",
-    threads: 1
+        scope=suite_scope_regex(),
+        part="[A-Za-z][A-Za-z0-9_]*",
+    threads: SUITE["threads"] if SUITE else 1
     resources:
         mem_mb=lambda wildcards: int(1024 * SUITE["lm_memory_gb"]) + 2000,
-        runtime=minutes(30),
+        runtime=suite_runtime,
     params:
         suite=SUITE,
     script:
@@ -27,22 +32,33 @@ rule suite_fit:
 rule suite_summary:
     input:
         fits=lambda wildcards: suite_files(wildcards.scope, "csv"),
-        records=lambda wildcards: suite_files(wildcards.scope, "json"),
+        records=lambda wildcards: suite_files(wildcards.scope, "records.csv"),
+        jobs=lambda wildcards: suite_files(wildcards.scope, "json"),
     output:
         fits="results/suite/{scope}/fits.csv",
+        records="results/suite/{scope}/records.csv",
         summary="results/suite/{scope}/summary.json",
         tables=multiext(
             "results/suite/{scope}/",
             "selected.csv",
+            "targets.csv",
+            "hits.csv",
             "success.csv",
+            "profiles.csv",
             "verdict.csv",
-            "profile.csv",
-            "lm_cost.csv",
             "verdict_instances.csv",
+            "verdict_changes.csv",
+            "not_run.csv",
+            "lm_cost.csv",
         ),
-        profile_png=report(
-            "results/suite/{scope}/fig_suite_profile.png",
-            caption=caption("fig_suite_profile"),
+        profiles_png=report(
+            "results/suite/{scope}/fig_suite_profiles.png",
+            caption=caption("fig_suite_profiles"),
+            category="suite",
+        ),
+        verdict_png=report(
+            "results/suite/{scope}/fig_suite_verdict.png",
+            caption=caption("fig_suite_verdict"),
             category="suite",
         ),
         cost_png=report(
@@ -51,16 +67,19 @@ rule suite_summary:
             category="suite",
         ),
         svgs=multiext(
-            "results/suite/{scope}/", "fig_suite_profile.svg", "fig_suite_lm_cost.svg"
+            "results/suite/{scope}/",
+            "fig_suite_profiles.svg",
+            "fig_suite_verdict.svg",
+            "fig_suite_lm_cost.svg",
         ),
         provenance="results/provenance/suite/{scope}/summary.json",
     log:
         "logs/suite/{scope}/summary.log",
     wildcard_constraints:
-        scope="slice|full",
+        scope=suite_scope_regex(),
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=minutes(10),
     params:
         suite=SUITE,

@@ -2,5 +2,6 @@ from secondorder import audit
 from secondorder.pipeline import suite
 
 with audit.job(snakemake):
-    suite.write_summary(list(snakemake.input.fits), out=snakemake.output,
-                        suite=snakemake.params.suite, scope=snakemake.wildcards.scope)
+    suite.write_summary(list(snakemake.input.fits), list(snakemake.input.records),
+                        out=snakemake.output, suite=snakemake.params.suite,
+                        scope=snakemake.wildcards.scope)

@@ -71,7 +71,8 @@ def _lbfgs(arm, problem, W0, arch, progress):
         _LBFGS_COMPILED[:] = [problem, arch, ssq_and_gradient(problem, arch)]
     functions = _LBFGS_COMPILED[2]
     return [fit_lbfgs(problem, w0, arch=arch, max_iter=arm["max_iter"], memory=arm["memory"],
-                      max_time=arm["max_time"], functions=functions) for w0 in W0]
+                      max_time=arm["max_time"], restore_best=arm["restore_best"],
+                      functions=functions, progress=progress) for w0 in W0]
 
 
 def _scipy_lm_fd(arm, problem, W0, arch, progress):
@@ -129,9 +130,10 @@ def train(arm, problem, W0, arch, progress=None) -> list:
 
 
 def log_progress(info: dict) -> None:
-    """A progress report as one log line of ``key value`` pairs."""
+    """A progress report as one log line of ``key value`` pairs (its scalars; per-row
+    arrays such as the best weights so far are left out)."""
     log.info("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
-                       for k, v in info.items()))
+                       for k, v in info.items() if np.ndim(v) == 0))
 
 
 def fit_arm(arm, problem, ws0, arch):

@@ -153,7 +153,10 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     ``extra["batch_wall_s"]`` is the whole batch's and ``compile_s`` the batch's
     compilation (alone, ``B = 1``, ``wall_s == batch_wall_s``). ``progress(dict)`` is
     called after every ``chunk`` epochs with the epoch, the rows still running, the
-    lowest training and validation loss among them at that epoch and the elapsed time.
+    lowest training and validation loss among them at that epoch and the elapsed time
+    (``elapsed_s``, the callback's own time excluded), and per row the epochs run
+    (``nit``), the best-validation weights so far (``best_x``) and their validation
+    loss (``best_val_loss``): what an anytime record needs.
     Malformed input (shapes, dtypes, settings) raises ``ValueError`` saying what was
     expected (:func:`check_problem`, :func:`check_init`, :func:`check_settings`).
     """
@@ -320,9 +323,13 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
         wall.extend(np.linspace(previous, elapsed, n + 1)[1:])
         train_loss.append(tl)
         val_loss.append(vl)
+        told = time.perf_counter()
         progress({"epoch": int(epoch.numpy()), "running": int(np.sum(active.numpy())),
                   f"{arm['loss']}_train": float(np.fmin.reduce(tl[-1])),
-                  f"{arm['loss']}_val": float(np.fmin.reduce(vl[-1])), "elapsed_s": elapsed})
+                  f"{arm['loss']}_val": float(np.fmin.reduce(vl[-1])), "elapsed_s": elapsed,
+                  "nit": epochs_run.numpy(), "best_x": best.numpy(),
+                  "best_val_loss": best_val.numpy()})
+        start += time.perf_counter() - told  # the callback's time is nobody's compute
     train_loss, val_loss = np.concatenate(train_loss), np.concatenate(val_loss)
     wall = np.asarray(wall)
     runs, stopped = epochs_run.numpy(), patience_out.numpy()

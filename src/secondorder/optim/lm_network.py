@@ -200,11 +200,12 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
 
 
 def _reporting(progress):
-    """``progress`` as an LM progress callback: it gets the scalars of each report
-    (``iteration``, rows still ``running``, their lowest ``ssq``, ``elapsed`` s) and
-    never stops the fits."""
+    """``progress`` as an LM progress callback: it gets each report's per-row arrays
+    (:func:`secondorder.optim.lm.engine.report`) with the scalars ``iteration``, rows
+    still ``running``, their lowest ``ssq`` and ``elapsed_s``, and never stops the
+    fits."""
     def report(info: dict) -> bool:
-        progress({"iteration": int(info["iteration"]), "running": int(info["running"]),
+        progress({**info, "iteration": int(info["iteration"]), "running": int(info["running"]),
                   "ssq": float(np.nanmin(info["ssq"])), "elapsed_s": float(info["elapsed"])})
         return False
 

@@ -368,89 +368,161 @@ def rounding_findings(table: pd.DataFrame) -> str:
 GPU_FP64_FLOPS = 67e12
 
 
-def _seconds(value) -> str:
-    return ("never (half or more of the fits missed)" if not np.isfinite(value)
-            else f"{value:.3g} s")
-
-
-def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
-                   lm_cost: pd.DataFrame, profile: pd.DataFrame, lm_arm: str = "lm") -> str:
-    """The suite's findings as Markdown, from its summary and tables
-    (:func:`secondorder.pipeline.suite.write_summary`): the protocol in numbers, success
-    rates with their 95% intervals, the profile's two ends, the verdict per family and
-    size, and where LM stopped being practical."""
-    s = summary["settings"]
-    lines = [
-        f"{summary['fits']} fits ({summary['scope']} suite): {len(summary['problems'])} "
-        f"problems ({', '.join(summary['problems'])}) x {len(summary['sizes'])} model sizes "
-        f"({', '.join(summary['sizes'])}) x {len(summary['arms'])} arms; every arm tuned over "
-        f"{s['grid_points']} grid points x {s['inits']} initial weight draws on validation, "
-        f"a wall-time cap of {s['cap_s']:g} s per fit (its time share), target = best "
-        f"validation error on the instance + {s['tolerance']:g}. A fit's time to target is "
-        "the time of its whole run (its share of the batch it trained in) when the run "
-        "ended within the target, infinite otherwise (Dolan and Moré's convention: "
-        "each method's own stopping rule is part of it).", ""]
-    rates = [f"`{r.arm}` {r.successes}/{r.fits} ({pct(r.rate)}, 95% CI {pct(r.ci_low)}-"
-             f"{pct(r.ci_high)})" for r in success.sort_values("rate", ascending=False)
-             .itertuples()]
-    lines += ["**Fits that reached their instance's target** (tuned grid point): "
-              + "; ".join(rates) + ".", ""]
-    arms = [c for c in profile.columns if c != "tau"]
-    first, last = profile.iloc[0], profile.iloc[-1]
-    lines += ["**Performance profile**: fastest to the target on "
-              + ", ".join(f"`{a}` {pct(first[a])}" for a in arms)
-              + f" of the instances; within {last['tau']:.0f}x of the fastest: "
-              + ", ".join(f"`{a}` {pct(last[a])}" for a in arms) + ".", ""]
-    words = verdict["verdict"].value_counts()
-    lines.append(
-        f"**Verdict**: the claim holds in {words.get('holds', 0)} of {len(verdict)} "
-        f"(family, size) groups, is mixed in {words.get('mixed', 0)} and fails in "
-        f"{words.get('fails', 0)}" + (
-            "; it holds for " + ", ".join(f"{r.family} problems at size {r.size}"
-                                          for r in verdict.itertuples()
-                                          if r.verdict == "holds")
-            if words.get("holds", 0) else "") + ".")
-    lines.append("")
-    lines.append(f"**The claim, per family and size** (LM = `{lm_arm}`; *holds*: LM "
-                 "reached the target at least as often as every rival and its median "
-                 "time to target was no longer than the fastest rival's; *mixed*: one of "
-                 "the two; *fails*: neither):")
-    for r in verdict.itertuples():
-        lines.append(
-            f"- {r.family}, {r.size}: **{r.verdict}**. LM {pct(r.lm_rate)} of fits "
-            f"(best rival `{r.best_rival}` {pct(r.best_rival_rate)}); median time to "
-            f"target LM {_seconds(r.lm_median_time_s)}, fastest rival "
-            f"`{r.fastest_rival}` {_seconds(r.fastest_rival_median_time_s)}.")
-    ran = lm_cost[~lm_cost["memory_cap"].astype(bool)]
+def _cost_lines(lm_cost: pd.DataFrame, cap_s: float, memory_gb: float) -> list[str]:
+    """Where LM stopped being practical in the suite: its own compute per iteration,
+    the largest model it ran, its arithmetic rate, a GPU on paper (labelled as not
+    measured) and the sizes not run for lack of memory."""
+    lines = []
+    ran = lm_cost[~lm_cost["memory_cap"].astype(bool) & lm_cost["ms_per_iteration"].notna()]
     capped = lm_cost[lm_cost["memory_cap"].astype(bool)]
     if len(ran):
         big = ran.sort_values("n_params").iloc[-1]
-        lines += ["", f"**Where LM stops being practical here**: one LM iteration cost "
-                  f"{ran['ms_per_iteration'].min():.3g}-{ran['ms_per_iteration'].max():.3g} ms "
-                  f"per fit across the suite; the largest model LM ran was "
-                  f"{int(big['n_params'])} weights with {int(big['n_residuals'])} residuals "
-                  f"({big['problem']}, {big['size']}: {big['ms_per_iteration']:.3g} ms per "
-                  "iteration, so the cap allowed about "
-                  f"{1e3 * s['cap_s'] / big['ms_per_iteration']:.0f} iterations)."]
-    if len(ran):
         flops = 2.0 * ran["n_residuals"] * ran["n_params"] * np.minimum(ran["n_residuals"],
                                                                          ran["n_params"])
         rate = float(np.median(flops / (1e-3 * ran["ms_per_iteration"])))
         gpu = GPU_FP64_FLOPS
-        lines.append(
+        lines += [
+            f"**Where LM stops being practical here**: one LM iteration cost "
+            f"{ran['ms_per_iteration'].min():.3g}-{ran['ms_per_iteration'].max():.3g} ms of a "
+            f"fit's own compute across the suite; the largest model LM ran was "
+            f"{int(big['n_params'])} weights with {int(big['n_residuals'])} residuals "
+            f"({big['problem']}, {big['size']}: {big['ms_per_iteration']:.3g} ms per "
+            f"iteration, so the cap of {cap_s:g} s allowed about "
+            f"{1e3 * cap_s / big['ms_per_iteration']:.0f} iterations).",
             f"One iteration's products take 2 m n min(m, n) flops (JᵀJ, or J D⁻² Jᵀ in "
             f"sample space when n > m); LM ran them at a median {rate / 1e9:.2g} GFLOP/s "
             f"per fit here. On paper, a GPU with {gpu / 1e12:.0f} TFLOP/s of FP64 (an H100's "
             f"datasheet figure) would be up to {gpu / rate:.0f}x faster on that arithmetic "
             f"alone, and its 80 GB would hold one row's J and JᵀJ up to roughly "
-            f"{int(np.sqrt(80e9 / 32)):,} weights in parameter space; the suite's cap of "
-            f"{s['cap_s']:g} s would then buy about {gpu * s['cap_s'] / 1e12:.0f} TFLOP per "
-            "fit, where this CPU got "
-            f"{rate * s['cap_s'] / 1e9:.2g} GFLOP. Not measured: no GPU was used for this run.")
+            f"{int(np.sqrt(80e9 / 32)):,} weights in parameter space. Not measured: no GPU "
+            "was used for this run."]
     if len(capped):
         lines.append(
             "Not run for lack of memory (one row's J, JᵀJ and factors over "
-            f"{s['lm_memory_gb']:g} GB): " + ", ".join(
+            f"{memory_gb:g} GB; reported as not run, not as failures): " + ", ".join(
                 f"{r.problem}/{r.size} ({int(r.n_params)} weights, {int(r.n_residuals)} "
                 "residuals)" for r in capped.itertuples()) + ".")
+    return lines
+
+
+def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
+                   verdict_changes: pd.DataFrame, not_run: pd.DataFrame,
+                   lm_cost: pd.DataFrame) -> str:
+    """The suite's findings as Markdown, from its summary and tables
+    (:func:`secondorder.pipeline.suite.write_summary`): the protocol in numbers (splits,
+    grid, inits, cap, budgets, tolerances, the timing rule), success at the cap with
+    95% Wilson intervals, the verdict map at the smallest budget and at the cap with
+    where it changes, what was not run, and LM's cost."""
+    s = summary["settings"]
+    tolerances = ", ".join(f"+{t['rows']} misclassified test row(s) or +{100 * t['relative']:g}% "
+                           "of the reference's error" for t in s["tolerances"])
+    splits = ", ".join(f"{p} {len(v)}" for p, v in summary["splits"].items())
+    comparisons = "; ".join(f"`{c}`: " + ", ".join(f"`{a}`" for a in arms)
+                            for c, arms in summary["comparisons"].items())
+    boot = s["bootstrap"]
+    lines = [
+        f"**Protocol.** {summary['fits']} fits ({summary['scope']} scope): "
+        f"{len(summary['problems'])} problem(s) ({', '.join(summary['problems'])}) x "
+        f"{len(summary['sizes'])} model size(s) ({', '.join(summary['sizes'])}) x "
+        f"{len(summary['arms'])} arms. Each problem is split 60/20/20 into training, "
+        f"validation and test rows (splits per problem: {splits}); every arm trains each "
+        f"of its {s['grid_points']} grid points from the same {s['inits']} initial weight "
+        "draws on every split (the same tuning budget for all). Validation rows stop "
+        "(each method's early stopping) and tune (the grid point with the lowest median "
+        "validation error at each budget); test rows score. Every fit recorded its "
+        "best-so-far weights by validation against its own compute and its passes over "
+        f"the training rows, up to a cap of {s['cap_s']:g} s of own compute per fit, so "
+        "every smaller budget is scored from the same run.",
+        "",
+        "**Times** are each fit's own compute: its share of the time of the batch it "
+        "trained in (a batch's seconds split evenly over the fits still running in it; "
+        "the fits of one grid point train as one batch, L-BFGS one fit at a time), "
+        f"compilation and record keeping excluded, every arm on {s['threads']} thread(s) "
+        "(TensorFlow and BLAS alike). Records are kept between chunks, so a first hit is "
+        "known to within a chunk: " + ", ".join(
+            f"`{a}` every {every}" for a, every in summary["record_every"].items())
+        + " (LM every iteration where one costs over ~10 ms).",
+        "",
+        "**Targets** are set per problem, size and split from the tuned fits: the "
+        "reference is the lowest median test error of any arm of the comparison at the "
+        f"cap; the target adds a tolerance: {tolerances}. A fit's time to target is the "
+        "first time its record met the target.",
+        "",
+        f"**Comparisons** (the same problems in every denominator): {comparisons}.",
+        ""]
+    for (comparison, tolerance), part in success.groupby(["comparison", "tolerance"],
+                                                         sort=False):
+        rates = [f"`{r.arm}` {r.successes}/{r.fits} ({pct(r.rate)}, 95% CI "
+                 f"{pct(r.ci_low)}-{pct(r.ci_high)})"
+                 for r in part.sort_values("rate", ascending=False).itertuples()]
+        lines += [f"**Met the target by the cap** ({comparison}, {tolerance}): "
+                  + "; ".join(rates) + ".", ""]
+    if len(verdict):
+        budgets = sorted(verdict["budget_s"].unique())
+        lines.append(
+            f"**The verdict map** (LM's success rate minus the best rival's at each budget, "
+            f"paired by split and initial weights, {100 * boot['level']:g}% bootstrap "
+            f"interval over {boot['resamples']} resamples within each problem; *holds* "
+            "when the interval lies above 0, *fails* below, *mixed* when it covers 0 "
+            "while LM is ahead on one problem and behind on another, *cannot tell* "
+            "otherwise):")
+        for (so, comparison, tolerance), part in verdict.groupby(
+                ["second_order", "comparison", "tolerance"], sort=False):
+            ends = []
+            for budget in (budgets[0], budgets[-1]):
+                words = part[part["budget_s"] == budget]["verdict"].value_counts()
+                ends.append(f"at {budget:g} s " + ", ".join(
+                    f"{words[w]} {w}" for w in ("holds", "mixed", "cannot tell", "fails")
+                    if w in words))
+            lines.append(f"- `{so}` against the {comparison} rivals, {tolerance}, over "
+                         f"{part[['family', 'size']].drop_duplicates().shape[0]} (family, "
+                         f"size) group(s): " + "; ".join(ends) + ".")
+        changed = (verdict_changes[verdict_changes["changes_at_s"].notna()]
+                   if len(verdict_changes) else verdict_changes)
+        lines.append("")
+        if len(changed):
+            lines.append("**Where the answer changes with the budget**: " + "; ".join(
+                f"{r.family}/{r.size} ({r.comparison}, {r.tolerance}): {r.path}"
+                for r in changed.itertuples()) + ".")
+        else:
+            lines.append("**The answer does not change with the budget** in any group "
+                         f"between {budgets[0]:g} s and {budgets[-1]:g} s.")
+    else:
+        lines.append("_No comparison had an instance that every one of its arms ran: no "
+                     "verdict._")
+    if len(not_run):
+        lines += ["", "**Not run** (memory cap; left out of that comparison for every arm, "
+                  "never counted as failures): " + ", ".join(
+                      f"{r.problem}/{r.size} ({r.comparison}: {r.not_run})"
+                      for r in not_run.itertuples()) + "."]
+    cost = _cost_lines(lm_cost, s["cap_s"], s["lm_memory_gb"])
+    if cost:
+        lines += [""] + cost
     return "\n".join(lines)
+
+
+def suite_tables(folder) -> dict[str, pd.DataFrame]:
+    """The suite's tables the article reads from ``folder`` (a scope's
+    ``results/suite/<scope>/``), by name; a table with no rows is an empty DataFrame."""
+    from pathlib import Path
+
+    tables = {}
+    for name in ("success", "verdict", "verdict_changes", "verdict_instances", "not_run",
+                 "lm_cost", "profiles"):
+        path = Path(folder) / f"{name}.csv"
+        try:
+            tables[name] = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            tables[name] = pd.DataFrame()
+    return tables
+
+
+def suite_verdict_table(verdict: pd.DataFrame, by=("family", "size")) -> pd.DataFrame:
+    """The verdict map as a table: one row per group of ``by``, one column per
+    (comparison, tolerance, budget) holding the verdict word."""
+    if verdict.empty:
+        return pd.DataFrame()
+    table = verdict.pivot_table(index=list(by), columns=["comparison", "tolerance", "budget_s"],
+                                values="verdict", aggfunc="first")
+    table.columns = table.columns.set_names(["comparison", "tolerance", "budget (s)"])
+    return table

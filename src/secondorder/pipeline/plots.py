@@ -301,22 +301,98 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
 
 # --- the multi-dataset suite --------------------------------------------------------------
 
-def suite_profile(profile: pd.DataFrame, instances: int):
-    """Dolan-Moré performance profiles: the fraction of the (problem, size) instances
-    on which each arm reached the target within ``tau`` times the fastest arm's time
-    (``profile``: column ``tau`` and one column per arm)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for arm in [c for c in profile.columns if c != "tau"]:
-        ax.step(profile["tau"], profile[arm], where="post", label=arm, color=color(arm),
-                lw=2 if arm == "lm" else 1.4)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("tau (time / fastest arm's time on the instance)")
-    ax.set_ylabel(f"fraction of the {instances} instances")
-    ax.set_title("Performance profiles: time to the target")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
+#: Labels of the profile panels: (profile, measure) -> (x label, title).
+PROFILE_PANELS = {
+    ("data", "time_s"): ("budget: a fit's own compute (s)", "data profile, time"),
+    ("data", "work"): ("budget: passes over the training rows", "data profile, work"),
+    ("performance", "time_s"): ("tau (time / the fastest arm's)", "performance profile, time"),
+    ("performance", "work"): ("tau (work / the least work)", "performance profile, work"),
+}
+
+
+def suite_profiles(profiles: pd.DataFrame, tolerance: str | None = None):
+    """Moré-Wild data profiles (the fraction of instances solved within a budget) and
+    Dolan-Moré performance profiles (within tau times the best arm), against a fit's
+    own compute and against its work, one row of panels per comparison, at one
+    ``tolerance`` (default: the middle one of the table). ``profiles``: the long
+    table of :func:`secondorder.pipeline.suite.summarise`."""
+    if profiles.empty:
+        fig, ax = plt.subplots(figsize=(6.4, 2.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no comparison had instances every arm ran", ha="center")
+        return fig
+    tolerances = list(dict.fromkeys(profiles["tolerance"]))
+    tolerance = tolerance or tolerances[len(tolerances) // 2]
+    part = profiles[profiles["tolerance"] == tolerance]
+    comparisons = list(dict.fromkeys(part["comparison"]))
+    fig, axes = plt.subplots(len(comparisons), 4, figsize=(13, 3.2 * len(comparisons)),
+                             squeeze=False)
+    for r, comparison in enumerate(comparisons):
+        for c, (key, (xlabel, title)) in enumerate(PROFILE_PANELS.items()):
+            ax = axes[r, c]
+            panel = part[(part["comparison"] == comparison) & (part["profile"] == key[0])
+                         & (part["measure"] == key[1])]
+            for arm, line in panel.groupby("arm", sort=True):
+                ax.step(line["x"], line["value"], where="post", label=arm, color=color(arm),
+                        lw=2 if arm.startswith("lm") else 1.3)
+            ax.set_xscale("log")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_title(f"{comparison}: {title}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if c == 0:
+                ax.set_ylabel("fraction of instances solved")
+            if c == 3:
+                ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Target: reference test error {tolerance}", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+#: Colours of the verdict map's cells.
+VERDICT_COLORS = {"holds": "#1a9850", "mixed": "#fdae61", "cannot tell": "#d9d9d9",
+                  "fails": "#d73027"}
+
+
+def suite_verdict_map(verdict: pd.DataFrame):
+    """The verdict map: per comparison (and second-order arm) and tolerance, a grid of
+    (family, size) groups against budgets, each cell coloured by the verdict and
+    showing LM's success rate minus the best rival's."""
+    from matplotlib.patches import Patch
+
+    if verdict.empty:
+        fig, ax = plt.subplots(figsize=(6.4, 2.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no verdict: no comparison had instances every arm ran",
+                ha="center")
+        return fig
+    rows = list(dict.fromkeys(zip(verdict["comparison"], verdict["second_order"])))
+    tolerances = list(dict.fromkeys(verdict["tolerance"]))
+    groups = sorted(set(zip(verdict["family"], verdict["size"])))
+    budgets = sorted(verdict["budget_s"].unique())
+    fig, axes = plt.subplots(len(rows), len(tolerances), squeeze=False,
+                             figsize=(3.4 * len(tolerances) + 1.5,
+                                      0.45 * len(groups) * len(rows) + 1.6 * len(rows)))
+    for r, (comparison, so) in enumerate(rows):
+        for c, tolerance in enumerate(tolerances):
+            ax = axes[r, c]
+            part = verdict[(verdict["comparison"] == comparison)
+                           & (verdict["second_order"] == so)
+                           & (verdict["tolerance"] == tolerance)]
+            for row in part.itertuples():
+                y, x = groups.index((row.family, row.size)), budgets.index(row.budget_s)
+                ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1,
+                                           color=VERDICT_COLORS[row.verdict]))
+                ax.text(x, y, f"{row.difference:+.2f}", ha="center", va="center", fontsize=7)
+            ax.set_xlim(-0.5, len(budgets) - 0.5)
+            ax.set_ylim(len(groups) - 0.5, -0.5)
+            ax.set_xticks(range(len(budgets)), [f"{b:g}" for b in budgets], fontsize=7)
+            ax.set_yticks(range(len(groups)), [f"{f}, {s}" for f, s in groups], fontsize=7)
+            ax.set_xlabel("budget: a fit's own compute (s)", fontsize=8)
+            ax.set_title(f"{so} vs {comparison} rivals, {tolerance}", fontsize=8)
+    handles = [Patch(color=v, label=k) for k, v in VERDICT_COLORS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 

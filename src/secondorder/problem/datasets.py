@@ -27,6 +27,12 @@ inputs to remove that confound from the comparison of optimizers.
 
 Classification targets are one-hot (one column per class), regression targets one
 column, as the least-squares (SSQ) losses of every arm expect.
+
+Your own data (``family="own"``): a CSV file named in the config
+(``suite.csv_problems``), with its feature columns, its target column and its task,
+becomes a problem like the others (:func:`csv_dataset`); it is checked when it is
+read, with an error naming the file and the column for a missing file, a missing
+column, a value that is not a number, or a class with too few rows.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import importlib.metadata
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -41,7 +48,7 @@ import numpy as np
 from secondorder.problem import data
 from secondorder.problem.data import Problem
 
-FAMILIES = ("tabular", "generated")
+FAMILIES = ("tabular", "generated", "own")
 TASKS = ("classification", "regression")
 
 #: Default train / validation / test fractions of :func:`split_rows`.
@@ -57,7 +64,8 @@ class Dataset:
 
     ``load(seed)`` returns ``(x, y)``: float64 inputs ``(n, d)`` and targets, one-hot
     ``(n, k)`` for classification, ``(n, 1)`` for regression. ``source`` says in one
-    line where the data come from, with a reference.
+    line where the data come from, with a reference. ``classes``: the labels of the
+    one-hot columns, in order, where the data name them (a CSV problem's).
     """
 
     name: str
@@ -65,6 +73,7 @@ class Dataset:
     task: str
     source: str
     load: Callable[[int], tuple[np.ndarray, np.ndarray]]
+    classes: tuple = ()
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -199,12 +208,107 @@ DATASETS: dict[str, Dataset] = {ds.name: ds for ds in (
 )}
 
 
-def get_dataset(name: str) -> Dataset:
-    """The registered dataset ``name``; ValueError listing the known names otherwise."""
+#: A class of a CSV problem needs at least this many rows: at 60/20/20, each of the
+#: training, validation and test parts then expects at least one.
+MIN_ROWS_PER_CLASS = 5
+
+
+def csv_dataset(name: str, spec: dict) -> Dataset:
+    """Your own problem from a CSV file (``spec``: an entry of ``suite.csv_problems``:
+    ``path`` (relative to the working directory), ``features`` (column names),
+    ``target`` (a column name), ``task`` (classification or regression) and
+    optionally ``family``, default ``own``).
+
+    The file is read and checked here, so a bad file stops the run before any job:
+    ValueError naming the file (and the config key) when it does not exist or cannot
+    be parsed, the column when a named column is missing, the column, line and value
+    when a feature (or a regression target) is not a number (empty cells included),
+    and the class when a classification target has a class with fewer than
+    :data:`MIN_ROWS_PER_CLASS` rows. Classes are the target's distinct values in
+    sorted order (``Dataset.classes``); ``load`` ignores its seed.
+    """
+    import pandas as pd
+
+    key = f"suite.csv_problems.{name}"
+    path = Path(spec["path"])
+    if not path.is_file():
+        raise ValueError(f"suite problem {name!r}: the CSV file {str(path)!r} does not exist "
+                         f"(config key '{key}.path', relative to {str(Path.cwd())!r})")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"suite problem {name!r}: cannot read {str(path)!r} as CSV: "
+                         f"{exc}") from None
+    features, target, task = list(spec["features"]), spec["target"], spec["task"]
+    if task not in TASKS:
+        raise ValueError(f"suite problem {name!r}: task must be one of {list(TASKS)}, got "
+                         f"{task!r} (config key '{key}.task')")
+    missing = [c for c in features + [target] if c not in table.columns]
+    if missing:
+        raise ValueError(f"suite problem {name!r}: {str(path)!r} has no column(s) {missing} "
+                         f"(config key '{key}'); its columns are {list(table.columns)}")
+    if target in features:
+        raise ValueError(f"suite problem {name!r}: the target column {target!r} is also a "
+                         f"feature (config key '{key}.features')")
+    numeric = features + ([target] if task == "regression" else [])
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() | ~np.isfinite(values.to_numpy(float)))
+        if len(bad):
+            value = table[column].iloc[bad[0]]
+            shown = "an empty cell" if pd.isna(value) else repr(value)
+            raise ValueError(
+                f"suite problem {name!r}: column {column!r} of {str(path)!r} must hold "
+                f"finite numbers; line {bad[0] + 2} has {shown} "
+                f"({len(bad)} such row(s); line 1 is the header)")
+    x = table[features].apply(pd.to_numeric).to_numpy(dtype=np.float64)
+    if task == "regression":
+        y = table[[target]].apply(pd.to_numeric).to_numpy(dtype=np.float64)
+        classes = ()
+    else:
+        labels = table[target]
+        if labels.isna().any():
+            line = int(np.flatnonzero(labels.isna().to_numpy())[0]) + 2
+            raise ValueError(f"suite problem {name!r}: the target column {target!r} of "
+                             f"{str(path)!r} is empty on line {line}")
+        counts = labels.value_counts()
+        few = counts[counts < MIN_ROWS_PER_CLASS]
+        if len(few) or len(counts) < 2:
+            detail = (", ".join(f"{c!r} has {n}" for c, n in few.items()) if len(few)
+                      else f"only the class {counts.index[0]!r}")
+            raise ValueError(f"suite problem {name!r}: every class of {target!r} needs at "
+                             f"least {MIN_ROWS_PER_CLASS} rows, and there must be two or "
+                             f"more classes; {detail} (in {str(path)!r})")
+        classes = tuple(sorted(counts.index.tolist()))
+        index = {c: i for i, c in enumerate(classes)}
+        x, y = _classes(x, labels.map(index).to_numpy(), len(classes))
+    source = (f"your own data: {str(path)}, features {features}, target {target!r}; "
+              f"{len(x)} x {x.shape[1]}" + (f", {len(classes)} classes" if classes else ""))
+    return Dataset(name, spec.get("family", "own"), task, source,
+                   lambda seed: (x.copy(), y.copy()), classes=tuple(map(str, classes)))
+
+
+def get_dataset(name: str, csv_problems: dict | None = None) -> Dataset:
+    """The dataset ``name``: one of :data:`DATASETS`, or a CSV problem of
+    ``csv_problems`` (``suite.csv_problems``, :func:`csv_dataset`); ValueError listing
+    the known names otherwise."""
+    csv_problems = csv_problems or {}
+    if isinstance(name, str) and name in csv_problems:
+        return csv_dataset(name, csv_problems[name])
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+        raise ValueError(f"unknown dataset {name!r}; known: "
+                         f"{sorted(DATASETS) + sorted(csv_problems)}") from None
+
+
+def task_of(name: str, csv_problems: dict | None = None) -> str:
+    """The task of problem ``name`` without reading its data (a CSV problem's from its
+    config entry)."""
+    csv_problems = csv_problems or {}
+    if name in csv_problems:
+        return csv_problems[name]["task"]
+    return get_dataset(name).task
 
 
 # --- splitting and scaling -------------------------------------------------------------
@@ -281,7 +385,7 @@ def standardise(x, rows):
 
 
 def load_problem(name: str, *, split_seed: int = 0, data_seed: int = 0,
-                 fractions=FRACTIONS):
+                 fractions=FRACTIONS, csv_problems: dict | None = None):
     """The suite's problem ``name`` as a :class:`~secondorder.problem.data.Problem`.
 
     Loads the data (``data_seed`` for generated ones), splits the rows
@@ -290,9 +394,10 @@ def load_problem(name: str, *, split_seed: int = 0, data_seed: int = 0,
     ``problem.inputs == "standardised"`` with train, validation and test rows;
     ``info`` a JSON-ready dict of what was done (name, family, task, source, n,
     n_inputs, n_outputs, seeds, fractions, split sizes, the three index lists, input
-    mean/std and, for regression, target mean/std). Unknown names: ValueError.
+    mean/std, for regression target mean/std, for a CSV problem its classes). Unknown
+    names: ValueError; ``csv_problems``: the config's CSV problems (:func:`get_dataset`).
     """
-    dataset = get_dataset(name)
+    dataset = get_dataset(name, csv_problems)
     x, y = dataset.load(data_seed)
     n = len(x)
     train, validation, test = split_rows(n, split_seed, fractions)
@@ -308,6 +413,8 @@ def load_problem(name: str, *, split_seed: int = 0, data_seed: int = 0,
         "input_mean": input_scaler["mean"], "input_std": input_scaler["std"],
         "scikit_learn": importlib.metadata.version("scikit-learn"),
     }
+    if dataset.classes:
+        info["classes"] = list(dataset.classes)
     if dataset.task == "regression":
         y, target_scaler = standardise(y, train)
         info["target_mean"] = target_scaler["mean"]

@@ -28,7 +28,7 @@ def test_default_and_test_configs_are_valid(root, default):
     # the tiny config's suite keys land on top of suite.yaml's, the rest is kept
     slice_ = merged["suite"]["scopes"]["slice"]
     assert slice_["inits"] == tiny["suite"]["scopes"]["slice"]["inits"]
-    assert slice_["arms"] == ["lm", "adam", "rmsprop", "lbfgs"]  # from suite.yaml
+    assert slice_["arms"] == ["lm", "lm_br", "adam", "rmsprop", "lbfgs"]  # from suite.yaml
     assert merged["suite"]["arms"]["lm"]["base"]["max_iter"] == 40
     assert merged["suite"]["arms"]["lm"]["base"]["damping"] == "nielsen"
     assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]
@@ -40,7 +40,7 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
     conf["suite"]["scopes"]["slice"]["problems"].append("mnist")
     conf["suite"]["scopes"]["crossover"]["arms"] = ["adam", "rmsprop"]
     conf["suite"]["arms"]["lm"]["grid"][0]["damping"] = "levenberg"
-    conf["suite"]["second_order"] = ["lm", "lm_br"]
+    conf["suite"]["second_order"] = ["lm", "lm_gn"]
     conf["suite"]["in_article"] = "medium"
     with pytest.raises(cfg.ConfigError) as err:
         cfg.validate(conf)
@@ -49,7 +49,7 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
     assert "suite.scopes.slice.problems': 'mnist' is not in the full suite's problems" in text
     assert "suite.scopes.crossover.arms': no second-order arm" in text
     assert "suite.arms.lm.grid[0]" in text and "levenberg" in text
-    assert "suite.second_order': 'lm_br' is not one of the suite's arms" in text
+    assert "suite.second_order': 'lm_gn' is not one of the suite's arms" in text
     assert "suite.in_article': must be one of ['full', 'slice', 'crossover', 'none']" in text
 
 

@@ -32,7 +32,7 @@ def test_jobs_per_arm_or_per_instance(settings):
     assert part == [(p, s, "all") for p in scope["problems"] for s in scope["sizes"]]
     assert suite.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
     assert suite.job_arms(settings, "full", "diabetes", "all") == \
-        ["lm", "adam", "rmsprop", "lbfgs"]
+        ["lm", "adam", "rmsprop", "lbfgs", "lm_br"]
     assert suite.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
     with pytest.raises(ValueError, match="scope must be one of"):
         suite.jobs(settings, "medium")

@@ -305,3 +305,18 @@ def test_bad_jacobian_shape():
     with pytest.raises(ValueError, match="rows x residuals x parameters"):
         least_squares_batch(rosenbrock_batch, np.zeros((2, 2)),
                             jac=lambda w: tf.ones([2, 3, 2], F64))
+
+
+def test_consecutive_fits_on_one_problem_share_their_provider(article):
+    """The suite trains grid points one call each on the same problem object: one
+    provider (one compilation) serves them; another problem object builds its own."""
+    arm = {**ARM, "max_iter": 2}
+    w0 = model.init_weights(1)[None]
+    lm_network.fit_lm_batch(arm, article["problem"], w0, model.ARTICLE)
+    first = lm_network._PROVIDER[2]
+    lm_network.fit_lm_batch({**arm, "mu0": 1.0}, article["problem"], w0, model.ARTICLE)
+    assert lm_network._PROVIDER[2] is first
+    other = data.Problem(article["problem"].x_all, article["problem"].y_all,
+                         article["problem"].train, article["problem"].validation, "raw")
+    lm_network.fit_lm_batch(arm, other, w0, model.ARTICLE)
+    assert lm_network._PROVIDER[2] is not first

@@ -21,6 +21,8 @@ from typing import Callable
 
 import logging
 
+import numpy as np
+
 from secondorder.config import check_arm
 from secondorder.optim.first_order import FIRST_ORDER
 from secondorder.problem.checks import check_init, check_problem

@@ -153,6 +153,21 @@ def lm_provider(problem: Problem, arch: Architecture, jacobian: str = "tf",
     raise ValueError(f"jacobian must be one of {list(JACOBIANS)}, got {jacobian!r}")
 
 
+#: The provider of the last problem an LM arm trained on: ``(problem, key, provider)``.
+#: The suite trains several grid points on one :class:`Problem` object; one provider
+#: (one compilation of the TensorFlow functions) serves them all. Any other problem
+#: (by identity), architecture or Jacobian builds anew.
+_PROVIDER: list = []
+
+
+def cached_provider(problem: Problem, arch: Architecture, jacobian: str, validation: bool):
+    """:func:`lm_provider`, built once for consecutive fits on the same problem object."""
+    key = (arch, jacobian, validation)
+    if not (_PROVIDER and _PROVIDER[0] is problem and _PROVIDER[1] == key):
+        _PROVIDER[:] = [problem, key, lm_provider(problem, arch, jacobian, validation)]
+    return _PROVIDER[2]
+
+
 def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
                  progress=None) -> list[FitResult]:
     """Train the LM ``arm`` (a config entry, schema defaults filled in) from every row
@@ -170,7 +185,7 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
 
     W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
     numpy_loop = arm["solve"] == "numpy"
-    provider = lm_provider(problem, arch, arm.get("jacobian", "tf"), validation=numpy_loop)
+    provider = cached_provider(problem, arch, arm.get("jacobian", "tf"), numpy_loop)
     options = {k: arm[k] for k in ("solve", "scaling", "max_iter")}
     if numpy_loop:  # MINPACK (solve="scipy") has its own damping and stops
         regularization = arm["regularization"]

@@ -246,6 +246,11 @@ def mlp_outputs(x, ws, arch: Architecture = ARTICLE) -> np.ndarray:
     return softmax(z, stable=True) if arch.output == "softmax" else z
 
 
+#: Below this many inputs (or units) a layer's Jacobian block is written one column at
+#: a time: numpy's broadcast product into a strided view is slow along a short axis.
+SHORT_AXIS = 8
+
+
 def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None):
     """The perceptron's outputs and their Jacobian in closed form (numpy): ``(out, jac)``
     with ``out`` ``(N, nout)`` as :func:`mlp_outputs` and ``jac`` ``(N, k, n_params)``,
@@ -262,23 +267,34 @@ def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None):
     """
     layers = blocks(ws, arch)
     inputs, z = mlp_layers(x, ws, arch, layers)
-    n, nout = len(z), z.shape[1]
+    n, nout = z.shape
     keep = np.arange(nout) if outputs is None else np.arange(nout)[outputs]
+    k = len(keep)
     if arch.output == "softmax":
         out = softmax(z, stable=True)
         grad = out[:, keep, None] * (np.eye(nout)[keep][None] - out[:, None, :])
     else:
         out = z
-        grad = np.broadcast_to(np.eye(nout)[keep], (n, len(keep), nout))
-    jac = np.empty((n, len(keep), arch.n_params))
+        grad = np.broadcast_to(np.eye(nout)[keep], (n, k, nout))
+    grad = grad.reshape(n * k, nout)  # one row per (sample, kept output)
+    jac = np.empty((n * k, arch.n_params))
     offset, shapes = arch.n_params, arch.layers
-    for k in range(len(layers) - 1, -1, -1):
-        a, (fan_in, fan_out) = inputs[k], shapes[k]
+    for layer in range(len(layers) - 1, -1, -1):
+        a, (fan_in, fan_out) = inputs[layer], shapes[layer]
+        if k > 1:
+            a = np.repeat(a, k, axis=0)
         offset -= (fan_in + 1) * fan_out
-        block = jac[..., offset:offset + (fan_in + 1) * fan_out].reshape(
-            n, len(keep), fan_out, fan_in + 1)  # a view: Fortran packing, unit j then i
-        np.multiply(grad[..., None], a[:, None, None, :], out=block[..., :fan_in])
-        block[..., fan_in] = grad
-        if k:
-            grad = (grad @ layers[k][:-1].T) * (a * (1.0 - a))[:, None, :]
-    return out, jac
+        block = jac[:, offset:offset + (fan_in + 1) * fan_out].reshape(
+            n * k, fan_out, fan_in + 1)  # a view: Fortran packing, unit j then input i
+        block[:, :, fan_in] = grad
+        if fan_in <= SHORT_AXIS:  # a loop over a short axis keeps each product long
+            for i in range(fan_in):
+                np.multiply(grad, a[:, i, None], out=block[:, :, i])
+        elif fan_out <= SHORT_AXIS:
+            for j in range(fan_out):
+                np.multiply(a, grad[:, j, None], out=block[:, j, :fan_in])
+        else:
+            np.multiply(grad[:, :, None], a[:, None, :], out=block[:, :, :fan_in])
+        if layer:
+            grad = (grad @ layers[layer][:-1].T) * (a * (1.0 - a))
+    return out, jac.reshape(n, k, arch.n_params)

@@ -27,6 +27,11 @@ def run_copy(tiny_run, tmp_path):
     return tmp_path
 
 
+#: The rules of the tiny run that compute with TensorFlow (train, study, cost, suite).
+TRAINING_RULES = {"train_adam", "train_lm", "train_lm_fd", "study_first_order",
+                  "study_second_order", "scaling", "suite_fit"}
+
+
 def test_every_artifact_has_provenance(tiny_run):
     manifest = io.read_json(tiny_run / "results" / "audit" / "manifest.json")
     produced = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results").rglob("*")
@@ -35,9 +40,14 @@ def test_every_artifact_has_provenance(tiny_run):
     for rec in manifest["records"]:
         assert rec["versions"]["tensorflow"] and rec["versions"]["numpy"]
         assert {"commit", "dirty"} <= set(rec["git"])
-        assert rec["host"] and rec["device"]["type"] in ("CPU", "GPU")
-        assert rec["started"] <= rec["finished"]
+        assert rec["host"] and rec["started"] <= rec["finished"]
         assert all(len(d) == 64 for d in (*rec["inputs"].values(), *rec["outputs"].values()))
+    # the jobs that train name the device they computed on; no other job claims one
+    trained = {rec["rule"] for rec in manifest["records"] if "device" in rec}
+    assert trained == TRAINING_RULES
+    for rec in manifest["records"]:
+        if "device" in rec:
+            assert rec["device"]["type"] in ("CPU", "GPU") and rec["device"]["name"]
 
 
 def test_chain_from_generator_to_article(tiny_run):

@@ -104,7 +104,7 @@ def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_se
     io.write_json(out_fit, {"arm": arm_name, "settings": arm, "inputs": problem.inputs,
                             "init_seed": init_seed, "init_sha256": init_sha256,
                             "started": started, "finished": provenance.now(),
-                            **result.summary(), **provenance.environment()})
+                            **result.summary(), **provenance.environment(with_device=True)})
     log.info("%s: %s after %s iterations, %.2f s (%s)", arm_name, result.status,
              result.iterations, result.wall_s, result.message)
     return result

@@ -58,14 +58,14 @@ def set_key(conf, dotted, value):
 
 
 def assert_same_fits(dir_a, dir_b, arms):
-    """The article arms' fits of two runs agree: histories equal except wall time, and
+    """The article arms' fits of two runs agree: histories equal except their times, and
     fit.json equal in every field that carries no timing."""
     from secondorder import io
 
     for arm in arms:
         a, b = (io.read_csv(d / "results" / "fits" / arm / "history.csv")
                 for d in (dir_a, dir_b))
-        assert a.drop(columns="wall_s").equals(b.drop(columns="wall_s")), arm
+        assert a.drop(columns="time_s").equals(b.drop(columns="time_s")), arm
         fa, fb = (json.loads((d / "results" / "fits" / arm / "fit.json").read_text())
                   for d in (dir_a, dir_b))
         for key in ("status", "iterations", "evaluations", "settings", "init_sha256"):

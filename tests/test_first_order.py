@@ -80,12 +80,20 @@ def test_a_fit_does_not_depend_on_its_batch(article_problem):
         assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
             alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
         np.testing.assert_array_equal(row.weights, alone.weights)
-        pd.testing.assert_frame_equal(row.history.drop(columns="wall_s"),
-                                      alone.history.drop(columns="wall_s"))
-        assert (row.extra["batch_size"], alone.extra["batch_size"]) == (3, 1)
-        assert alone.wall_s == alone.extra["batch_wall_s"]
-        assert row.wall_s <= row.extra["batch_wall_s"]
+        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
+                                      alone.history.drop(columns="time_s"))
+        assert (row.batch_size, alone.batch_size) == (3, 1)
+        # alone, a fit's own compute is its wall time
+        assert alone.time_s == alone.batch_wall_s == alone.history["time_s"].iloc[-1] > 0
+        assert 0 < row.time_s == row.history["time_s"].iloc[-1] < row.batch_wall_s
+        assert np.all(np.diff(row.history["time_s"]) > 0)
     assert len({r.iterations for r in together}) > 1
+    # in a batch, a fit is charged its share: the shares add up to the batch's wall time,
+    # and a fit that stopped earlier is charged less
+    assert sum(r.time_s for r in together) == pytest.approx(together[0].batch_wall_s)
+    assert len({r.batch_wall_s for r in together}) == 1
+    short, long = sorted(together, key=lambda r: r.iterations)[::len(together) - 1]
+    assert short.time_s < long.time_s
 
 
 def test_patience_running_out_on_the_last_epoch_is_early_stopping(article_problem):

@@ -44,8 +44,8 @@ How a fit ends, with both engines (the ``status`` of its :class:`FitResult`):
 ``max_iter``
     the epoch budget was used up without the patience rule firing;
 ``max_time``
-    (``compiled`` with ``max_time`` set) the wall-time budget ran out first; it is
-    checked between chunks, so a fit can overrun it by up to one chunk.
+    (``compiled`` with ``max_time`` set) the wall-time budget of the batch ran out
+    first; it is checked between chunks, so a batch can overrun it by up to one chunk.
 
 The weights are always the restored best-validation ones; ``extra["best_epoch"]``
 says which epoch they are from (1-based; 0: the initial weights).
@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from secondorder.problem.data import Problem
-from secondorder.optim.fit_result import FitResult
+from secondorder.optim.fit_result import FitResult, clock_shares
 from secondorder.problem.model import (Architecture, build_keras_model, check_flat, get_flat_weights,
                     mlp_batch, set_flat_weights)
 
@@ -197,10 +197,15 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
 
     Each :class:`FitResult` holds the restored best-validation weights (float64), the
     history of the epochs that row ran (columns ``iteration``, ``<loss>_train``,
-    ``<loss>_val``, ``wall_s``) and the status of the module docstring. Times: a row's
-    ``wall_s`` runs from the start until it stopped (the other rows' work included);
-    ``extra["batch_wall_s"]`` is the whole batch's and ``compile_s`` the batch's
-    compilation (alone, ``B = 1``, ``wall_s == batch_wall_s``). ``progress(dict)`` is
+    ``<loss>_val``, ``time_s``) and the status of the module docstring. Times
+    (:class:`FitResult`): a row's ``time_s`` is its own compute, its share of the
+    batch: each chunk's seconds are spread evenly over the chunk's epochs and each
+    epoch's seconds split over the rows that ran it
+    (:func:`secondorder.optim.fit_result.time_shares`); ``batch_wall_s`` is the whole
+    batch's wall time, ``batch_size`` its rows and ``compile_s`` the batch's
+    compilation (alone, ``B = 1``, ``time_s == batch_wall_s``). ``keras_fit`` runs each
+    fit alone: its ``time_s`` is its ``model.fit`` wall time (Keras traces the step in
+    the first epoch, so that epoch includes the compilation). ``progress(dict)`` is
     called after every ``chunk`` epochs with the epoch, the rows still running, the
     lowest training and validation loss among them at that epoch and the elapsed time.
     Malformed input (shapes, dtypes, settings) raises ``ValueError`` saying what was
@@ -221,14 +226,15 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     return _run_compiled(arm, ws0, data, arch, progress)
 
 
-def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, compile_s,
-             batch_wall_s, batch_size, timed_out=False) -> FitResult:
-    """One row's :class:`FitResult`; ``best_epoch`` is 1-based (0: the initial weights),
-    ``stopped`` says whether the patience rule fired and ``timed_out`` whether the
-    wall-time budget stopped the row while it was still running."""
+def _outcome(arm, *, weights, train_loss, val_loss, time_s, stopped, best_epoch,
+             compile_s, batch_wall_s, batch_size, timed_out=False) -> FitResult:
+    """One row's :class:`FitResult`; ``time_s`` is its own compute up to each epoch it
+    ran (cumulative), ``best_epoch`` is 1-based (0: the initial weights), ``stopped``
+    says whether the patience rule fired and ``timed_out`` whether the wall-time budget
+    stopped the row while it was still running."""
     loss, n = arm["loss"], len(train_loss)
     history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss}_train": train_loss,
-                            f"{loss}_val": val_loss, "wall_s": wall})
+                            f"{loss}_val": val_loss, "time_s": time_s})
     finite = bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
     restored = (f"restored the weights of epoch {best_epoch}" if best_epoch else
                 "no epoch had a finite validation loss: kept the initial weights")
@@ -249,9 +255,9 @@ def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, c
     return FitResult(
         weights=np.asarray(weights, dtype=np.float64), history=history, status=status,
         message=message, success=finite, iterations=n, evaluations=n,
-        wall_s=float(wall[-1]) if n else 0.0, compile_s=compile_s,
-        extra={"best_epoch": int(best_epoch), "batch_wall_s": float(batch_wall_s),
-               "batch_size": int(batch_size)})
+        time_s=float(time_s[-1]) if n else 0.0, compile_s=compile_s,
+        batch_wall_s=float(batch_wall_s), batch_size=int(batch_size),
+        extra={"best_epoch": int(best_epoch)})
 
 
 def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
@@ -264,7 +270,8 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
     set_flat_weights(model, w0, arch)
 
     class Record(keras.callbacks.Callback):
-        """Per-epoch wall time and progress lines (Keras logs carry the losses)."""
+        """Per-epoch wall time (the fit runs alone: its own compute) and progress lines
+        (Keras logs carry the losses)."""
 
         def on_train_begin(self, logs=None):
             self.start, self.wall = time.perf_counter(), []
@@ -289,7 +296,7 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
                      verbose=0)
     wall = np.asarray(record.wall)
     return _outcome(arm, weights=get_flat_weights(model), train_loss=np.asarray(
-        hist.history["loss"]), val_loss=np.asarray(hist.history["val_loss"]), wall=wall,
+        hist.history["loss"]), val_loss=np.asarray(hist.history["val_loss"]), time_s=wall,
         stopped=stop.stopped_epoch > 0, best_epoch=stop.best_epoch + 1, compile_s=0.0,
         batch_wall_s=wall[-1] if len(wall) else 0.0, batch_size=1)
 
@@ -365,7 +372,7 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
         tl, vl = tl.numpy()[:n], vl.numpy()[:n]
         elapsed = time.perf_counter() - start
         previous = wall[-1] if wall else 0.0
-        # Wall time is measured per chunk and spread evenly over its epochs.
+        # The batch's clock is read per chunk and spread evenly over its epochs.
         wall.extend(np.linspace(previous, elapsed, n + 1)[1:])
         train_loss.append(tl)
         val_loss.append(vl)
@@ -377,8 +384,11 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
     runs, stopped = epochs_run.numpy(), patience_out.numpy()
     weights, best_epochs = best.numpy(), best_epoch.numpy()
     cut = active.numpy() & timed_out  # rows still running when the time ran out
+    # each epoch's seconds split over the rows that ran it (rows stop for good, so row
+    # b ran epochs 0 .. runs[b] - 1): every row's own compute, cumulated per epoch
+    shares = clock_shares(wall, np.arange(len(wall))[:, None] < runs[None, :])
     return [_outcome(arm, weights=weights[b], train_loss=train_loss[:runs[b], b],
-                     val_loss=val_loss[:runs[b], b], wall=wall[:runs[b]],
+                     val_loss=val_loss[:runs[b], b], time_s=shares[:runs[b], b],
                      stopped=bool(stopped[b]), best_epoch=int(best_epochs[b]),
                      compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch,
                      timed_out=bool(cut[b]))

@@ -97,10 +97,10 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
     Validation SSQ is recorded each accepted step (not with ``solve="scipy"``, which
     MINPACK drives); with ``max_fail`` set it also stops early and returns the
     best-validation weights (trainlm), otherwise the last ones (the article's LM has
-    no early stopping). History columns ``iteration, ssq_train, ssq_val, wall_s, mu``.
-    Times: ``wall_s`` is the time until the row stopped, ``extra`` holds the batch's
-    ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
-    :class:`secondorder.optim.lm.LMResult`).
+    no early stopping). History columns ``iteration, ssq_train, ssq_val, time_s, mu``.
+    Times (:class:`FitResult`): ``time_s`` is the row's own compute, its share of the
+    batch (:func:`own_times`); ``batch_wall_s``, ``batch_size`` and ``compile_s`` are
+    the batch's (see :class:`secondorder.optim.lm.LMResult`).
     """
     from secondorder.optim import lm
 
@@ -114,19 +114,47 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
                        progress=_progress if progress is None else _reporting(progress))
     results = lm.least_squares_batch(residuals, W0, jacobian=jacobian, **options)
     fits = []
-    for res in results:
+    for res, own in zip(results, own_times(results)):
         hist = res.history
         history = pd.DataFrame({"iteration": hist["iteration"], "ssq_train": hist["ssq"],
                                 "ssq_val": hist.get("val_ssq", np.nan),
-                                "wall_s": hist["wall_s"], "mu": hist["mu"]})
+                                "time_s": own, "mu": hist["mu"]})
         fits.append(FitResult(
             weights=res.x, history=history, status=res.status.name.lower(),
             status_code=int(res.status), message=res.message, success=res.success,
-            iterations=res.nit, evaluations=res.nfev, wall_s=res.wall_s,
-            compile_s=res.compile_s,
-            extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.batch_wall_s,
-                   "batch_size": res.batch_size}))
+            iterations=res.nit, evaluations=res.nfev,
+            time_s=float(own[-1]) if len(own) else float(res.wall_s),
+            compile_s=res.compile_s, batch_wall_s=res.batch_wall_s,
+            batch_size=res.batch_size, extra={"njev": res.njev, "cost": res.cost}))
     return fits
+
+
+def own_times(results) -> list[np.ndarray]:
+    """Each row's own compute, cumulated per history row, from the engine's results.
+
+    The results of one batch (``batch_size`` > 1) share the batch's clock: each row's
+    history ``wall_s`` is that clock at the end of its iterations (row 0: after the
+    start), the longest row's holding every reading. Row ``b`` took part in reading
+    ``k`` while ``k <= nit[b]``; each step's seconds are split over the rows that took
+    part (:func:`secondorder.optim.fit_result.clock_shares`, the batch's closing
+    seconds charged to its last step), so the shares add up to ``batch_wall_s``. A row
+    run alone (a batch of one, or ``solve="scipy"``, which runs each row by itself) is
+    charged its own clock, ending at its ``wall_s``."""
+    from secondorder.optim.fit_result import clock_shares
+
+    if len(results) > 1 and all(r.batch_size == len(results) for r in results):
+        clock = max((r.history["wall_s"] for r in results), key=len)
+        lengths = np.array([len(r.history["wall_s"]) for r in results])
+        active = np.arange(len(clock))[:, None] < lengths[None, :]
+        shares = clock_shares(clock, active, batch_wall_s=results[0].batch_wall_s)
+        return [shares[:n, b] for b, n in enumerate(lengths)]
+    out = []
+    for r in results:
+        own = np.asarray(r.history["wall_s"], dtype=float).copy()
+        if len(own):
+            own[-1] = r.wall_s  # alone: its wall time, start to stop (closing work included)
+        out.append(own)
+    return out
 
 
 def _reporting(progress):

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.optimize
 
 from secondorder.problem.data import Problem
-from secondorder.optim.fit_result import FitResult
+from secondorder.optim.fit_result import HISTORY_COLUMNS, FitResult
 from secondorder.problem.model import Architecture, mlp_batch
 
 
@@ -69,7 +69,10 @@ def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter: int, memor
 
     ``functions``: the ``(fun, val_ssq)`` of :func:`ssq_and_gradient` for this problem
     and architecture, to reuse one compilation over many starts (built here if None);
-    ``compile_s`` is then the first evaluation's time, near zero once compiled."""
+    ``compile_s`` is then the first evaluation's time, near zero once compiled.
+
+    The fit runs alone: its ``time_s`` (and the history's, per iteration) is its wall
+    time from the start of the search, compilation excluded."""
     fun, val_ssq = functions or ssq_and_gradient(problem, arch)
     ws0 = np.asarray(ws0, dtype=np.float64)
     t0 = time.perf_counter()
@@ -82,9 +85,9 @@ def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter: int, memor
     def record(intermediate_result):
         w = intermediate_result.x
         rows.append({"iteration": len(rows) + 1, "ssq_train": float(intermediate_result.fun),
-                     "ssq_val": val_ssq(w), "wall_s": time.perf_counter() - start})
+                     "ssq_val": val_ssq(w), "time_s": time.perf_counter() - start})
         last.update(x=np.array(w), fun=float(intermediate_result.fun))
-        if max_time is not None and rows[-1]["wall_s"] >= max_time:
+        if max_time is not None and rows[-1]["time_s"] >= max_time:
             raise _OutOfTime
 
     try:
@@ -102,7 +105,7 @@ def fit_lbfgs(problem: Problem, ws0, *, arch: Architecture, max_iter: int, memor
     if not finite:
         status = "nan_loss"
     return FitResult(weights=sol.x, history=pd.DataFrame(
-        rows, columns=["iteration", "ssq_train", "ssq_val", "wall_s"]), status=status,
+        rows, columns=list(HISTORY_COLUMNS)), status=status,
         status_code=int(sol.status), message=str(sol.message),
         success=finite and status not in ("failed", "max_time"),
-        iterations=int(sol.nit), evaluations=int(sol.nfev), wall_s=wall, compile_s=compile_s)
+        iterations=int(sol.nit), evaluations=int(sol.nfev), time_s=wall, compile_s=compile_s)

@@ -225,7 +225,7 @@ def _fit_row(res, k, seed, problem, arch, error, batch_size) -> dict:
     row = {"init": k, "seed": seed, "batch_size": batch_size, "peak_rss_mb": peak_rss_mb()}
     if isinstance(res, MemoryCap):
         return {**row, "status": "memory_cap", "message": res.message, "iterations": 0,
-                "wall_s": np.nan, "batch_wall_s": np.nan, "time_s": np.inf,
+                "batch_wall_s": np.nan, "time_s": np.inf,
                 "ms_per_iteration": np.nan, "compile_s": np.nan, "val_error": np.nan,
                 "test_error": np.nan, "train_error": np.nan}
     task = "classification" if arch.output == "softmax" else "regression"
@@ -233,12 +233,11 @@ def _fit_row(res, k, seed, problem, arch, error, batch_size) -> dict:
               for part, x, y in (("train", problem.x_train, problem.y_train),
                                  ("val", problem.x_val, problem.y_val),
                                  ("test", problem.x_test, problem.y_test))}
-    batch_wall = float(res.extra.get("batch_wall_s", res.wall_s))
     return {**row, "status": res.status, "message": res.message,
-            "iterations": int(res.iterations), "wall_s": float(res.wall_s),
-            "batch_wall_s": batch_wall, "time_s": float(res.wall_s) / batch_size,
-            "ms_per_iteration": 1e3 * float(res.wall_s) / max(int(res.iterations), 1)
-            / batch_size, "compile_s": float(res.compile_s or 0.0), **errors}
+            "iterations": int(res.iterations), "batch_wall_s": float(res.batch_wall_s),
+            "time_s": float(res.time_s),
+            "ms_per_iteration": 1e3 * float(res.time_s) / max(int(res.iterations), 1),
+            "compile_s": float(res.compile_s or 0.0), **errors}
 
 
 # --- the whole suite --------------------------------------------------------------------

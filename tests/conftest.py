@@ -45,6 +45,21 @@ def tiny_run(tmp_path_factory):
     return workdir
 
 
+@pytest.fixture(scope="session")
+def workflow(tmp_path_factory):
+    """The parsed workflow (default config), through Snakemake's API."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
+                                          StorageSettings)
+
+    with SnakemakeApi(OutputSettings(quiet=set())) as api:
+        wf = api.workflow(
+            resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+            config_settings=ConfigSettings(configfiles=[ROOT / "config" / "config.yaml"]),
+            snakefile=ROOT / "Snakefile", workdir=tmp_path_factory.mktemp("wf"))
+        yield wf._workflow
+
+
 def set_key(conf, dotted, value):
     """Set ``conf["a"]["b"]`` for ``dotted="a.b"``; ``value=KeyError`` deletes the key."""
     *parents, last = dotted.split(".")

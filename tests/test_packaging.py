@@ -181,14 +181,17 @@ def test_root_environment_pip_section_is_accepted_by_pip(tmp_path):
     assert "secondorder" in proc.stdout, proc.stdout[-2000:]
 
 
-def test_rules_carry_no_relative_conda_env():
-    """The workflow runs in one environment (no `conda:` directive); a rule that does
-    name an env file must name one under workflow/envs/ (checked above)."""
-    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for match in re.finditer(r"^\s+conda:\s*\n\s+(.+)$", smk.read_text(), re.M):
-            target = match[1].strip().strip("\"'")
-            assert "envs/" in target and ".." not in target.replace("../envs/", ""), (
-                smk.name, target)
+def test_every_rule_runs_in_the_one_environment(workflow):
+    """Every rule that runs something names the one software environment: the conda
+    environment the root environment.yml creates, by its name (so `--sdm conda`
+    activates the environment that installed this package with the pins; no env file
+    is copied away from the repository), never an env file of its own."""
+    name = yaml.safe_load((ROOT / "environment.yml").read_text())["name"]
+    assert name and not name.endswith((".yaml", ".yml"))
+    running = [rule for rule in workflow.rules if not rule.norun]
+    assert len(running) >= 15
+    for rule in running:
+        assert rule.conda_env == name, (rule.name, rule.conda_env)
 
 
 # --- the README's commands and CI ---------------------------------------------------------

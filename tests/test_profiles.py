@@ -18,21 +18,6 @@ NO_ACCOUNTING = {"slurm-no-account", "slurm-status-command",
 TINY_RULES = {"spirals", "split_scale", "shared_init", "summary", "audit"}
 
 
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    """The parsed workflow (default config), through Snakemake's API."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
-                                          StorageSettings)
-
-    with SnakemakeApi(OutputSettings(quiet=set())) as api:
-        wf = api.workflow(
-            resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-            config_settings=ConfigSettings(configfiles=[ROOT / "config" / "config.yaml"]),
-            snakefile=ROOT / "Snakefile", workdir=tmp_path_factory.mktemp("wf"))
-        yield wf._workflow
-
-
 def threads(rule) -> int:
     value = rule.resources["_cores"]
     return int(getattr(value, "_value", value))

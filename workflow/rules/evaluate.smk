@@ -16,6 +16,8 @@ rule evaluate:
         "logs/evaluate/{arm}.log",
     benchmark:
         "benchmarks/evaluate/{arm}.tsv"
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=2000,
@@ -50,6 +52,8 @@ rule summary:
         "logs/summary.log",
     benchmark:
         "benchmarks/summary.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:

@@ -14,6 +14,8 @@ rule suite_fit:
         "benchmarks/suite/{scope}/{problem}/{size}/{arm}.tsv"
     wildcard_constraints:
         scope="slice|full",
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=lambda wildcards: int(1024 * SUITE["lm_memory_gb"]) + 2000,
@@ -58,6 +60,8 @@ rule suite_summary:
         "logs/suite/{scope}/summary.log",
     wildcard_constraints:
         scope="slice|full",
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=2000,

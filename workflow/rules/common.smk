@@ -4,8 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from secondorder.optim.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks
@@ -23,14 +21,14 @@ except ConfigError as err:
     sys.exit(f"Error: {err}")
 
 
-#: The one software environment of every rule: the conda environment environment.yml
-#: creates (its `name`; `conda env create -f environment.yml` installs this package
-#: with the pins). Snakemake itself runs in it (this file imports the package), and
-#: with `--sdm conda` each job activates it by name; otherwise the directive is
-#: ignored and jobs run where Snakemake runs: the same environment either way.
-SOFTWARE_ENV = yaml.safe_load((Path(workflow.basedir) / "environment.yml").read_text())[
-    "name"
-]
+#: The one software environment, named by the `conda:` directive of each of the
+#: workflow's steps. Snakemake itself runs in it (this file imports the package); with
+#: `--sdm conda` Snakemake builds it from this file (Python from conda, then
+#: workflow/envs/secondorder.post-deploy.sh installs this package from the repository,
+#: SECONDORDER_ROOT, with the pins) and runs every job there; without it (the default)
+#: the directive is ignored and jobs run where Snakemake runs.
+SOFTWARE_ENV = "../envs/secondorder.yaml"
+os.environ.update(SECONDORDER_ROOT=str(Path(workflow.basedir).resolve()))
 ARMS = config["run"]
 STUDY = config.get("study")
 SUITE = config.get("suite")

@@ -23,7 +23,10 @@ def ssq_and_gradient(problem: Problem, arch: Architecture):
     """Compiled numpy-in, numpy-out functions ``w -> (ssq_train, gradient)`` and
     ``w -> ssq_val``. The first also computes the validation SSQ at the same point and
     keeps it, so the per-iteration record (whose iterate was just evaluated) costs
-    nothing more."""
+    nothing more. The compiled function is called as its one concrete function (a
+    float64 vector of ``arch.n_params``), skipping ``tf.function``'s dispatch on every
+    call (about a quarter of a call's time here; the same graph, so the same numbers)."""
+
     import tensorflow as tf
 
     x, y = tf.constant(problem.x_train), tf.constant(problem.y_train)
@@ -32,12 +35,14 @@ def ssq_and_gradient(problem: Problem, arch: Architecture):
     def val_ssq_tf(w):
         return tf.reduce_sum(tf.square(mlp_batch(xv, w[None], arch)[0] - yv))
 
-    @tf.function(jit_compile=True)
-    def evaluate(w):
+    def terms(w):
         with tf.GradientTape() as tape:
             tape.watch(w)
             loss = tf.reduce_sum(tf.square(mlp_batch(x, w[None], arch)[0] - y))
         return loss, tape.gradient(loss, w), val_ssq_tf(w)
+
+    evaluate = tf.function(terms, jit_compile=True).get_concrete_function(
+        tf.TensorSpec([arch.n_params], tf.float64))
 
     last = {}
 

@@ -15,7 +15,7 @@ SLURM = ("slurm", "slurm-cpu")
 #: Keys only one of the SLURM profiles may set: the no-accounting plugin options.
 NO_ACCOUNTING = {"slurm-no-account", "slurm-status-command",
                  "slurm-init-seconds-before-status-checks"}
-TINY_RULES = {"spirals", "split_scale", "shared_init", "summary", "audit"}
+TINY_RULES = {"spirals", "split_scale", "shared_init", "evaluate", "summary", "audit"}
 
 
 def threads(rule) -> int:

@@ -74,7 +74,7 @@ def upstream_records():
         "results/provenance/split_scale.json",
         "results/provenance/shared_init.json",
         *expand("results/provenance/train/{arm}.json", arm=ARMS),
-        *expand("results/provenance/evaluate/{arm}.json", arm=ARMS),
+        "results/provenance/evaluate.json",
         *study_records(),
         *(["results/provenance/scaling.json"] if "scaling" in config else []),
         *(["results/provenance/bench.json"] if bench_in_article() else []),

@@ -112,8 +112,26 @@ def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_se
 
 # --- evaluation --------------------------------------------------------------------------
 
+def evaluate_fits(fit_jsons, weights_npys, *, spirals_csv, scaled_csv, split_json, arch,
+                  out_metrics, out_predictions) -> None:
+    """:func:`evaluate_fit` for every fit of the article, each on the inputs its arm was
+    trained on (its ``fit.json`` says which); the lists run in parallel, one entry per
+    arm."""
+    lists = (fit_jsons, weights_npys, out_metrics, out_predictions)
+    if len({len(x) for x in lists}) != 1:
+        raise ValueError("fit_jsons, weights_npys, out_metrics and out_predictions must "
+                         f"name one file per arm each, got {[len(x) for x in lists]}")
+    for fit_json, weights_npy, metrics_json, predictions_csv in zip(*lists):
+        problem = load_problem(spirals_csv, scaled_csv, split_json,
+                               io.read_json(fit_json)["inputs"])
+        evaluate_fit(fit_json, weights_npy, problem=problem, arch=arch,
+                     out_metrics=metrics_json, out_predictions=predictions_csv)
+
+
 def evaluate_fit(fit_json, weights_npy, *, problem: data.Problem, arch, out_metrics,
                  out_predictions) -> None:
+    """``metrics.json`` (accuracies, SSQs, confusion matrices) and ``predictions.csv`` of
+    one fit on ``problem``."""
     fit = io.read_json(fit_json)
     scores, pred = evaluate.metrics(problem, io.read_npy(weights_npy), arch)
     io.write_json(out_metrics, {"arm": fit["arm"], "inputs": fit["inputs"],

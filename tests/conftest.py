@@ -35,6 +35,30 @@ def configs(*extra):
 
 TINY = ROOT / "config" / "test.yaml"
 
+#: On top of the tiny config: a smaller study and no suite slice, for the runs that test
+#: how the workflow runs (again, killed, on SLURM) rather than what it computes. The
+#: article's arms are the tiny config's, so their artifacts equal ``tiny_run``'s.
+SMALL = """study:
+  arms: [lm]
+  single_seed_arms: []
+  n_inits: 1
+  inputs: [raw]
+scaling:
+  hidden: [3, 4]
+suite:
+  in_article: none
+"""
+
+#: The session-scoped workflow runs; a test that uses one (directly or through another
+#: fixture) is marked ``slow``: ``pytest -m "not slow"`` runs no workflow.
+WORKFLOW_RUNS = ("tiny_run", "small_run")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if set(WORKFLOW_RUNS) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
@@ -42,6 +66,24 @@ def tiny_run(tmp_path_factory):
     working directory (its ``results/`` holds every artifact)."""
     workdir = tmp_path_factory.mktemp("tiny")
     run_snakemake(workdir, "--cores", "2", *configs(TINY))
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def small_config(tmp_path_factory):
+    """The :data:`SMALL` overlay as a config file (use it after ``TINY``)."""
+    path = tmp_path_factory.mktemp("config") / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, small_config):
+    """A second, uninterrupted run: the tiny config with :data:`SMALL` on top, once per
+    session; its article arms are ``tiny_run``'s, its whole results the reference of
+    every other run of that config (killed and resumed, on SLURM)."""
+    workdir = tmp_path_factory.mktemp("small")
+    run_snakemake(workdir, "--cores", "2", *configs(TINY, small_config))
     return workdir
 
 

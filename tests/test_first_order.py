@@ -96,6 +96,58 @@ def test_a_fit_does_not_depend_on_its_batch(article_problem):
     assert short.time_s < long.time_s
 
 
+@pytest.mark.parametrize("optimizer,momentum", [("adam", 0.0), ("rmsprop", 0.9)])
+def test_a_compacted_batch_gives_the_same_fits(article_problem, monkeypatch, optimizer,
+                                               momentum):
+    """Once half of a batch has stopped, the loop may go on with the running rows alone
+    (their weights, optimizer moments and step count carried over): each fit is still,
+    bit for bit, the fit run alone, and the time shares still add up to the batch's
+    wall time. Compaction forced here whenever half the rows have stopped."""
+    from secondorder.optim import first_order
+
+    monkeypatch.setattr(first_order, "_worth_compacting",
+                        lambda running, rows, *rest: 0 < running <= rows / 2)
+    loops = []
+    compiled_loop = first_order._compiled_loop
+
+    def counting(arm, data, arch, state, slots=None):
+        loops.append(len(state["w"]))
+        return compiled_loop(arm, data, arch, state, slots)
+
+    monkeypatch.setattr(first_order, "_compiled_loop", counting)
+    W0 = np.stack([model.init_weights(s) for s in (1, 2, 3, 4, 5)])
+    kwargs = dict(arch=model.ARTICLE, optimizer=optimizer, momentum=momentum,
+                  learning_rate=0.05, epochs=600, patience=25, chunk=16)
+    together = fit_first_order_batch(article_problem, W0, **kwargs)
+    assert len(loops) > 1 and loops[0] == 5 and loops == sorted(loops, reverse=True), loops
+    assert len({r.iterations for r in together}) > 2
+    for w0, row in zip(W0, together):
+        alone = fit_first_order(article_problem, w0, **kwargs)
+        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
+            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
+        np.testing.assert_array_equal(row.weights, alone.weights)
+        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
+                                      alone.history.drop(columns="time_s"))
+    assert sum(r.time_s for r in together) == pytest.approx(together[0].batch_wall_s)
+
+
+def test_compacting_pays_only_for_enough_work():
+    from secondorder.optim.first_order import _worth_compacting
+
+    # half the rows stopped, 40 rows x 4000 epochs x 0.1 ms = 16 s saved >= 2 x 1 s
+    assert _worth_compacting(40, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                             compile_s=1.0)
+    assert not _worth_compacting(41, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)  # more than half still running
+    # early on (few epochs run) or near the end of the budget it does not pay
+    assert not _worth_compacting(10, 80, epoch=100, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)
+    assert not _worth_compacting(10, 80, epoch=9900, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)
+    assert not _worth_compacting(0, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)  # nothing left to run
+
+
 def test_patience_running_out_on_the_last_epoch_is_early_stopping(article_problem):
     """The patience rule firing on the budget's last epoch is labelled
     ``early_stopping`` (as Keras' EarlyStopping reports it), one epoch less

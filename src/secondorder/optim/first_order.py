@@ -12,7 +12,10 @@ Two engines run the same loss and the same Keras optimizer:
     Keras optimizer on the matrix is ``B`` independent optimizers. A row's arithmetic
     is that of the Keras model holding its weights (same ``matmul``s, loss and
     optimizer update), so a fit does not depend on the batch it runs in. The epochs
-    run inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per call.
+    run inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per call. Every
+    row of the batch costs an epoch's arithmetic, stopped or not, so once most rows
+    have stopped and enough epochs seem to be left, the batch is compacted to the
+    rows still running (compiled again; the same fits, bit for bit).
 
     Each row follows Keras' ``EarlyStopping(monitor="val_loss", min_delta=0,
     patience, restore_best_weights=True)`` on its own: after epoch ``e`` the
@@ -301,24 +304,51 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
         batch_wall_s=wall[-1] if len(wall) else 0.0, batch_size=1)
 
 
-def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
+#: The per-row state of the compiled loop (one entry per row of the batch), then the
+#: shared epoch counter; :func:`_compiled_loop` makes them, a compacted batch carries them.
+ROW_STATE = ("w", "best", "best_val", "best_epoch", "wait", "active", "patience_out",
+             "epochs_run")
+
+#: A batch is compacted (the stopped rows dropped, the loop compiled again for the rows
+#: still running) after a chunk at whose end at most this share of its rows still runs,
+#: when that is expected to pay (:func:`_worth_compacting`).
+COMPACT_SHARE = 0.5
+
+
+def _worth_compacting(running: int, rows: int, epoch: int, epochs: int,
+                      row_epoch_s: float, compile_s: float) -> bool:
+    """Whether to drop the stopped rows of a batch of ``rows`` of which ``running`` still
+    run after ``epoch`` of ``epochs`` epochs: at most :data:`COMPACT_SHARE` of them
+    run, and the seconds it saves, the dropped rows' ``row_epoch_s`` (measured: a
+    chunk's seconds per row and epoch) over the epochs still to come, are at least
+    twice a compilation's (``compile_s``, the first one's). How many epochs are still to
+    come is not known: rows that ran ``epoch`` epochs are taken to run about as many
+    again, within the budget. Compacting never changes a fit, only its cost."""
+    to_come = min(epoch, epochs - epoch)
+    return (0 < running <= COMPACT_SHARE * rows
+            and (rows - running) * to_come * row_epoch_s >= 2 * compile_s)
+
+
+def _compiled_loop(arm, data, arch, state: dict, slots=None):
+    """The compiled epochs of a batch: its variables (:data:`ROW_STATE` and ``epoch``,
+    from the numpy values of ``state``), its Keras optimizer (its slot variables from
+    ``slots`` when given: a compacted batch's rows carry their moments and the step
+    count on) and ``run_chunk(limit)``, which runs up to ``limit`` epochs of the rows
+    still active (at most ``arm["chunk"]``) and returns how many it ran with the
+    training and validation losses of each (NaN for the rows not running)."""
     import keras
     import tensorflow as tf
 
-    batch, chunk, epochs, patience = len(ws0), arm["chunk"], arm["epochs"], arm["patience"]
+    batch, chunk, patience = len(state["w"]), arm["chunk"], arm["patience"]
     x, y, xv, yv = (tf.constant(a) for a in data)
     loss_fn = LOSSES[arm["loss"]]
-    w = keras.Variable(ws0, name="weights")  # a Keras variable, for the Keras optimizer
+    w = keras.Variable(state["w"], name="weights")  # a Keras variable, for the optimizer
     opt = make_optimizer(arm["optimizer"], arm["learning_rate"], arm["momentum"])
     opt.build([w])
-    best = tf.Variable(ws0)
-    best_val = tf.Variable(tf.fill([batch], np.float32(np.inf)))
-    best_epoch = tf.Variable(tf.zeros([batch], tf.int32))  # 1-based; 0: the initial weights
-    wait = tf.Variable(tf.zeros([batch], tf.int32))
-    active = tf.Variable(tf.ones([batch], tf.bool))
-    patience_out = tf.Variable(tf.zeros([batch], tf.bool))
-    epochs_run = tf.Variable(tf.zeros([batch], tf.int32))
-    epoch = tf.Variable(0)
+    for variable, value in zip(opt.variables, slots or ()):
+        variable.assign(value)
+    best, best_val, best_epoch, wait, active, patience_out, epochs_run, epoch = (
+        tf.Variable(state[name]) for name in (*ROW_STATE[1:], "epoch"))
 
     @tf.function(jit_compile=True)
     def run_chunk(limit):
@@ -357,39 +387,87 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
             (tf.constant(0), train_ta, val_ta))
         return i, train_ta.stack(), val_ta.stack()
 
+    variables = dict(zip((*ROW_STATE, "epoch"), (w, best, best_val, best_epoch, wait, active,
+                                                 patience_out, epochs_run, epoch)))
+    return variables, opt, run_chunk
+
+
+def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
+    """The compiled engine (module docstring): chunks of epochs of the whole batch; after
+    a chunk that leaves at most :data:`COMPACT_SHARE` of its rows running, when it
+    pays (:func:`_worth_compacting`), the batch is compacted to those rows (their
+    weights, optimizer moments and step count, best weights and counters carried
+    over), so the epochs after it cost what the running rows cost. Rows are
+    independent, so a row's arithmetic, and its fit, are the same in any batch (bit
+    for bit, tested). Every compilation is timed apart, in ``compile_s``, and kept off
+    the batch's clock."""
+    import tensorflow as tf
+
+    batch, chunk, epochs = len(ws0), arm["chunk"], arm["epochs"]
+    final = {  # each row's state, the running rows' as of the last compaction
+        "w": ws0.copy(), "best": ws0.copy(), "best_val": np.full(batch, np.inf, np.float32),
+        "best_epoch": np.zeros(batch, np.int32),  # 1-based; 0: the initial weights
+        "wait": np.zeros(batch, np.int32), "active": np.ones(batch, bool),
+        "patience_out": np.zeros(batch, bool), "epochs_run": np.zeros(batch, np.int32),
+        "epoch": np.int32(0)}
+    rows = np.arange(batch)  # the batch row of each row of the loop
     t0 = time.perf_counter()
+    variables, opt, run_chunk = _compiled_loop(arm, data, arch, final)
     run_chunk(tf.constant(0))  # trace and compile only: a zero-epoch chunk
-    compile_s = time.perf_counter() - t0
+    compile_s = first_compile_s = time.perf_counter() - t0
     train_loss, val_loss, wall = [], [], []
-    start = time.perf_counter()
+    start, off_clock = time.perf_counter(), 0.0  # compilations after the start: off it
     max_time, timed_out = arm.get("max_time"), False
-    while bool(tf.reduce_any(active)) and int(epoch.numpy()) < epochs:
+    def epoch():
+        return int(variables["epoch"].numpy())
+
+    while bool(tf.reduce_any(variables["active"])) and epoch() < epochs:
         if max_time is not None and wall and wall[-1] >= max_time:
             timed_out = True
             break
-        i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - int(epoch.numpy()))))
+        i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - epoch())))
         n = int(i)
-        tl, vl = tl.numpy()[:n], vl.numpy()[:n]
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - off_clock
         previous = wall[-1] if wall else 0.0
         # The batch's clock is read per chunk and spread evenly over its epochs.
         wall.extend(np.linspace(previous, elapsed, n + 1)[1:])
-        train_loss.append(tl)
-        val_loss.append(vl)
-        progress({"epoch": int(epoch.numpy()), "running": int(np.sum(active.numpy())),
-                  f"{arm['loss']}_train": float(np.fmin.reduce(tl[-1])),
-                  f"{arm['loss']}_val": float(np.fmin.reduce(vl[-1])), "elapsed_s": elapsed})
+        for out, part in ((train_loss, tl), (val_loss, vl)):
+            full = np.full((n, batch), np.nan, np.float32)
+            full[:, rows] = part.numpy()[:n]
+            out.append(full)
+        running = variables["active"].numpy()
+        progress({"epoch": epoch(), "running": int(running.sum()),
+                  f"{arm['loss']}_train": float(np.fmin.reduce(train_loss[-1][-1])),
+                  f"{arm['loss']}_val": float(np.fmin.reduce(val_loss[-1][-1])),
+                  "elapsed_s": elapsed})
+        if _worth_compacting(int(running.sum()), len(rows), epoch(), epochs,
+                             (elapsed - previous) / (n * len(rows)), first_compile_s):
+            tic = time.perf_counter()
+            state = {name: variables[name].numpy() for name in (*ROW_STATE, "epoch")}
+            for name in ROW_STATE:
+                final[name][rows] = state[name]
+            slots = [v.numpy()[running] if v.shape == variables["w"].shape else v.numpy()
+                     for v in opt.variables]
+            rows = rows[running]
+            state = {name: value if name == "epoch" else value[running]
+                     for name, value in state.items()}
+            variables, opt, run_chunk = _compiled_loop(arm, data, arch, state, slots)
+            run_chunk(tf.constant(0))
+            spent = time.perf_counter() - tic
+            compile_s += spent
+            off_clock += spent
+    for name in ROW_STATE:
+        final[name][rows] = variables[name].numpy()
     train_loss, val_loss = np.concatenate(train_loss), np.concatenate(val_loss)
     wall = np.asarray(wall)
-    runs, stopped = epochs_run.numpy(), patience_out.numpy()
-    weights, best_epochs = best.numpy(), best_epoch.numpy()
-    cut = active.numpy() & timed_out  # rows still running when the time ran out
+    runs, stopped = final["epochs_run"], final["patience_out"]
+    cut = final["active"] & timed_out  # rows still running when the time ran out
     # each epoch's seconds split over the rows that ran it (rows stop for good, so row
     # b ran epochs 0 .. runs[b] - 1): every row's own compute, cumulated per epoch
     shares = clock_shares(wall, np.arange(len(wall))[:, None] < runs[None, :])
-    return [_outcome(arm, weights=weights[b], train_loss=train_loss[:runs[b], b],
+    return [_outcome(arm, weights=final["best"][b], train_loss=train_loss[:runs[b], b],
                      val_loss=val_loss[:runs[b], b], time_s=shares[:runs[b], b],
-                     stopped=bool(stopped[b]), best_epoch=int(best_epochs[b]),
+                     stopped=bool(stopped[b]), best_epoch=int(final["best_epoch"][b]),
                      compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch,
                      timed_out=bool(cut[b]))
             for b in range(batch)]

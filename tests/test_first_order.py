@@ -69,19 +69,28 @@ def test_compiled_early_stopping_follows_keras_rule(article_problem):
     np.testing.assert_array_equal(rerun.weights, stopped.weights)
 
 
+def each_fit_alone(problem, W0, together, kwargs):
+    """Assert that each row of the batch ``together`` is, bit for bit, the fit run alone
+    from its row of ``W0`` (a batch of one); return the lone fits."""
+    lone = []
+    for w0, row in zip(W0, together):
+        alone = fit_first_order(problem, w0, **kwargs)
+        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
+            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
+        np.testing.assert_array_equal(row.weights, alone.weights)
+        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
+                                      alone.history.drop(columns="time_s"))
+        lone.append(alone)
+    return lone
+
+
 def test_a_fit_does_not_depend_on_its_batch(article_problem):
     """Each row of a batch is, bit for bit, the fit run alone (a batch of one); rows
     stop independently."""
     W0 = np.stack([model.init_weights(s) for s in (1, 2, 3)])
     kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=400, patience=30, chunk=64)
     together = fit_first_order_batch(article_problem, W0, **kwargs)
-    for w0, row in zip(W0, together):
-        alone = fit_first_order(article_problem, w0, **kwargs)
-        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
-            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
-        np.testing.assert_array_equal(row.weights, alone.weights)
-        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
-                                      alone.history.drop(columns="time_s"))
+    for row, alone in zip(together, each_fit_alone(article_problem, W0, together, kwargs)):
         assert (row.batch_size, alone.batch_size) == (3, 1)
         # alone, a fit's own compute is its wall time
         assert alone.time_s == alone.batch_wall_s == alone.history["time_s"].iloc[-1] > 0
@@ -121,13 +130,7 @@ def test_a_compacted_batch_gives_the_same_fits(article_problem, monkeypatch, opt
     together = fit_first_order_batch(article_problem, W0, **kwargs)
     assert len(loops) > 1 and loops[0] == 5 and loops == sorted(loops, reverse=True), loops
     assert len({r.iterations for r in together}) > 2
-    for w0, row in zip(W0, together):
-        alone = fit_first_order(article_problem, w0, **kwargs)
-        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
-            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
-        np.testing.assert_array_equal(row.weights, alone.weights)
-        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
-                                      alone.history.drop(columns="time_s"))
+    each_fit_alone(article_problem, W0, together, kwargs)
     assert sum(r.time_s for r in together) == pytest.approx(together[0].batch_wall_s)
 
 

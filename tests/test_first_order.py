@@ -261,3 +261,17 @@ def test_time_shares_split_each_step_over_its_active_rows():
     np.testing.assert_allclose(time_shares([0.2, 0.3], [[1], [1]])[:, 0], [0.2, 0.5])
     with pytest.raises(ValueError, match="step_s must be"):
         time_shares([1.0], [[True], [True]])
+
+
+def test_clock_shares_charge_the_batch_wall_and_a_lone_fit_its_clock():
+    from secondorder.optim.fit_result import clock_shares
+
+    # readings at the end of three steps, then 0.5 s of closing work: charged to the
+    # rows of the last step, so the shares add up to the batch's wall time
+    shares = clock_shares([1.0, 2.0, 3.0], [[1, 1], [1, 0], [1, 0]], batch_wall_s=3.5)
+    np.testing.assert_allclose(shares, [[0.5, 0.5], [1.5, 0.5], [3.0, 0.5]])
+    assert shares[-1].sum() == 3.5
+    # a fit alone is charged its own clock, to the last bit
+    clock = np.cumsum([0.1, 0.2, 0.7])
+    alone = clock_shares(clock, np.ones((3, 1), bool), batch_wall_s=1.25)
+    assert alone[:, 0].tolist() == [*clock[:2], 1.25]

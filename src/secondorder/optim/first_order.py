@@ -456,6 +456,8 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
             spent = time.perf_counter() - tic
             compile_s += spent
             off_clock += spent
+            log.info("epoch %d: %d of %d rows still running; the batch goes on with them "
+                     "alone (compiled in %.1f s)", epoch(), len(rows), batch, spent)
     for name in ROW_STATE:
         final[name][rows] = variables[name].numpy()
     train_loss, val_loss = np.concatenate(train_loss), np.concatenate(val_loss)

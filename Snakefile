@@ -27,6 +27,7 @@ localrules:
     spirals,
     split_scale,
     shared_init,
+    evaluate,
     summary,
     audit,
     suite,

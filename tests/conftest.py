@@ -35,6 +35,37 @@ def configs(*extra):
 
 TINY = ROOT / "config" / "test.yaml"
 
+#: On top of the tiny config: a smaller study and, instead of the suite's slice, a tiny
+#: scope with one job per problem x size x arm (as the full suite spreads over a
+#: cluster), for the runs that test how the workflow runs (again, killed, on SLURM)
+#: rather than what it computes. The article's arms are the tiny config's, so their
+#: artifacts equal ``tiny_run``'s.
+SMALL = """study:
+  arms: [lm]
+  single_seed_arms: []
+  n_inits: 1
+  inputs: [raw]
+scaling:
+  hidden: [3, 4]
+suite:
+  in_article: cluster
+  budgets_s: [0.1]
+  bootstrap: {resamples: 100}
+  scopes:
+    cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, cap_s: 0.3,
+              arms: [lm, lbfgs], jobs: arm}
+"""
+
+#: The session-scoped workflow runs; a test that uses one (directly or through another
+#: fixture) is marked ``slow``: ``pytest -m "not slow"`` runs no workflow.
+WORKFLOW_RUNS = ("tiny_run", "small_run")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if set(WORKFLOW_RUNS) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
@@ -43,6 +74,39 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     run_snakemake(workdir, "--cores", "2", *configs(TINY))
     return workdir
+
+
+@pytest.fixture(scope="session")
+def small_config(tmp_path_factory):
+    """The :data:`SMALL` overlay as a config file (use it after ``TINY``)."""
+    path = tmp_path_factory.mktemp("config") / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, small_config):
+    """A second, uninterrupted run: the tiny config with :data:`SMALL` on top, once per
+    session; its article arms are ``tiny_run``'s, its whole results the reference of
+    every other run of that config (killed and resumed, on SLURM)."""
+    workdir = tmp_path_factory.mktemp("small")
+    run_snakemake(workdir, "--cores", "2", *configs(TINY, small_config))
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def workflow(tmp_path_factory):
+    """The parsed workflow (default config), through Snakemake's API."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
+                                          StorageSettings)
+
+    with SnakemakeApi(OutputSettings(quiet=set())) as api:
+        wf = api.workflow(
+            resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+            config_settings=ConfigSettings(configfiles=[ROOT / "config" / "config.yaml"]),
+            snakefile=ROOT / "Snakefile", workdir=tmp_path_factory.mktemp("wf"))
+        yield wf._workflow
 
 
 def set_key(conf, dotted, value):
@@ -58,14 +122,14 @@ def set_key(conf, dotted, value):
 
 
 def assert_same_fits(dir_a, dir_b, arms):
-    """The article arms' fits of two runs agree: histories equal except wall time, and
+    """The article arms' fits of two runs agree: histories equal except their times, and
     fit.json equal in every field that carries no timing."""
     from secondorder import io
 
     for arm in arms:
         a, b = (io.read_csv(d / "results" / "fits" / arm / "history.csv")
                 for d in (dir_a, dir_b))
-        assert a.drop(columns="wall_s").equals(b.drop(columns="wall_s")), arm
+        assert a.drop(columns="time_s").equals(b.drop(columns="time_s")), arm
         fa, fb = (json.loads((d / "results" / "fits" / arm / "fit.json").read_text())
                   for d in (dir_a, dir_b))
         for key in ("status", "iterations", "evaluations", "settings", "init_sha256"):

@@ -69,23 +69,86 @@ def test_compiled_early_stopping_follows_keras_rule(article_problem):
     np.testing.assert_array_equal(rerun.weights, stopped.weights)
 
 
+def each_fit_alone(problem, W0, together, kwargs):
+    """Assert that each row of the batch ``together`` is, bit for bit, the fit run alone
+    from its row of ``W0`` (a batch of one); return the lone fits."""
+    lone = []
+    for w0, row in zip(W0, together):
+        alone = fit_first_order(problem, w0, **kwargs)
+        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
+            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
+        np.testing.assert_array_equal(row.weights, alone.weights)
+        pd.testing.assert_frame_equal(row.history.drop(columns="time_s"),
+                                      alone.history.drop(columns="time_s"))
+        lone.append(alone)
+    return lone
+
+
 def test_a_fit_does_not_depend_on_its_batch(article_problem):
     """Each row of a batch is, bit for bit, the fit run alone (a batch of one); rows
     stop independently."""
     W0 = np.stack([model.init_weights(s) for s in (1, 2, 3)])
     kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=400, patience=30, chunk=64)
     together = fit_first_order_batch(article_problem, W0, **kwargs)
-    for w0, row in zip(W0, together):
-        alone = fit_first_order(article_problem, w0, **kwargs)
-        assert (row.status, row.iterations, row.extra["best_epoch"], row.message) == (
-            alone.status, alone.iterations, alone.extra["best_epoch"], alone.message)
-        np.testing.assert_array_equal(row.weights, alone.weights)
-        pd.testing.assert_frame_equal(row.history.drop(columns="wall_s"),
-                                      alone.history.drop(columns="wall_s"))
-        assert (row.extra["batch_size"], alone.extra["batch_size"]) == (3, 1)
-        assert alone.wall_s == alone.extra["batch_wall_s"]
-        assert row.wall_s <= row.extra["batch_wall_s"]
+    for row, alone in zip(together, each_fit_alone(article_problem, W0, together, kwargs)):
+        assert (row.batch_size, alone.batch_size) == (3, 1)
+        # alone, a fit's own compute is its wall time
+        assert alone.time_s == alone.batch_wall_s == alone.history["time_s"].iloc[-1] > 0
+        assert 0 < row.time_s == row.history["time_s"].iloc[-1] < row.batch_wall_s
+        assert np.all(np.diff(row.history["time_s"]) > 0)
     assert len({r.iterations for r in together}) > 1
+    # in a batch, a fit is charged its share: the shares add up to the batch's wall time,
+    # and a fit that stopped earlier is charged less
+    assert sum(r.time_s for r in together) == pytest.approx(together[0].batch_wall_s)
+    assert len({r.batch_wall_s for r in together}) == 1
+    short, long = sorted(together, key=lambda r: r.iterations)[::len(together) - 1]
+    assert short.time_s < long.time_s
+
+
+@pytest.mark.parametrize("optimizer,momentum", [("adam", 0.0), ("rmsprop", 0.9)])
+def test_a_compacted_batch_gives_the_same_fits(article_problem, monkeypatch, optimizer,
+                                               momentum):
+    """Once half of a batch has stopped, the loop may go on with the running rows alone
+    (their weights, optimizer moments and step count carried over): each fit is still,
+    bit for bit, the fit run alone, and the time shares still add up to the batch's
+    wall time. Compaction forced here whenever half the rows have stopped."""
+    from secondorder.optim import first_order
+
+    monkeypatch.setattr(first_order, "_worth_compacting",
+                        lambda running, rows, *rest: 0 < running <= rows / 2)
+    loops = []
+    compiled_loop = first_order._compiled_loop
+
+    def counting(arm, data, arch, state, slots=None):
+        loops.append(len(state["w"]))
+        return compiled_loop(arm, data, arch, state, slots)
+
+    monkeypatch.setattr(first_order, "_compiled_loop", counting)
+    W0 = np.stack([model.init_weights(s) for s in (1, 2, 3, 4, 5)])
+    kwargs = dict(arch=model.ARTICLE, optimizer=optimizer, momentum=momentum,
+                  learning_rate=0.05, epochs=600, patience=25, chunk=16)
+    together = fit_first_order_batch(article_problem, W0, **kwargs)
+    assert len(loops) > 1 and loops[0] == 5 and loops == sorted(loops, reverse=True), loops
+    assert len({r.iterations for r in together}) > 2
+    each_fit_alone(article_problem, W0, together, kwargs)
+    assert sum(r.time_s for r in together) == pytest.approx(together[0].batch_wall_s)
+
+
+def test_compacting_pays_only_for_enough_work():
+    from secondorder.optim.first_order import _worth_compacting
+
+    # half the rows stopped, 40 rows x 4000 epochs x 0.1 ms = 16 s saved >= 2 x 1 s
+    assert _worth_compacting(40, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                             compile_s=1.0)
+    assert not _worth_compacting(41, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)  # more than half still running
+    # early on (few epochs run) or near the end of the budget it does not pay
+    assert not _worth_compacting(10, 80, epoch=100, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)
+    assert not _worth_compacting(10, 80, epoch=9900, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)
+    assert not _worth_compacting(0, 80, epoch=4000, epochs=10000, row_epoch_s=1e-4,
+                                 compile_s=1.0)  # nothing left to run
 
 
 def test_patience_running_out_on_the_last_epoch_is_early_stopping(article_problem):
@@ -198,3 +261,17 @@ def test_time_shares_split_each_step_over_its_active_rows():
     np.testing.assert_allclose(time_shares([0.2, 0.3], [[1], [1]])[:, 0], [0.2, 0.5])
     with pytest.raises(ValueError, match="step_s must be"):
         time_shares([1.0], [[True], [True]])
+
+
+def test_clock_shares_charge_the_batch_wall_and_a_lone_fit_its_clock():
+    from secondorder.optim.fit_result import clock_shares
+
+    # readings at the end of three steps, then 0.5 s of closing work: charged to the
+    # rows of the last step, so the shares add up to the batch's wall time
+    shares = clock_shares([1.0, 2.0, 3.0], [[1, 1], [1, 0], [1, 0]], batch_wall_s=3.5)
+    np.testing.assert_allclose(shares, [[0.5, 0.5], [1.5, 0.5], [3.0, 0.5]])
+    assert shares[-1].sum() == 3.5
+    # a fit alone is charged its own clock, to the last bit
+    clock = np.cumsum([0.1, 0.2, 0.7])
+    alone = clock_shares(clock, np.ones((3, 1), bool), batch_wall_s=1.25)
+    assert alone[:, 0].tolist() == [*clock[:2], 1.25]

@@ -163,12 +163,16 @@ def test_fit_lm_batch_matches_fit_lm(article, scaling):
         for column in ("iteration", "ssq_train", "ssq_val", "mu"):
             np.testing.assert_allclose(fit.history[column], alone.history[column], rtol=1e-10)
         np.testing.assert_allclose(fit.weights, alone.weights, rtol=1e-10, atol=1e-14)
-        assert fit.extra["njev"] == alone.extra["njev"] and fit.extra["batch_size"] == 3
-        assert alone.extra["batch_size"] == 1 and alone.wall_s == alone.extra["batch_wall_s"]
-        # a row's time is its own compute: its share of the batch's
-        assert 0 < fit.wall_s < fit.extra["batch_wall_s"]
-        assert fit.wall_s == pytest.approx(fit.history["time_s"].iloc[-1], rel=1e-9)
-    assert sum(fit.wall_s for fit in fits) == pytest.approx(fits[0].extra["batch_wall_s"])
+        assert fit.extra["njev"] == alone.extra["njev"] and fit.batch_size == 3
+        # alone, a fit's own compute is its wall time
+        assert alone.batch_size == 1 and alone.time_s == alone.batch_wall_s > 0
+        assert alone.time_s == alone.history["time_s"].iloc[-1]
+        # in the batch, its share: less than the batch's wall, the history's last time
+        assert 0 < fit.time_s < fit.batch_wall_s
+        assert fit.time_s == fit.history["time_s"].iloc[-1]
+        assert np.all(np.diff(fit.history["time_s"]) >= 0)
+    # the shares add up to the batch's wall time
+    assert sum(f.time_s for f in fits) == pytest.approx(fits[0].batch_wall_s)
 
 
 def test_fit_lm_batch_with_minpack(article):
@@ -177,7 +181,9 @@ def test_fit_lm_batch_with_minpack(article):
     fits = lm_network.fit_lm_batch(arm, article["problem"],
                                  np.stack([model.init_weights(s) for s in (1, 2)]),
                                  model.ARTICLE)
-    assert [f.extra["batch_size"] for f in fits] == [1, 1]
+    assert [f.batch_size for f in fits] == [1, 1]
+    # each row ran alone: its own compute is its wall time
+    assert all(f.time_s == f.batch_wall_s == f.history["time_s"].iloc[-1] > 0 for f in fits)
     assert all(f.iterations <= 30 and f.history["ssq_train"].iloc[-1] < 200 for f in fits)
 
 

@@ -2,6 +2,7 @@
 ``requirements/pins.txt``, the conda environment files, the README's install commands,
 ``.ci/run``, and the project's metadata (licence, citation, version, config docs)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -181,14 +182,58 @@ def test_root_environment_pip_section_is_accepted_by_pip(tmp_path):
     assert "secondorder" in proc.stdout, proc.stdout[-2000:]
 
 
-def test_rules_carry_no_relative_conda_env():
-    """The workflow runs in one environment (no `conda:` directive); a rule that does
-    name an env file must name one under workflow/envs/ (checked above)."""
-    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for match in re.finditer(r"^\s+conda:\s*\n\s+(.+)$", smk.read_text(), re.M):
-            target = match[1].strip().strip("\"'")
-            assert "envs/" in target and ".." not in target.replace("../envs/", ""), (
-                smk.name, target)
+#: The workflow's one environment as its rules name it, and what completes it.
+RULE_ENV = ROOT / "workflow" / "envs" / "secondorder.yaml"
+POST_DEPLOY = RULE_ENV.with_suffix(".post-deploy.sh")
+
+
+def test_every_rule_runs_in_the_one_environment(workflow):
+    """Every rule that runs something names the one software environment (so `snakemake
+    --lint` is clean and `--sdm conda` runs every job in it), the env file under
+    workflow/envs/; the Snakefile tells its post-deploy script where the repository is."""
+    running = [rule for rule in workflow.rules if not rule.norun]
+    assert len(running) >= 15
+    for rule in running:
+        assert (Path(rule.snakefile).parent / rule.conda_env).resolve() == RULE_ENV, (
+            rule.name, rule.conda_env)
+    assert Path(os.environ["SECONDORDER_ROOT"]) == ROOT
+
+
+def test_rule_environment_is_the_root_one():
+    """The rules' env file gives what the root environment.yml gives: its Python from
+    conda, then (post-deploy, inside the new environment) the same pip install of this
+    package with the same pins and extras. Its comment carries the pins' sha256, so a
+    new pins file changes the file's content and `--sdm conda` rebuilds it."""
+    root_env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    env = yaml.safe_load(RULE_ENV.read_text())
+    assert [d for d in env["dependencies"] if isinstance(d, str)] == [
+        d for d in root_env["dependencies"] if isinstance(d, str)]
+    assert not pip_lines(env)  # nothing resolved against the copy's directory
+    assert f"# pins sha256: {pins.sha256()}" in RULE_ENV.read_text().splitlines(), (
+        f"{RULE_ENV.relative_to(ROOT)}: update its pins sha256 line after changing the pins")
+    script = POST_DEPLOY.read_text()
+    assert script.startswith("#!/usr/bin/env bash\n") and os.access(POST_DEPLOY, os.X_OK)
+    extras = re.search(r"-e \.\[(.*)\]", " ".join(pip_lines(root_env)))[1]
+    assert (f'-c "$SECONDORDER_ROOT/requirements/pins.txt" '
+            f'-e "$SECONDORDER_ROOT[{extras}]"') in script
+
+
+def test_post_deploy_script_installs_the_package_with_the_pins(tmp_path):
+    """Run the post-deploy script as Snakemake would, from another directory; pip
+    resolves its install without downloading anything (dry run, no index)."""
+    env = {**os.environ, "SECONDORDER_ROOT": str(ROOT), "PIP_DRY_RUN": "1",
+           "PIP_NO_DEPS": "1", "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(POST_DEPLOY)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "secondorder" in proc.stdout, proc.stdout[-2000:]
+    # without the repository's location it stops at once, saying what is missing
+    del env["SECONDORDER_ROOT"]
+    proc = subprocess.run(["bash", str(POST_DEPLOY)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "SECONDORDER_ROOT" in proc.stderr
 
 
 # --- the README's commands and CI ---------------------------------------------------------

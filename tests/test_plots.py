@@ -39,11 +39,14 @@ def test_one_colour_per_engine_in_the_scaling_figure():
 
 def test_training_curves_use_the_engine_colours():
     hist = pd.DataFrame({"iteration": [1, 2, 3], "ssq_train": [3.0, 2.0, 1.0],
-                         "ssq_val": [3.0, 2.5, 2.0], "wall_s": [0.1, 0.2, 0.3]})
+                         "ssq_val": [3.0, 2.5, 2.0], "time_s": [0.1, 0.2, 0.3]})
     fig = plots.training_curves({"lm_fd": hist, "adam": hist, "lm": hist})
     colors = _line_colors(fig.axes[0])
     for arm in ("adam", "lm", "lm_fd"):
         assert colors[f"{arm} train"] == to_hex(plots.color(arm)), arm
+    # the time axis says what it measures: the fit's own compute
+    assert fig.axes[1].get_xlabel() == plots.TIME_LABEL
+    assert "own compute" in plots.TIME_LABEL
     plots.plt.close(fig)
 
 

@@ -15,22 +15,7 @@ SLURM = ("slurm", "slurm-cpu")
 #: Keys only one of the SLURM profiles may set: the no-accounting plugin options.
 NO_ACCOUNTING = {"slurm-no-account", "slurm-status-command",
                  "slurm-init-seconds-before-status-checks"}
-TINY_RULES = {"spirals", "split_scale", "shared_init", "summary", "audit"}
-
-
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    """The parsed workflow (default config), through Snakemake's API."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
-                                          StorageSettings)
-
-    with SnakemakeApi(OutputSettings(quiet=set())) as api:
-        wf = api.workflow(
-            resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-            config_settings=ConfigSettings(configfiles=[ROOT / "config" / "config.yaml"]),
-            snakefile=ROOT / "Snakefile", workdir=tmp_path_factory.mktemp("wf"))
-        yield wf._workflow
+TINY_RULES = {"spirals", "split_scale", "shared_init", "evaluate", "summary", "audit"}
 
 
 def threads(rule) -> int:

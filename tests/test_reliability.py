@@ -76,7 +76,7 @@ BAD_CONFIGS = [
      ["config key 'arms.adam.learning_rate'", "it must be > 0"]),
     ("zero-inits", [("study.n_inits", 0)], ["config key 'study.n_inits'", "it must be >= 1"]),
     ("unknown-solve", [("arms.lm.solve", "cuda")],
-     ["config key 'arms.lm.solve'", "'cuda' is not allowed; allowed values are ['tf', 'scipy']"]),
+     ["config key 'arms.lm.solve'", "'cuda' is not allowed; allowed values are ['numpy', 'scipy']"]),
     ("unknown-damping", [("arms.lm.damping", "fletcher")],
      ["config key 'arms.lm.damping'", "allowed values are ['marquardt', 'nielsen']"]),
     ("unknown-inputs", [("arms.lm.inputs", "normalized")],
@@ -219,11 +219,13 @@ def _kill_leftovers(workdir):
 
 
 class Run:
-    """``snakemake --cores 2`` on the tiny config in its own session, killable as a whole."""
+    """``snakemake --cores 2`` on the tiny config (``extra`` config files on top) in its own
+    session, killable as a whole."""
 
-    def __init__(self, workdir, log):
+    def __init__(self, workdir, log, *extra):
         self.workdir, self.log = workdir, log
-        cmd = [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *map(str, configs(TINY))]
+        cmd = [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2",
+               *map(str, configs(TINY, *extra))]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -248,7 +250,7 @@ class Run:
 
 DETERMINISTIC = ("results/data/", "results/init/", "results/fits/", "results/eval/",
                  "results/study/")
-TIMED = ("history.csv", "fit.json", "fits.csv")  # carry wall times: compared column-wise
+TIMED = ("history.csv", "fit.json", "fits.csv")  # carry times: compared column-wise
 
 
 def assert_same_results(reference, workdir):
@@ -268,22 +270,23 @@ def assert_same_results(reference, workdir):
                 assert a[key] == b[key], (path, key)
         else:
             a, b = (io.read_csv(d / path) for d in (reference, workdir))
-            drop = [c for c in ("wall_s", "compile_s") if c in a]
+            drop = [c for c in ("time_s", "batch_wall_s", "compile_s") if c in a]
             assert a.drop(columns=drop).equals(b.drop(columns=drop)), path
 
 
 @pytest.mark.slow
-def test_killed_runs_resume_to_the_same_results(tiny_run, tmp_path):
+def test_killed_runs_resume_to_the_same_results(small_run, small_config, tmp_path):
     """SIGKILL the whole run twice during training and once while the article's notebook
     runs (seeded random moments); the next plain run finishes, with every deterministic
-    artifact identical to an uninterrupted run's and no temporary left in results/."""
+    artifact identical to an uninterrupted run's (the session's ``small_run``, the same
+    config) and no temporary left in results/."""
     rng = random.Random(20261127)
     work = tmp_path / "work"
     results = work / "results"
     run = None
     try:
         # 1: as soon as training has written something, plus up to 4 s
-        run = Run(work, tmp_path / "run1.log")
+        run = Run(work, tmp_path / "run1.log", small_config)
         run.wait_for(lambda: _files(results / "fits") or _files(results / "study"),
                      "training output")
         time.sleep(rng.uniform(0, 4))
@@ -291,14 +294,14 @@ def test_killed_runs_resume_to_the_same_results(tiny_run, tmp_path):
 
         # 2: 1 to 5 s after this attempt started a training job
         log2 = tmp_path / "run2.log"
-        run = Run(work, log2)
+        run = Run(work, log2, small_config)
         run.wait_for(lambda: re.search(r"rule (train|study)_", log2.read_text()),
                      "a training job")
         time.sleep(rng.uniform(1, 5))
         run.kill()
 
         # 3: while papermill writes the article's notebook (its temporary exists)
-        run = Run(work, tmp_path / "run3.log")
+        run = Run(work, tmp_path / "run3.log", small_config)
         run.wait_for(lambda: list((results / "article").glob(".article.*.tmp.ipynb")),
                      "the article's notebook")
         time.sleep(rng.uniform(0, 2))
@@ -314,12 +317,12 @@ def test_killed_runs_resume_to_the_same_results(tiny_run, tmp_path):
     plant_stale_lock(work)
 
     # the user's command, unchanged (the default profile applies: no lock, rerun-incomplete)
-    proc = run_snakemake(work, "--cores", "2", *configs(TINY), timeout=900)
+    proc = run_snakemake(work, "--cores", "2", *configs(TINY, small_config), timeout=900)
     assert "cannot be locked" not in proc.stdout + proc.stderr
     assert _temporaries(results) == []
     assert "left by an interrupted earlier run" in (work / "logs" / "article.log").read_text()
     assert audit.verify(results) == []
-    assert_same_results(tiny_run, work)
+    assert_same_results(small_run, work)
 
 
 def plant_stale_lock(workdir):
@@ -359,7 +362,8 @@ def faulty_run(tmp_path_factory):
     conf = tiny_config(run=["adam", "lm"],
                        arms={"adam": {"learning_rate": 1.0e39}, "lm": {"mu_max": 1.0e-2}},
                        study={"arms": ["adam", "lm"], "single_seed_arms": [], "n_inits": 2,
-                              "inits_per_job": 2, "inputs": ["raw"], "reordered_arms": []})
+                              "inits_per_job": 2, "inputs": ["raw"], "reordered_arms": []},
+                       suite={"in_article": "none"})  # no suite slice: not its subject
     del conf["scaling"]
     path = base / "faults.yaml"
     path.write_text(yaml.safe_dump(conf))

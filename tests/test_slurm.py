@@ -4,8 +4,9 @@ Needs a running SLURM (``.ci/slurm-up.sh`` brings up a one-node cluster; ``.ci/r
 does that before the tests). Without ``sbatch`` on PATH, or when ``sinfo`` does not
 answer with a usable node, the whole module is skipped.
 
-One module-scoped SLURM run of the tiny config (``profiles/slurm-cpu``, every job a
-SLURM job) is shared: the first test checks it against the local ``tiny_run``; the
+One module-scoped SLURM run of the tiny config with the smaller study of
+``conftest.SMALL`` (``profiles/slurm-cpu``, every job a SLURM job) is shared: the first
+test checks it against the session's local run of the same config (``small_run``); the
 second reruns its ``lm_fd`` arm, slowed down, in a copy, ``scancel``s that job while it
 runs and checks that Snakemake resubmits it (``retries:`` in the profile) and the
 results still verify.
@@ -29,8 +30,9 @@ from secondorder import audit, io
 PROFILE = ROOT / "profiles" / "slurm-cpu"
 TRAIN_RULES = {"train_adam", "train_lm", "train_lm_fd"}
 ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
-DETERMINISTIC = ("results/data/", "results/init/", "results/fits/", "results/eval/")
-TIMED = ("history.csv", "fit.json")  # carry wall times; compared separately
+DETERMINISTIC = ("results/data/", "results/init/", "results/fits/", "results/eval/",
+                 "results/study/")
+TIMED = ("history.csv", "fit.json", "fits.csv")  # carry times; compared separately
 #: ``max_nfev`` that makes the tiny lm_fd fit take ~10 s on 2 busy cores (~2 ms per unit;
 #: its 300 in config/test.yaml take 0.5 s).
 SLOW_NFEV = 5000
@@ -144,50 +146,23 @@ def _arm(rec):
 
 @pytest.fixture(scope="module")
 def local_run(request):
-    """The session's local tiny run, with its wall time when it is built here (None when
-    another test built it earlier in the session)."""
+    """The session's local run of the same config (``small_run``), with its wall time when
+    it is built here (None when another test built it earlier in the session)."""
     t0 = time.perf_counter()
-    workdir = request.getfixturevalue("tiny_run")
+    workdir = request.getfixturevalue("small_run")
     wall = time.perf_counter() - t0
     return workdir, (wall if wall > 1 else None)
 
 
-#: On top of the tiny config: a smaller study and, instead of the suite's slice, a tiny
-#: scope with one job per problem x size x arm (as the full suite spreads over a
-#: cluster), so that the SLURM runs (each job pays a submission and status checks) stay
-#: short. The article's arms are unchanged. (The suite's rules declare their resources:
-#: tests/test_profiles.py.)
-SMALL_STUDY = """study:
-  arms: [lm]
-  single_seed_arms: []
-  n_inits: 1
-  inputs: [raw]
-scaling:
-  hidden: [3, 4]
-suite:
-  in_article: cluster
-  budgets_s: [0.1]
-  bootstrap: {resamples: 100}
-  scopes:
-    cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, cap_s: 0.3,
-              arms: [lm, lbfgs], jobs: arm}
-"""
-
-
 @pytest.fixture(scope="module")
-def small_study(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "small_study.yaml"
-    path.write_text(SMALL_STUDY)
-    return path
-
-
-@pytest.fixture(scope="module")
-def slurm_run(tmp_path_factory, small_study):
-    """The tiny config (smaller study), every job a SLURM job; returns (workdir, wall
-    seconds, log)."""
+def slurm_run(tmp_path_factory, small_config):
+    """The tiny config with the smaller study of ``conftest.SMALL`` (each SLURM job pays
+    a submission and status checks; the suite's rules declare their resources:
+    tests/test_profiles.py), every job a SLURM job; returns (workdir, wall seconds,
+    log)."""
     workdir = tmp_path_factory.mktemp("slurm").resolve()
     t0 = time.perf_counter()
-    proc = _start(workdir, *configs(TINY, small_study))
+    proc = _start(workdir, *configs(TINY, small_config))
     code, log = _finish(proc, workdir, timeout=900)
     wall = time.perf_counter() - t0
     assert code == 0, log[-6000:]
@@ -207,13 +182,15 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
     # The SLURM profile alone was used (no workflow profile layered on top).
     assert "slurm-cpu" in log and "workflow specific profile" not in log, log[:2000]
 
-    # Every training and evaluation job ran as its own SLURM job on a SLURM node.
+    # Every training job ran as its own SLURM job on a SLURM node; the one evaluation
+    # job, a second of numpy, ran in the Snakemake process (a localrule).
     records = _records(workdir)
-    jobs = [r for r in records if r["rule"] in TRAIN_RULES | {"evaluate"}]
-    assert sorted((r["rule"] == "evaluate", _arm(r)) for r in jobs) == sorted(
-        [(False, a) for a in ARMS] + [(True, a) for a in ARMS])
+    jobs = [r for r in records if r["rule"] in TRAIN_RULES]
+    assert sorted(_arm(r) for r in jobs) == sorted(ARMS)
     for rec in jobs:
         assert rec.get("slurm_job_id") and rec.get("slurm_node"), (rec["rule"], _arm(rec))
+    evaluation = [r for r in records if r["rule"] == "evaluate"]
+    assert len(evaluation) == 1 and "slurm_job_id" not in evaluation[0]
     ids = [r["slurm_job_id"] for r in records if "slurm_job_id" in r]
     assert len(ids) == len(set(ids)), ids
     # ... the ids the jobs saw are the ones Snakemake submitted in this run ...
@@ -228,7 +205,7 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
         assert row["state"] == "COMPLETED", row
         assert row["node"] == rec["slurm_node"], (row, rec["slurm_node"])
         assert row["workdir"] == str(workdir), row
-    print(f"[slurm] {len(jobs)} training/evaluation jobs, SLURM ids "
+    print(f"[slurm] {len(jobs)} training jobs, SLURM ids "
           f"{sorted(int(r['slurm_job_id']) for r in jobs)}; {len(checked)} still in squeue, "
           "all COMPLETED")
 
@@ -242,7 +219,7 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
     assert set(compared) <= set(remote)
     assert any(p.endswith("weights.npy") for p in compared)
     # The study's jobs (a smaller study here) ran under SLURM too, and so did the suite's,
-    # one job per problem x size x arm.
+    # one job per problem x size x arm (conftest.SMALL's cluster scope).
     study_jobs = [r for r in records if r["rule"].startswith("study_")]
     assert study_jobs and all(r.get("slurm_job_id") for r in study_jobs)
     suite_jobs = [r for r in records if r["rule"] == "suite_fit"]
@@ -258,7 +235,7 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
         assert fit.get("slurm_job_id"), arm
 
 
-def test_slurm_scancel_is_retried(slurm_run, small_study, tmp_path):
+def test_slurm_scancel_is_retried(slurm_run, small_config, tmp_path):
     """scancel the (slowed-down) lm_fd training job while it runs: Snakemake resubmits it,
     the run succeeds, and the results verify with no temporary files left."""
     source = slurm_run[0]
@@ -270,7 +247,7 @@ def test_slurm_scancel_is_retried(slurm_run, small_study, tmp_path):
 
     t0 = time.perf_counter()
     # Only the forced lm_fd chain reruns (train, evaluate, summary, article, audit).
-    proc = _start(workdir, *configs(TINY, small_study, slow), "--forcerun", "train_lm_fd",
+    proc = _start(workdir, *configs(TINY, small_config, slow), "--forcerun", "train_lm_fd",
                   "--rerun-triggers", "mtime")
     try:
         # Wait (bounded) for the lm_fd training job to run, then for its script to start.

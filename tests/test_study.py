@@ -24,7 +24,7 @@ def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
     arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.05, "epochs": 80,
            "patience": 30, "chunk": 64}
     results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
-    assert [r.extra["batch_size"] for r in results] == [2, 2]
+    assert [r.batch_size for r in results] == [2, 2]
     for seed, res in zip([1, 2], results):
         single = fit_arm(arm, scaled_problem, model.init_weights(seed), model.ARTICLE)
         assert (res.status, res.iterations) == (single.status, single.iterations)
@@ -45,7 +45,7 @@ def test_a_failed_batch_is_retried_fit_by_fit(scaled_problem, monkeypatch):
     arm = {"optimizer": "sgd", "inputs": "scaled", "learning_rate": 1e-4, "epochs": 3,
            "patience": 5}
     results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
-    assert [(r.iterations, r.extra["batch_size"]) for r in results] == [(3, 1), (3, 1)]
+    assert [(r.iterations, r.batch_size) for r in results] == [(3, 1), (3, 1)]
 
 
 def test_seed_blocks_cover_every_seed_once():
@@ -79,12 +79,16 @@ def test_robustness_counts_failures_as_no_success():
         "arm": ["lm"] * 4 + ["adam"] * 2, "inputs": ["raw"] * 6,
         "init_seed": [1, 2, 3, 4, 1, 2],
         "accuracy_all": [0.99, 0.95, 0.5, np.nan, 0.96, 0.2],
-        "wall_s": [1.0, 2.0, 3.0, np.nan, 0.5, 0.5],
+        "time_s": [1.0, 2.0, 3.0, np.nan, 0.5, 0.5],
+        "batch_wall_s": [6.0, 6.0, 6.0, np.nan, 1.0, 1.0],
         "status": ["max_iter", "max_iter", "max_iter", "error", "early_stopping", "nan_loss"]})
     table = study.robustness(fits, 0.95).set_index("arm")
     assert table.loc["lm", "n"] == 4 and table.loc["lm", "successes"] == 2
     assert table.loc["lm", "rate"] == 0.5
     assert table.loc["adam", "successes"] == 1
+    # the median time is the fits' own compute, the batch's wall beside it
+    assert table.loc["lm", "median_time_s"] == 2.0
+    assert table.loc["lm", "median_batch_wall_s"] == 6.0
     lo, hi = study.wilson_interval(2, 4)
     assert table.loc["lm", "ci_low"] == pytest.approx(lo)
 

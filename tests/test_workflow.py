@@ -53,7 +53,8 @@ def test_tiny_run_summary_table(results):
     fits = every[every["source"] == "article"]
     assert set(fits["arm"]) == set(ARMS)
     required = ["arm", "init_seed", "inputs", "accuracy_all", "accuracy_train", "accuracy_val",
-                "ssq_train", "ssq_val", "iterations", "wall_s", "status"]
+                "ssq_train", "ssq_val", "iterations", "time_s", "batch_wall_s",
+                "batch_size", "status"]
     assert set(required) <= set(fits.columns)
     assert fits.set_index("arm").loc[list(ARMS), "inputs"].tolist() == \
         ["scaled", "raw", "raw", "raw"]
@@ -62,9 +63,12 @@ def test_tiny_run_summary_table(results):
     # by a margin (0.8 on our machines); a broken step or Jacobian stays near 50%
     assert fits.set_index("arm").loc["lm", "accuracy_all"] >= 0.7
     fit = json.loads((results / "fits" / "lm" / "fit.json").read_text())
-    for key in ("status", "message", "iterations", "evaluations", "wall_s", "versions",
-                "device"):
+    for key in ("status", "message", "iterations", "evaluations", "time_s", "batch_wall_s",
+                "batch_size", "versions", "device"):
         assert key in fit
+    # the article's arms run alone: a fit's own compute is its batch's wall time
+    assert (fits["batch_size"] == 1).all()
+    assert (fits["time_s"] == fits["batch_wall_s"]).all() and (fits["time_s"] > 0).all()
     assert fit["versions"]["tensorflow"] and fit["device"]["type"] in ("CPU", "GPU")
     semantics = {arm: json.loads((results / "fits" / arm / "fit.json").read_text())
                  ["scipy_semantics"] for arm in ("lm_fd", "lm_fd_modern")}
@@ -83,8 +87,17 @@ def test_tiny_run_study_tables(results):
     assert set(study[study["inputs"] == "raw_reordered"]["arm"]) == {"lm"}
     robust = pd.read_csv(results / "summary" / "robustness.csv")
     assert list(robust.columns) == ["arm", "inputs", "n", "successes", "rate", "ci_low",
-                                    "ci_high", "median_accuracy", "median_wall_s"]
+                                    "ci_high", "median_accuracy", "median_time_s",
+                                    "median_batch_wall_s"]
     assert len(robust) == 4 * 2 + 1 and (robust["ci_low"] <= robust["rate"]).all()
+    # a study block trains its fits as one batch (L-BFGS and the FD LM one at a time):
+    # each fit is charged its share, and the shares of a batch add up to its wall time
+    batched = study[study["arm"].isin(["adam", "lm"])]
+    assert (batched["batch_size"] == 2).all()
+    for _, batch in batched.groupby(["arm", "inputs"]):
+        assert batch["time_s"].sum() == pytest.approx(batch["batch_wall_s"].iloc[0])
+    alone = study[study["arm"].isin(["lbfgs", "lm_fd"])]
+    assert (alone["batch_size"] == 1).all() and (alone["time_s"] == alone["batch_wall_s"]).all()
     rounding = pd.read_csv(results / "summary" / "rounding.csv")
     assert rounding["arm"].tolist() == ["lm"] and rounding["n"].tolist() == [2]
     scaling = pd.read_csv(results / "summary" / "scaling.csv")

@@ -3,8 +3,9 @@
 Each pipeline job writes one provenance record (``results/provenance/<rule>[/<wildcards>].json``)
 when it has written its outputs: the sha256 of every output and input, the rule, its
 wildcards and params (the config values it used), library versions, git commit and
-whether the tree was dirty, host, device, SLURM job id when there is one, and start
-and end times. The ``audit`` rule gathers the records into ``results/audit/manifest.json``.
+whether the tree was dirty, host, SLURM job id when there is one, start and end times,
+and for a job that computed with TensorFlow (it trains: ``threads`` given to
+:func:`job`) the device it computed on; the other jobs claim none. The ``audit`` rule gathers the records into ``results/audit/manifest.json``.
 
 ``secondorder audit verify [results-dir]`` recomputes every hash and reports each
 artifact that is **missing**, **changed** (its bytes differ from what its job wrote),
@@ -38,18 +39,26 @@ def hashes(paths) -> dict[str, str]:
     return {str(f): io.sha256(f) for p in paths for f in _files(p)}
 
 
-def record(*, rule, wildcards, params, inputs, outputs, started, finished) -> dict:
-    """One job's provenance record (see the module docstring)."""
+def record(*, rule, wildcards, params, inputs, outputs, started, finished,
+           with_device=False) -> dict:
+    """One job's provenance record (see the module docstring); ``with_device`` for a
+    job that computed with TensorFlow."""
     return {"rule": rule, "wildcards": wildcards, "params": params,
             "inputs": hashes(inputs), "outputs": hashes(outputs),
-            "started": started, "finished": finished, **provenance.environment()}
+            "started": started, "finished": finished,
+            **provenance.environment(with_device=with_device)}
 
 
 @contextlib.contextmanager
 def job(smk, threads: int | None = None):
-    """Run a Snakemake script's body: log to its log file, pin TensorFlow to its threads
-    when asked, and on success write the job's provenance record to
-    ``smk.output.provenance`` (written last, atomically; nothing on failure).
+    """Run a Snakemake script's body: log to its log file and on success write the job's
+    provenance record to ``smk.output.provenance`` (written last, atomically; nothing on
+    failure).
+
+    ``threads`` marks a job that computes with TensorFlow (one that trains): its thread
+    pools are pinned to ``threads`` and its record names the device it computed on
+    (:func:`secondorder.provenance.device`). Without ``threads`` the job never imports
+    TensorFlow (seconds of start-up) and its record claims no device.
 
     First it deletes the temporaries a killed earlier attempt of this job left beside
     its outputs (:func:`secondorder.io.remove_stale_temporaries`): Snakemake deletes
@@ -71,7 +80,8 @@ def job(smk, threads: int | None = None):
     outputs = [p for p in smk.output if p != smk.output.provenance]
     rec = record(rule=smk.rule, wildcards=dict(smk.wildcards.items()),
                  params=dict(smk.params.items()), inputs=list(smk.input),
-                 outputs=outputs, started=started, finished=provenance.now())
+                 outputs=outputs, started=started, finished=provenance.now(),
+                 with_device=bool(threads))
     io.write_json(smk.output.provenance, rec)
     log.info("%s done in %.1f s; provenance in %s", smk.rule, time.perf_counter() - t0,
              smk.output.provenance)
@@ -94,7 +104,8 @@ def build_manifest(record_paths, out_json) -> dict:
 
 
 def table(records) -> list[dict]:
-    """A human table: one row per artifact with its rule, hash and the job's context."""
+    """A human table: one row per artifact with its rule, hash and the job's context
+    (``device`` empty for a job that did not compute with TensorFlow)."""
     rows = []
     for rec in sorted(records, key=lambda r: min(r["outputs"]) if r["outputs"] else ""):
         for out, digest in rec["outputs"].items():
@@ -102,7 +113,8 @@ def table(records) -> list[dict]:
                          "inputs": len(rec["inputs"]),
                          "commit": (rec["git"]["commit"] or "")[:10]
                          + ("+dirty" if rec["git"]["dirty"] else ""),
-                         "device": rec["device"]["type"], "finished": rec["finished"]})
+                         "device": rec.get("device", {}).get("type", ""),
+                         "finished": rec["finished"]})
     return rows
 
 

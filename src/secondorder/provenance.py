@@ -1,5 +1,10 @@
-"""What produced an artifact: library versions (and the sha256 of the pins file), device,
-host, git state, times."""
+"""What produced an artifact: library versions (and the sha256 of the pins file), host, git
+state, times, and for a job that computed with TensorFlow the device it computed on.
+
+Naming the device means asking TensorFlow (importing it takes seconds), so only the jobs
+that train record it (:func:`environment` with ``with_device=True``); a job that never
+touched TensorFlow (the data, evaluation, summary, article and audit jobs) claims no
+device."""
 
 from __future__ import annotations
 
@@ -87,7 +92,10 @@ def package() -> dict:
             "pins_sha256": pins.sha256()}
 
 
-def environment() -> dict:
-    """Everything above in one dict for a ``fit.json`` or provenance record."""
-    return {"versions": versions(), "package": package(), "device": device(),
+def environment(with_device: bool = False) -> dict:
+    """Everything above in one dict for a ``fit.json`` or provenance record; with
+    ``with_device`` also the device TensorFlow computes on (:func:`device`: only for a
+    job that computed with TensorFlow, which has imported it anyway)."""
+    return {"versions": versions(), "package": package(),
+            **({"device": device()} if with_device else {}),
             "host": socket.gethostname(), "git": git_state(), **scheduler()}

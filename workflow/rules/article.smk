@@ -34,6 +34,8 @@ rule article:
         "logs/article.log",
     benchmark:
         "benchmarks/article.tsv"
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=2000,

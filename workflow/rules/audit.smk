@@ -15,5 +15,7 @@ rule audit:
         "logs/audit.log",
     benchmark:
         "benchmarks/audit.tsv"
+    conda:
+        SOFTWARE_ENV
     script:
         "../scripts/audit.py"

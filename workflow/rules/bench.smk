@@ -15,6 +15,8 @@ rule bench:
         "logs/bench.log",
     benchmark:
         "benchmarks/bench.tsv"
+    conda:
+        SOFTWARE_ENV
     threads: 2  # the baseline machine's cores; pins TensorFlow's thread pools
     resources:
         mem_mb=4000,

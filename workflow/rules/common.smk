@@ -21,6 +21,14 @@ except ConfigError as err:
     sys.exit(f"Error: {err}")
 
 
+#: The one software environment, named by the `conda:` directive of each of the
+#: workflow's steps. Snakemake itself runs in it (this file imports the package); with
+#: `--sdm conda` Snakemake builds it from this file (Python from conda, then
+#: workflow/envs/secondorder.post-deploy.sh installs this package from the repository,
+#: SECONDORDER_ROOT, with the pins) and runs every job there; without it (the default)
+#: the directive is ignored and jobs run where Snakemake runs.
+SOFTWARE_ENV = "../envs/secondorder.yaml"
+os.environ.update(SECONDORDER_ROOT=str(Path(workflow.basedir).resolve()))
 ARMS = config["run"]
 STUDY = config.get("study")
 SUITE = config.get("suite")
@@ -66,7 +74,7 @@ def upstream_records():
         "results/provenance/split_scale.json",
         "results/provenance/shared_init.json",
         *expand("results/provenance/train/{arm}.json", arm=ARMS),
-        *expand("results/provenance/evaluate/{arm}.json", arm=ARMS),
+        "results/provenance/evaluate.json",
         *study_records(),
         *(["results/provenance/scaling.json"] if "scaling" in config else []),
         *(["results/provenance/bench.json"] if bench_in_article() else []),

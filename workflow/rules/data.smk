@@ -11,6 +11,8 @@ rule spirals:
         "logs/spirals.log",
     benchmark:
         "benchmarks/spirals.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         n_samples=config["data"]["n_samples"],
     script:
@@ -35,6 +37,8 @@ rule split_scale:
         "logs/split_scale.log",
     benchmark:
         "benchmarks/split_scale.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         data=config["data"],
     script:
@@ -54,6 +58,8 @@ rule shared_init:
         "logs/shared_init.log",
     benchmark:
         "benchmarks/shared_init.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         init=config["init"],
         hidden=config["model"]["hidden"],

@@ -1,4 +1,5 @@
-# Stage 5: score each fit, then one table for all of them (and the study's rates).
+# Stage 5: score every fit of the article in one job (a second of numpy: one job, not
+# one per arm), then one table for all of them (and the study's rates).
 
 
 rule evaluate:
@@ -6,20 +7,18 @@ rule evaluate:
         spirals="results/data/spirals.csv",
         scaled="results/data/inputs_scaled.csv",
         split="results/data/split.json",
-        weights="results/fits/{arm}/weights.npy",
-        fit="results/fits/{arm}/fit.json",
+        weights=expand("results/fits/{arm}/weights.npy", arm=ARMS),
+        fits=expand("results/fits/{arm}/fit.json", arm=ARMS),
     output:
-        metrics="results/eval/{arm}/metrics.json",
-        predictions="results/eval/{arm}/predictions.csv",
-        provenance="results/provenance/evaluate/{arm}.json",
+        metrics=expand("results/eval/{arm}/metrics.json", arm=ARMS),
+        predictions=expand("results/eval/{arm}/predictions.csv", arm=ARMS),
+        provenance="results/provenance/evaluate.json",
     log:
-        "logs/evaluate/{arm}.log",
+        "logs/evaluate.log",
     benchmark:
-        "benchmarks/evaluate/{arm}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=minutes(20),
+        "benchmarks/evaluate.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         hidden=config["model"]["hidden"],
     script:
@@ -50,6 +49,8 @@ rule summary:
         "logs/summary.log",
     benchmark:
         "benchmarks/summary.tsv"
+    conda:
+        SOFTWARE_ENV
     params:
         success_accuracy=STUDY["success_accuracy"] if STUDY else 0.95,
     script:

@@ -18,6 +18,8 @@ rule lm_robustness:
         "logs/lm_robustness.log",
     benchmark:
         "benchmarks/lm_robustness.tsv"
+    conda:
+        SOFTWARE_ENV
     threads: 2  # the baseline machine's cores; pins TensorFlow's thread pools
     resources:
         mem_mb=4000,

@@ -27,6 +27,8 @@ rule study_first_order:
         arm=study_arm_regex(*FIRST_ORDER),
         inputs="raw|scaled|raw_reordered",
         block=r"\d+-\d+",
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         gpu=0,
@@ -54,6 +56,8 @@ rule study_second_order:
         arm=study_arm_regex("lm", "lbfgs", "scipy_lm_fd", "scipy_lm_fd_modern"),
         inputs="raw|scaled|raw_reordered",
         block=r"\d+-\d+",
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=2000,
@@ -77,6 +81,8 @@ rule scaling:
         "logs/scaling.log",
     benchmark:
         "benchmarks/scaling.tsv"
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=4000,

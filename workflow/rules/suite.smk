@@ -19,6 +19,8 @@ rule suite_fit:
     wildcard_constraints:
         scope=suite_scope_regex(),
         part="[A-Za-z][A-Za-z0-9_]*",
+    conda:
+        SOFTWARE_ENV
     threads: SUITE["threads"] if SUITE else 1
     resources:
         mem_mb=lambda wildcards: int(1024 * SUITE["lm_memory_gb"]) + 2000,
@@ -77,6 +79,8 @@ rule suite_summary:
         "logs/suite/{scope}/summary.log",
     wildcard_constraints:
         scope=suite_scope_regex(),
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=4000,

@@ -31,6 +31,8 @@ rule train_adam:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
         arm=arm_regex(*FIRST_ORDER),
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         gpu=0,
@@ -54,6 +56,8 @@ rule train_lm:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
         arm=arm_regex("lm", "lbfgs"),
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=4000,
@@ -76,6 +80,8 @@ rule train_lm_fd:
         "benchmarks/train/{arm}.tsv"
     wildcard_constraints:
         arm=arm_regex("scipy_lm_fd", "scipy_lm_fd_modern"),
+    conda:
+        SOFTWARE_ENV
     threads: 1
     resources:
         mem_mb=4000,

@@ -169,7 +169,8 @@ def _fit(solver: Callable, problem: Problem, ws0, arch: Architecture, max_nfev,
     counts every call of the residual function (scipy's own checks and final Jacobian
     included); ``extra["scipy_nfev"]`` is the ``nfev`` scipy reported (for the 1.15
     algorithm MINPACK's count, finite differences included; under scipy >= 1.16 the
-    evaluations outside the finite differences).
+    evaluations outside the finite differences). The fit runs alone: its ``time_s``
+    (and the history's) is its wall time from the start of the call.
     """
     x, y = problem.x_train, problem.y_train
     record_every = int(record_every or arch.n_params + 1)
@@ -186,20 +187,20 @@ def _fit(solver: Callable, problem: Problem, ws0, arch: Architecture, max_nfev,
     def _row(count, ws, res):
         ssq_val = float(np.sum((mlp_numpy(problem.x_val, ws, arch) - problem.y_val) ** 2))
         row = {"iteration": count, "ssq_train": float(np.sum(res ** 2)), "ssq_val": ssq_val,
-               "wall_s": time.perf_counter() - start}
+               "time_s": time.perf_counter() - start}
         if progress and len(rows) % 100 == 0:
             progress({"evaluations": count, "ssq_train": row["ssq_train"],
-                      "ssq_val": ssq_val, "elapsed_s": row["wall_s"]})
+                      "ssq_val": ssq_val, "elapsed_s": row["time_s"]})
         return row
 
     sol = solver(residuals, np.asarray(ws0, dtype=float), max_nfev=max_nfev)
     wall = time.perf_counter() - start
     rows.append(_row(count, sol.x, mlp_numpy(x, sol.x, arch) - y))
-    rows[-1]["wall_s"] = wall
+    rows[-1]["time_s"] = wall
     return FitResult(
         weights=sol.x, history=pd.DataFrame(rows), status=SCIPY_STATUS.get(sol.status, "?"),
         status_code=int(sol.status), message=sol.message, success=bool(sol.success),
-        iterations=None, evaluations=count, wall_s=wall,
+        iterations=None, evaluations=count, time_s=wall,
         extra={"cost": float(sol.cost), "njev": None if sol.njev is None else int(sol.njev),
                "scipy_nfev": int(sol.nfev), "optimality": float(sol.optimality),
                "scipy_semantics": SEMANTICS[solver]})

@@ -12,7 +12,10 @@ Two engines run the same loss and the same Keras optimizer:
     Keras optimizer on the matrix is ``B`` independent optimizers. A row's arithmetic
     is that of the Keras model holding its weights (same ``matmul``s, loss and
     optimizer update), so a fit does not depend on the batch it runs in. The epochs
-    run inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per call.
+    run inside a ``tf.while_loop`` compiled with XLA, ``chunk`` epochs per call. Every
+    row of the batch costs an epoch's arithmetic, stopped or not, so once most rows
+    have stopped and enough epochs seem to be left, the batch is compacted to the
+    rows still running (compiled again; the same fits, bit for bit).
 
     Each row follows Keras' ``EarlyStopping(monitor="val_loss", min_delta=0,
     patience, restore_best_weights=True)`` on its own: after epoch ``e`` the
@@ -44,8 +47,8 @@ How a fit ends, with both engines (the ``status`` of its :class:`FitResult`):
 ``max_iter``
     the epoch budget was used up without the patience rule firing;
 ``max_time``
-    (``compiled`` with ``max_time`` set) the wall-time budget ran out first; it is
-    checked between chunks, so a fit can overrun it by up to one chunk.
+    (``compiled`` with ``max_time`` set) the wall-time budget of the batch ran out
+    first; it is checked between chunks, so a batch can overrun it by up to one chunk.
 
 The weights are always the restored best-validation ones; ``extra["best_epoch"]``
 says which epoch they are from (1-based; 0: the initial weights).
@@ -62,8 +65,8 @@ import pandas as pd
 from secondorder.config import check_arm
 from secondorder.problem.checks import check_init, check_problem
 from secondorder.problem.data import Problem
-from secondorder.optim.fit_result import FitResult
-from secondorder.problem.model import (Architecture, build_keras_model, get_flat_weights,
+from secondorder.optim.fit_result import FitResult, clock_shares
+from secondorder.problem.model import (Architecture, build_keras_model, check_flat, get_flat_weights,
                     mlp_batch, set_flat_weights)
 
 log = logging.getLogger(__name__)
@@ -148,10 +151,15 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
 
     Each :class:`FitResult` holds the restored best-validation weights (float64), the
     history of the epochs that row ran (columns ``iteration``, ``<loss>_train``,
-    ``<loss>_val``, ``wall_s``) and the status of the module docstring. Times: a row's
-    ``wall_s`` runs from the start until it stopped (the other rows' work included);
-    ``extra["batch_wall_s"]`` is the whole batch's and ``compile_s`` the batch's
-    compilation (alone, ``B = 1``, ``wall_s == batch_wall_s``). ``progress(dict)`` is
+    ``<loss>_val``, ``time_s``) and the status of the module docstring. Times
+    (:class:`FitResult`): a row's ``time_s`` is its own compute, its share of the
+    batch: each chunk's seconds are spread evenly over the chunk's epochs and each
+    epoch's seconds split over the rows that ran it
+    (:func:`secondorder.optim.fit_result.time_shares`); ``batch_wall_s`` is the whole
+    batch's wall time, ``batch_size`` its rows and ``compile_s`` the batch's
+    compilation (alone, ``B = 1``, ``time_s == batch_wall_s``). ``keras_fit`` runs each
+    fit alone: its ``time_s`` is its ``model.fit`` wall time (Keras traces the step in
+    the first epoch, so that epoch includes the compilation). ``progress(dict)`` is
     called after every ``chunk`` epochs with the epoch, the rows still running, the
     lowest training and validation loss among them at that epoch and the elapsed time
     (``elapsed_s``, the callback's own time excluded), and per row the epochs run
@@ -175,14 +183,15 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     return _run_compiled(arm, ws0, data, arch, progress)
 
 
-def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, compile_s,
-             batch_wall_s, batch_size, timed_out=False) -> FitResult:
-    """One row's :class:`FitResult`; ``best_epoch`` is 1-based (0: the initial weights),
-    ``stopped`` says whether the patience rule fired and ``timed_out`` whether the
-    wall-time budget stopped the row while it was still running."""
+def _outcome(arm, *, weights, train_loss, val_loss, time_s, stopped, best_epoch,
+             compile_s, batch_wall_s, batch_size, timed_out=False) -> FitResult:
+    """One row's :class:`FitResult`; ``time_s`` is its own compute up to each epoch it
+    ran (cumulative), ``best_epoch`` is 1-based (0: the initial weights), ``stopped``
+    says whether the patience rule fired and ``timed_out`` whether the wall-time budget
+    stopped the row while it was still running."""
     loss, n = arm["loss"], len(train_loss)
     history = pd.DataFrame({"iteration": np.arange(1, n + 1), f"{loss}_train": train_loss,
-                            f"{loss}_val": val_loss, "wall_s": wall})
+                            f"{loss}_val": val_loss, "time_s": time_s})
     finite = bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
     restored = (f"restored the weights of epoch {best_epoch}" if best_epoch else
                 "no epoch had a finite validation loss: kept the initial weights")
@@ -203,9 +212,9 @@ def _outcome(arm, *, weights, train_loss, val_loss, wall, stopped, best_epoch, c
     return FitResult(
         weights=np.asarray(weights, dtype=np.float64), history=history, status=status,
         message=message, success=finite, iterations=n, evaluations=n,
-        wall_s=float(wall[-1]) if n else 0.0, compile_s=compile_s,
-        extra={"best_epoch": int(best_epoch), "batch_wall_s": float(batch_wall_s),
-               "batch_size": int(batch_size)})
+        time_s=float(time_s[-1]) if n else 0.0, compile_s=compile_s,
+        batch_wall_s=float(batch_wall_s), batch_size=int(batch_size),
+        extra={"best_epoch": int(best_epoch)})
 
 
 def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
@@ -218,7 +227,8 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
     set_flat_weights(model, w0, arch)
 
     class Record(keras.callbacks.Callback):
-        """Per-epoch wall time and progress lines (Keras logs carry the losses)."""
+        """Per-epoch wall time (the fit runs alone: its own compute) and progress lines
+        (Keras logs carry the losses)."""
 
         def on_train_begin(self, logs=None):
             self.start, self.wall = time.perf_counter(), []
@@ -243,29 +253,56 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
                      verbose=0)
     wall = np.asarray(record.wall)
     return _outcome(arm, weights=get_flat_weights(model), train_loss=np.asarray(
-        hist.history["loss"]), val_loss=np.asarray(hist.history["val_loss"]), wall=wall,
+        hist.history["loss"]), val_loss=np.asarray(hist.history["val_loss"]), time_s=wall,
         stopped=stop.stopped_epoch > 0, best_epoch=stop.best_epoch + 1, compile_s=0.0,
         batch_wall_s=wall[-1] if len(wall) else 0.0, batch_size=1)
 
 
-def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
+#: The per-row state of the compiled loop (one entry per row of the batch), then the
+#: shared epoch counter; :func:`_compiled_loop` makes them, a compacted batch carries them.
+ROW_STATE = ("w", "best", "best_val", "best_epoch", "wait", "active", "patience_out",
+             "epochs_run")
+
+#: A batch is compacted (the stopped rows dropped, the loop compiled again for the rows
+#: still running) after a chunk at whose end at most this share of its rows still runs,
+#: when that is expected to pay (:func:`_worth_compacting`).
+COMPACT_SHARE = 0.5
+
+
+def _worth_compacting(running: int, rows: int, epoch: int, epochs: int,
+                      row_epoch_s: float, compile_s: float) -> bool:
+    """Whether to drop the stopped rows of a batch of ``rows`` of which ``running`` still
+    run after ``epoch`` of ``epochs`` epochs: at most :data:`COMPACT_SHARE` of them
+    run, and the seconds it saves, the dropped rows' ``row_epoch_s`` (measured: a
+    chunk's seconds per row and epoch) over the epochs still to come, are at least
+    twice a compilation's (``compile_s``, the first one's). How many epochs are still to
+    come is not known: rows that ran ``epoch`` epochs are taken to run about as many
+    again, within the budget. Compacting never changes a fit, only its cost."""
+    to_come = min(epoch, epochs - epoch)
+    return (0 < running <= COMPACT_SHARE * rows
+            and (rows - running) * to_come * row_epoch_s >= 2 * compile_s)
+
+
+def _compiled_loop(arm, data, arch, state: dict, slots=None):
+    """The compiled epochs of a batch: its variables (:data:`ROW_STATE` and ``epoch``,
+    from the numpy values of ``state``), its Keras optimizer (its slot variables from
+    ``slots`` when given: a compacted batch's rows carry their moments and the step
+    count on) and ``run_chunk(limit)``, which runs up to ``limit`` epochs of the rows
+    still active (at most ``arm["chunk"]``) and returns how many it ran with the
+    training and validation losses of each (NaN for the rows not running)."""
     import keras
     import tensorflow as tf
 
-    batch, chunk, epochs, patience = len(ws0), arm["chunk"], arm["epochs"], arm["patience"]
+    batch, chunk, patience = len(state["w"]), arm["chunk"], arm["patience"]
     x, y, xv, yv = (tf.constant(a) for a in data)
     loss_fn = LOSSES[arm["loss"]]
-    w = keras.Variable(ws0, name="weights")  # a Keras variable, for the Keras optimizer
+    w = keras.Variable(state["w"], name="weights")  # a Keras variable, for the optimizer
     opt = make_optimizer(arm["optimizer"], arm["learning_rate"], arm["momentum"])
     opt.build([w])
-    best = tf.Variable(ws0)
-    best_val = tf.Variable(tf.fill([batch], np.float32(np.inf)))
-    best_epoch = tf.Variable(tf.zeros([batch], tf.int32))  # 1-based; 0: the initial weights
-    wait = tf.Variable(tf.zeros([batch], tf.int32))
-    active = tf.Variable(tf.ones([batch], tf.bool))
-    patience_out = tf.Variable(tf.zeros([batch], tf.bool))
-    epochs_run = tf.Variable(tf.zeros([batch], tf.int32))
-    epoch = tf.Variable(0)
+    for variable, value in zip(opt.variables, slots or ()):
+        variable.assign(value)
+    best, best_val, best_epoch, wait, active, patience_out, epochs_run, epoch = (
+        tf.Variable(state[name]) for name in (*ROW_STATE[1:], "epoch"))
 
     @tf.function(jit_compile=True)
     def run_chunk(limit):
@@ -304,40 +341,95 @@ def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
             (tf.constant(0), train_ta, val_ta))
         return i, train_ta.stack(), val_ta.stack()
 
+    variables = dict(zip((*ROW_STATE, "epoch"), (w, best, best_val, best_epoch, wait, active,
+                                                 patience_out, epochs_run, epoch)))
+    return variables, opt, run_chunk
+
+
+def _run_compiled(arm, ws0, data, arch, progress) -> list[FitResult]:
+    """The compiled engine (module docstring): chunks of epochs of the whole batch; after
+    a chunk that leaves at most :data:`COMPACT_SHARE` of its rows running, when it
+    pays (:func:`_worth_compacting`), the batch is compacted to those rows (their
+    weights, optimizer moments and step count, best weights and counters carried
+    over), so the epochs after it cost what the running rows cost. Rows are
+    independent, so a row's arithmetic, and its fit, are the same in any batch (bit
+    for bit, tested). Every compilation is timed apart, in ``compile_s``, and kept off
+    the batch's clock."""
+    import tensorflow as tf
+
+    batch, chunk, epochs = len(ws0), arm["chunk"], arm["epochs"]
+    final = {  # each row's state, the running rows' as of the last compaction
+        "w": ws0.copy(), "best": ws0.copy(), "best_val": np.full(batch, np.inf, np.float32),
+        "best_epoch": np.zeros(batch, np.int32),  # 1-based; 0: the initial weights
+        "wait": np.zeros(batch, np.int32), "active": np.ones(batch, bool),
+        "patience_out": np.zeros(batch, bool), "epochs_run": np.zeros(batch, np.int32),
+        "epoch": np.int32(0)}
+    rows = np.arange(batch)  # the batch row of each row of the loop
     t0 = time.perf_counter()
+    variables, opt, run_chunk = _compiled_loop(arm, data, arch, final)
     run_chunk(tf.constant(0))  # trace and compile only: a zero-epoch chunk
-    compile_s = time.perf_counter() - t0
+    compile_s = first_compile_s = time.perf_counter() - t0
     train_loss, val_loss, wall = [], [], []
-    start = time.perf_counter()
+    start, off_clock = time.perf_counter(), 0.0  # compilations after the start: off it
     max_time, timed_out = arm.get("max_time"), False
-    while bool(tf.reduce_any(active)) and int(epoch.numpy()) < epochs:
+    def epoch():
+        return int(variables["epoch"].numpy())
+
+    while bool(tf.reduce_any(variables["active"])) and epoch() < epochs:
         if max_time is not None and wall and wall[-1] >= max_time:
             timed_out = True
             break
-        i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - int(epoch.numpy()))))
+        i, tl, vl = run_chunk(tf.constant(min(chunk, epochs - epoch())))
         n = int(i)
-        tl, vl = tl.numpy()[:n], vl.numpy()[:n]
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - off_clock
         previous = wall[-1] if wall else 0.0
-        # Wall time is measured per chunk and spread evenly over its epochs.
+        # The batch's clock is read per chunk and spread evenly over its epochs.
         wall.extend(np.linspace(previous, elapsed, n + 1)[1:])
-        train_loss.append(tl)
-        val_loss.append(vl)
+        for out, part in ((train_loss, tl), (val_loss, vl)):
+            full = np.full((n, batch), np.nan, np.float32)
+            full[:, rows] = part.numpy()[:n]
+            out.append(full)
+        running = variables["active"].numpy()
+        anytime = {name: final[name].copy() for name in ("epochs_run", "best", "best_val")}
+        for name in anytime:
+            anytime[name][rows] = variables[name].numpy()
         told = time.perf_counter()
-        progress({"epoch": int(epoch.numpy()), "running": int(np.sum(active.numpy())),
-                  f"{arm['loss']}_train": float(np.fmin.reduce(tl[-1])),
-                  f"{arm['loss']}_val": float(np.fmin.reduce(vl[-1])), "elapsed_s": elapsed,
-                  "nit": epochs_run.numpy(), "best_x": best.numpy(),
-                  "best_val_loss": best_val.numpy()})
-        start += time.perf_counter() - told  # the callback's time is nobody's compute
+        progress({"epoch": epoch(), "running": int(running.sum()),
+                  f"{arm['loss']}_train": float(np.fmin.reduce(train_loss[-1][-1])),
+                  f"{arm['loss']}_val": float(np.fmin.reduce(val_loss[-1][-1])),
+                  "elapsed_s": elapsed, "nit": anytime["epochs_run"],
+                  "best_x": anytime["best"], "best_val_loss": anytime["best_val"]})
+        off_clock += time.perf_counter() - told  # the callback's time is nobody's compute
+        if _worth_compacting(int(running.sum()), len(rows), epoch(), epochs,
+                             (elapsed - previous) / (n * len(rows)), first_compile_s):
+            tic = time.perf_counter()
+            state = {name: variables[name].numpy() for name in (*ROW_STATE, "epoch")}
+            for name in ROW_STATE:
+                final[name][rows] = state[name]
+            slots = [v.numpy()[running] if v.shape == variables["w"].shape else v.numpy()
+                     for v in opt.variables]
+            rows = rows[running]
+            state = {name: value if name == "epoch" else value[running]
+                     for name, value in state.items()}
+            variables, opt, run_chunk = _compiled_loop(arm, data, arch, state, slots)
+            run_chunk(tf.constant(0))
+            spent = time.perf_counter() - tic
+            compile_s += spent
+            off_clock += spent
+            log.info("epoch %d: %d of %d rows still running; the batch goes on with them "
+                     "alone (compiled in %.1f s)", epoch(), len(rows), batch, spent)
+    for name in ROW_STATE:
+        final[name][rows] = variables[name].numpy()
     train_loss, val_loss = np.concatenate(train_loss), np.concatenate(val_loss)
     wall = np.asarray(wall)
-    runs, stopped = epochs_run.numpy(), patience_out.numpy()
-    weights, best_epochs = best.numpy(), best_epoch.numpy()
-    cut = active.numpy() & timed_out  # rows still running when the time ran out
-    return [_outcome(arm, weights=weights[b], train_loss=train_loss[:runs[b], b],
-                     val_loss=val_loss[:runs[b], b], wall=wall[:runs[b]],
-                     stopped=bool(stopped[b]), best_epoch=int(best_epochs[b]),
+    runs, stopped = final["epochs_run"], final["patience_out"]
+    cut = final["active"] & timed_out  # rows still running when the time ran out
+    # each epoch's seconds split over the rows that ran it (rows stop for good, so row
+    # b ran epochs 0 .. runs[b] - 1): every row's own compute, cumulated per epoch
+    shares = clock_shares(wall, np.arange(len(wall))[:, None] < runs[None, :])
+    return [_outcome(arm, weights=final["best"][b], train_loss=train_loss[:runs[b], b],
+                     val_loss=val_loss[:runs[b], b], time_s=shares[:runs[b], b],
+                     stopped=bool(stopped[b]), best_epoch=int(final["best_epoch"][b]),
                      compile_s=compile_s, batch_wall_s=wall[-1], batch_size=batch,
                      timed_out=bool(cut[b]))
             for b in range(batch)]

@@ -177,9 +177,9 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
     MINPACK drives); with ``max_fail`` set it also stops early and returns the
     best-validation weights (trainlm), otherwise the last ones (the article's LM has
     no early stopping). History columns ``iteration, ssq_train, ssq_val, time_s, mu``.
-    Times: ``time_s`` is the fit's own compute (its share of the batch), ``extra``
-    holds the batch's ``batch_wall_s``, ``batch_size`` and ``compile_s`` (see
-    :class:`secondorder.optim.lm.LMResult`).
+    Times (:class:`FitResult`): ``time_s`` is the row's own compute, its share of the
+    batch (the loop's own accounting, :class:`secondorder.optim.lm.LMResult`);
+    ``batch_wall_s``, ``batch_size`` and ``compile_s`` are the batch's.
     """
     from secondorder.optim import lm
 
@@ -205,10 +205,10 @@ def fit_lm_batch(arm: dict, problem: Problem, W0, arch: Architecture,
         fits.append(FitResult(
             weights=res.x, history=history, status=res.status.name.lower(),
             status_code=int(res.status), message=res.message, success=res.success,
-            iterations=res.nit, evaluations=res.nfev, wall_s=res.time_s,
-            compile_s=res.compile_s,
-            extra={"njev": res.njev, "cost": res.cost, "batch_wall_s": res.batch_wall_s,
-                   "batch_size": res.batch_size,
+            iterations=res.nit, evaluations=res.nfev, time_s=res.time_s,
+            compile_s=res.compile_s, batch_wall_s=res.batch_wall_s,
+            batch_size=res.batch_size,
+            extra={"njev": res.njev, "cost": res.cost,
                    **({"effective_parameters": float(hist["gamma"][-1])}
                       if "gamma" in hist else {})}))
     return fits

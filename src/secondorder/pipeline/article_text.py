@@ -20,7 +20,9 @@ def pct(value) -> str:
 
 
 def results_table(fits: pd.DataFrame) -> pd.DataFrame:
-    """``fits.csv`` as a reader wants it: one row per arm, rounded, with units."""
+    """``fits.csv`` as a reader wants it: one row per arm, rounded, with units; ``time
+    (s)`` is each fit's own compute (:class:`~secondorder.optim.fit_result.FitResult`), ``batch wall (s)`` its batch's
+    wall time (the article's arms each run alone: the two are equal)."""
     table = pd.DataFrame({
         "arm": fits["arm"], "optimizer": fits["optimizer"], "inputs": fits["inputs"],
         "accuracy (all)": fits["accuracy_all"].map(pct),
@@ -29,7 +31,8 @@ def results_table(fits: pd.DataFrame) -> pd.DataFrame:
         "SSQ train": fits["ssq_train"].round(2), "SSQ val": fits["ssq_val"].round(2),
         "iterations": fits["iterations"].astype("Int64"),
         "residual evals": fits["evaluations"].astype("Int64"),
-        "wall (s)": fits["wall_s"].round(2), "status": fits["status"]})
+        "time (s)": fits["time_s"].round(2),
+        "batch wall (s)": fits["batch_wall_s"].round(2), "status": fits["status"]})
     return table.set_index("arm")
 
 
@@ -49,7 +52,7 @@ def verdict(fits: pd.DataFrame, first_order="adam", second_order=("lm", "lm_fd")
         r = by_arm.loc[arm]
         lines.append(f"Levenberg-Marquardt (`{arm}`) classified {pct(r.accuracy_all)} of all "
                      f"points ({pct(r.accuracy_val)} of the validation points) in "
-                     f"{r.wall_s:.1f} s.")
+                     f"{r.time_s:.1f} s.")
     if first_order in by_arm.index and lm_arms:
         adam_acc = by_arm.loc[first_order].accuracy_all
         lm_acc = {arm: by_arm.loc[arm].accuracy_all for arm in lm_arms}
@@ -81,7 +84,7 @@ def scipy_upgrade(fits: pd.DataFrame, fit_info: dict[str, dict], article_arm="lm
     def outcome(r):
         return (f"classified {pct(r.accuracy_all)} of all points ({pct(r.accuracy_val)} of "
                 f"the validation points), training SSQ {r.ssq_train:.3g}, after "
-                f"{int(r.evaluations):,} residual evaluations in {r.wall_s:.1f} s "
+                f"{int(r.evaluations):,} residual evaluations in {r.time_s:.1f} s "
                 f"(status {r.status})")
 
     text = (f"The article called `least_squares(fun, ws_init, method='lm', max_nfev=...)` "
@@ -106,7 +109,8 @@ def scipy_upgrade(fits: pd.DataFrame, fit_info: dict[str, dict], article_arm="lm
                 "on all points")
     return (text + " **A library upgrade changed the article's result**: the same line "
             f"now ends {accuracy}, with {ratio:.1f} times the residual evaluations and "
-            f"{new.wall_s / old.wall_s:.1f} times the wall time. Where this page speaks of "
+            f"{new.time_s / old.time_s:.1f} times the time (each ran alone). Where this page "
+            "speaks of "
             f"the article's LM call, it means `{article_arm}`.")
 
 
@@ -161,14 +165,18 @@ def settings_chain(records) -> str:
 # --- the study -------------------------------------------------------------------------
 
 def robustness_table(robust: pd.DataFrame) -> pd.DataFrame:
-    """``robustness.csv`` for reading: rate with its interval, medians."""
+    """``robustness.csv`` for reading: rate with its interval, medians; ``median time
+    (s)`` is the median of the fits' own compute (``time_s``), ``median batch
+    wall (s)`` that of the wall time of the batches they ran in."""
     return pd.DataFrame({
         "arm": robust["arm"], "inputs": robust["inputs"],
         "successes": [f"{s} / {n}" for s, n in zip(robust["successes"], robust["n"])],
         "rate [95% CI]": [f"{pct(r)} [{pct(lo)}, {pct(hi)}]" for r, lo, hi in
                           zip(robust["rate"], robust["ci_low"], robust["ci_high"])],
         "median accuracy": robust["median_accuracy"].map(pct),
-        "median wall (s)": robust["median_wall_s"].round(2)}).set_index(["arm", "inputs"])
+        "median time (s)": robust["median_time_s"].round(2),
+        "median batch wall (s)": robust["median_batch_wall_s"].round(2),
+    }).set_index(["arm", "inputs"])
 
 
 def _rate(robust, arm, inputs):
@@ -288,8 +296,9 @@ def scaling_findings(table: pd.DataFrame, exponents: dict, crossover_params,
 
 
 def study_curves(history_csvs) -> dict:
-    """Median SSQ curves per (arm, inputs) against iteration and seconds, from the
-    study's thinned histories (arms trained on another loss are left out)."""
+    """Median SSQ curves per (arm, inputs) against iteration and against each fit's own
+    compute (``time_s``), from the study's thinned histories (arms trained on another
+    loss are left out)."""
     from secondorder import io
     from secondorder.pipeline.study import median_curve
 
@@ -299,7 +308,7 @@ def study_curves(history_csvs) -> dict:
     for (arm, inputs), group in history.groupby(["arm", "inputs"], sort=False):
         if "ssq_train" in group and group["ssq_train"].notna().any():
             group = group.dropna(subset=["ssq_train"])
-            curves[(arm, inputs)] = {x: median_curve(group, x) for x in ("iteration", "wall_s")}
+            curves[(arm, inputs)] = {x: median_curve(group, x) for x in ("iteration", "time_s")}
     return curves
 
 

@@ -93,7 +93,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
                                val, "scaled")
         res = fit_first_order(problem, w0, arch=arch, epochs=total, patience=total + 1,
                               chunk=iterations)
-        ends = res.history["wall_s"].to_numpy()[iterations - 1::iterations]
+        ends = res.history["time_s"].to_numpy()[iterations - 1::iterations]  # alone: wall
         start = 0.0
         device = provenance.device()["name"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from secondorder import io  # noqa: E402
+from secondorder.optim.fit_result import TIME_LABEL  # noqa: E402
 
 COLORS = {1: "tab:blue", 2: "tab:orange"}
 
@@ -146,15 +147,16 @@ def predicted_panels(points: pd.DataFrame, predictions: dict[str, pd.DataFrame],
 
 
 def training_curves(histories: dict[str, pd.DataFrame]):
-    """Training and validation SSQ per arm, against iteration and against seconds."""
+    """Training and validation SSQ per arm, against iteration and against the fit's own
+    compute (the history's ``time_s``)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for arm, hist in histories.items():
-        for ax, xcol in zip(axes, ("iteration", "wall_s")):
+        for ax, xcol in zip(axes, ("iteration", "time_s")):
             ax.plot(hist[xcol], hist["ssq_train"], color=color(arm), label=f"{arm} train")
             ax.plot(hist[xcol], hist["ssq_val"], color=color(arm), ls="--",
                     label=f"{arm} validation")
     axes[0].set_xlabel("iteration (epoch; residual evaluations for lm_fd, lm_fd_modern)")
-    axes[1].set_xlabel("wall time (s)")
+    axes[1].set_xlabel(TIME_LABEL)
     for ax in axes:
         ax.set_xscale("symlog", linthresh=1)
         ax.set_yscale("log")
@@ -218,10 +220,11 @@ def distributions(fits: pd.DataFrame, column: str, label: str, log: bool = False
 
 def median_curves(curves: dict[tuple[str, str], dict[str, pd.DataFrame]]):
     """Median training SSQ (band: quartiles) per (arm, inputs) against iteration and
-    against seconds; ``curves[(arm, inputs)] = {"iteration": frame, "wall_s": frame}``."""
+    against each fit's own compute; ``curves[(arm, inputs)] = {"iteration": frame,
+    "time_s": frame}``."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for (arm, inputs), by_x in curves.items():
-        for ax, x in zip(axes, ("iteration", "wall_s")):
+        for ax, x in zip(axes, ("iteration", "time_s")):
             c = by_x[x]
             if c.empty:
                 continue
@@ -229,7 +232,7 @@ def median_curves(curves: dict[tuple[str, str], dict[str, pd.DataFrame]]):
             ax.plot(c[x], c["median"], style, color=color(arm), label=f"{arm} ({inputs})")
             ax.fill_between(c[x], c["q25"], c["q75"], color=color(arm), alpha=0.08)
     axes[0].set_xlabel("iteration (epoch for first-order arms)")
-    axes[1].set_xlabel("wall time per fit (s)")
+    axes[1].set_xlabel(TIME_LABEL)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -104,16 +104,34 @@ def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_se
     io.write_json(out_fit, {"arm": arm_name, "settings": arm, "inputs": problem.inputs,
                             "init_seed": init_seed, "init_sha256": init_sha256,
                             "started": started, "finished": provenance.now(),
-                            **result.summary(), **provenance.environment()})
-    log.info("%s: %s after %s iterations, %.2f s (%s)", arm_name, result.status,
-             result.iterations, result.wall_s, result.message)
+                            **result.summary(), **provenance.environment(with_device=True)})
+    log.info("%s: %s after %s iterations, %.2f s of its own compute (%s)", arm_name,
+             result.status, result.iterations, result.time_s, result.message)
     return result
 
 
 # --- evaluation --------------------------------------------------------------------------
 
+def evaluate_fits(fit_jsons, weights_npys, *, spirals_csv, scaled_csv, split_json, arch,
+                  out_metrics, out_predictions) -> None:
+    """:func:`evaluate_fit` for every fit of the article, each on the inputs its arm was
+    trained on (its ``fit.json`` says which); the lists run in parallel, one entry per
+    arm."""
+    lists = (fit_jsons, weights_npys, out_metrics, out_predictions)
+    if len({len(x) for x in lists}) != 1:
+        raise ValueError("fit_jsons, weights_npys, out_metrics and out_predictions must "
+                         f"name one file per arm each, got {[len(x) for x in lists]}")
+    for fit_json, weights_npy, metrics_json, predictions_csv in zip(*lists):
+        problem = load_problem(spirals_csv, scaled_csv, split_json,
+                               io.read_json(fit_json)["inputs"])
+        evaluate_fit(fit_json, weights_npy, problem=problem, arch=arch,
+                     out_metrics=metrics_json, out_predictions=predictions_csv)
+
+
 def evaluate_fit(fit_json, weights_npy, *, problem: data.Problem, arch, out_metrics,
                  out_predictions) -> None:
+    """``metrics.json`` (accuracies, SSQs, confusion matrices) and ``predictions.csv`` of
+    one fit on ``problem``."""
     fit = io.read_json(fit_json)
     scores, pred = evaluate.metrics(problem, io.read_npy(weights_npy), arch)
     io.write_json(out_metrics, {"arm": fit["arm"], "inputs": fit["inputs"],
@@ -123,10 +141,14 @@ def evaluate_fit(fit_json, weights_npy, *, problem: data.Problem, arch, out_metr
              scores["accuracy_all"], scores["accuracy_train"], scores["accuracy_val"])
 
 
-#: Columns of ``fits.csv``, in order: every fit, the article's and the study's.
+#: Columns of ``fits.csv``, in order: every fit, the article's and the study's. Times
+#: (:class:`~secondorder.optim.fit_result.FitResult`): ``time_s`` the fit's own compute
+#: (its share of its batch), ``batch_wall_s`` and ``batch_size`` its batch's wall time
+#: and number of fits, ``compile_s`` the batch's compilation.
 FITS_COLUMNS = ("source", "arm", "optimizer", "init_seed", "inputs", "accuracy_all",
                 "accuracy_train", "accuracy_val", "ssq_train", "ssq_val", "iterations",
-                "evaluations", "wall_s", "compile_s", "status", "message", "device")
+                "evaluations", "time_s", "batch_wall_s", "batch_size", "compile_s",
+                "status", "message", "device")
 
 
 def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustness=None,
@@ -147,7 +169,7 @@ def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustnes
     frames += [io.read_csv(p).assign(source="study") for p in study_csvs]
     frame = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     frame = frame.reindex(columns=list(FITS_COLUMNS))
-    for column in ("iterations", "evaluations", "init_seed"):
+    for column in ("iterations", "evaluations", "init_seed", "batch_size"):
         frame[column] = frame[column].astype("Int64")  # empty where not counted
     io.write_csv(out_csv, frame)
     if out_robustness is not None:

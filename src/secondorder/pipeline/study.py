@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Columns of a study job's table (and of the study rows of ``fits.csv``).
 COLUMNS = ("arm", "optimizer", "init_seed", "inputs", "accuracy_all", "accuracy_train",
-           "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations", "wall_s",
-           "compile_s", "status", "message")
+           "accuracy_val", "ssq_train", "ssq_val", "iterations", "evaluations", "time_s",
+           "batch_wall_s", "batch_size", "compile_s", "status", "message")
 
 
 def seed_blocks(n_inits: int, per_job: int, first: int = 1) -> list[str]:
@@ -75,7 +75,9 @@ def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-
 
 def rows(arm_name: str, arm: dict, problem: Problem, seeds, results,
          arch: Architecture) -> pd.DataFrame:
-    """One row per fit: its scores on ``problem`` and the optimizer's summary."""
+    """One row per fit: its scores on ``problem`` and the optimizer's summary (times:
+    ``time_s`` the fit's own compute, ``batch_wall_s`` and ``batch_size`` its batch's;
+    :class:`~secondorder.optim.fit_result.FitResult`)."""
     out = []
     for seed, res in zip(seeds, results):
         row = {"arm": arm_name, "optimizer": arm["optimizer"], "init_seed": seed,
@@ -86,12 +88,13 @@ def rows(arm_name: str, arm: dict, problem: Problem, seeds, results,
             scores, _ = metrics(problem, res.weights, arch)
             row.update({k: scores[k] for k in COLUMNS if k in scores})
             row.update(iterations=res.iterations, evaluations=res.evaluations,
-                       wall_s=res.wall_s, compile_s=res.compile_s, status=res.status,
-                       message=res.message)
+                       time_s=res.time_s, batch_wall_s=res.batch_wall_s,
+                       batch_size=res.batch_size, compile_s=res.compile_s,
+                       status=res.status, message=res.message)
         out.append(row)
     frame = pd.DataFrame(out, columns=list(COLUMNS))
-    frame["iterations"] = frame["iterations"].astype("Int64")
-    frame["evaluations"] = frame["evaluations"].astype("Int64")
+    for column in ("iterations", "evaluations", "batch_size"):
+        frame[column] = frame[column].astype("Int64")
     return frame
 
 
@@ -106,7 +109,8 @@ def thin_history(history: pd.DataFrame, points: int) -> pd.DataFrame:
 
 def histories(arm_name: str, problem: Problem, seeds, results, points: int) -> pd.DataFrame:
     """Thinned histories of a block in long form (arm, inputs, init_seed, iteration,
-    ssq_train, ssq_val, wall_s); loss columns other than SSQ are kept under their name."""
+    ssq_train, ssq_val, time_s: the fit's own compute so far); loss columns other than
+    SSQ are kept under their name."""
     frames = []
     for seed, res in zip(seeds, results):
         if isinstance(res, Exception) or res.history.empty:
@@ -114,7 +118,7 @@ def histories(arm_name: str, problem: Problem, seeds, results, points: int) -> p
         hist = thin_history(res.history.drop(columns=["mu"], errors="ignore"), points)
         frames.append(hist.assign(arm=arm_name, inputs=problem.inputs, init_seed=seed))
     if not frames:
-        return pd.DataFrame(columns=["arm", "inputs", "init_seed", "iteration", "wall_s"])
+        return pd.DataFrame(columns=["arm", "inputs", "init_seed", "iteration", "time_s"])
     frame = pd.concat(frames, ignore_index=True)
     first = ["arm", "inputs", "init_seed", "iteration"]
     return frame[first + [c for c in frame.columns if c not in first]]
@@ -141,16 +145,18 @@ def wilson_interval(successes, n, z: float = 1.959963984540054):
 def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
     """One row per arm x inputs: fits, successes (accuracy on all points >=
     ``success_accuracy``; a failed fit counts as no success), rate with its 95% Wilson
-    interval, median accuracy and median wall time."""
+    interval, median accuracy, the median of the fits' own compute (``time_s``, each
+    fit's share of its batch) and of their batches' wall time (``batch_wall_s``)."""
     groups = fits.groupby(["arm", "inputs"], sort=False)
     table = groups.agg(n=("init_seed", "size"),
                        successes=("accuracy_all", lambda a: int((a >= success_accuracy).sum())),
                        median_accuracy=("accuracy_all", "median"),
-                       median_wall_s=("wall_s", "median")).reset_index()
+                       median_time_s=("time_s", "median"),
+                       median_batch_wall_s=("batch_wall_s", "median")).reset_index()
     table["rate"] = table["successes"] / table["n"]
     table["ci_low"], table["ci_high"] = wilson_interval(table["successes"], table["n"])
     return table[["arm", "inputs", "n", "successes", "rate", "ci_low", "ci_high",
-                  "median_accuracy", "median_wall_s"]]
+                  "median_accuracy", "median_time_s", "median_batch_wall_s"]]
 
 
 def rounding_sensitivity(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
@@ -181,7 +187,7 @@ def rounding_sensitivity(fits: pd.DataFrame, success_accuracy: float = 0.95) -> 
 def median_curve(history: pd.DataFrame, x: str, y: str = "ssq_train",
                  points: int = 80) -> pd.DataFrame:
     """Median (and quartiles) over fits of ``y`` against ``x`` (``iteration`` or
-    ``wall_s``) on a common log-spaced grid. Each fit's curve is interpolated in
+    ``time_s``, the fit's own compute) on a common log-spaced grid. Each fit's curve is interpolated in
     ``log x``; past its last point it keeps its final value (a stopped fit stays where
     it stopped)."""
     fits = [g.sort_values(x) for _, g in history.groupby("init_seed") if len(g)]

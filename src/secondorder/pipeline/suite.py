@@ -366,7 +366,7 @@ def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
     iterations = int(res.iterations or 0)
     return {**row, "status": res.status, "message": res.message, "iterations": iterations,
             "time_s": float(final["time_s"]), "work": float(final["work"]),
-            "batch_wall_s": float(res.extra.get("batch_wall_s", res.wall_s)),
+            "batch_wall_s": float(res.batch_wall_s),
             "ms_per_iteration": 1e3 * float(final["time_s"]) / max(iterations, 1),
             "compile_s": float(res.compile_s or 0.0),
             "val_error": float(in_force["val_error"]),

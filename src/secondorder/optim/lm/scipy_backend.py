@@ -127,6 +127,8 @@ def solve_scipy(provider: Provider, x0: np.ndarray, *, max_iter: int, gtol: floa
                            nfev=nfev, njev=recorder.njev, time_s=recorder.elapsed(),
                            compile_s=provider.compile_s, history=recorder.history())
     time_s = recorder.elapsed()
+    history = recorder.history()
+    history["time_s"][-1] = time_s  # MINPACK's closing work, charged to its last step
     return make_result(out.x, out.fun, FROM_SCIPY[out.status], nit=out.nfev - 1,
                        nfev=out.nfev, njev=out.njev, time_s=time_s,
-                       compile_s=provider.compile_s, history=recorder.history())
+                       compile_s=provider.compile_s, history=history)

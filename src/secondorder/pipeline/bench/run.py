@@ -108,7 +108,7 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
             "to target")
     out["bench_wall_s"] = time.perf_counter() - t0
     out["finished"] = provenance.now()
-    env = provenance.environment()
+    env = provenance.environment(with_device=True)
     out["device"] = env["device"]
     out["versions"] = {**env["versions"], "tf-levenberg-marquardt": version,
                        **jaxopt_versions()}

@@ -159,3 +159,14 @@ def test_reordered_rows_are_the_same_rows_in_another_order():
     moved = data.reorder_rows(rows)
     assert sorted(moved) == list(rows) and not np.array_equal(moved, rows)
     np.testing.assert_array_equal(moved, data.reorder_rows(rows))  # fixed by its seed
+
+
+def test_the_study_can_compute_its_lm_arms_jacobian_in_closed_form():
+    """study.lm_jacobian changes the LM arms' Jacobian, nothing else, and no other arm."""
+    lm = {"optimizer": "lm", "inputs": "raw", "jacobian": "tf", "max_iter": 5}
+    adam = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.001}
+    assert study.study_arm(lm, {"lm_jacobian": "closed_form"}) == {**lm,
+                                                                  "jacobian": "closed_form"}
+    assert study.study_arm(lm, {"lm_jacobian": None}) == lm
+    assert study.study_arm(lm, None) == lm
+    assert study.study_arm(adam, {"lm_jacobian": "closed_form"}) == adam

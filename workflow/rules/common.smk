@@ -6,7 +6,7 @@ from pathlib import Path
 
 from secondorder.optim.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate, with_suite
-from secondorder.pipeline.study import seed_blocks
+from secondorder.pipeline.study import seed_blocks, study_arm
 
 # glibc places large buffers by a dynamic threshold, so their alignment (and with it the
 # order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
@@ -65,6 +65,11 @@ def arm_regex(*optimizers):
 def arm_settings(wildcards):
     """The config entry of the arm a job trains."""
     return config["arms"][wildcards.arm]
+
+
+def study_arm_settings(wildcards):
+    """The settings a study job trains its arm with (``study.lm_jacobian`` applied)."""
+    return study_arm(config["arms"][wildcards.arm], STUDY)
 
 
 def upstream_records():

@@ -35,7 +35,7 @@ rule study_first_order:
         mem_mb=2000,
         runtime=minutes(240),
     params:
-        arm=arm_settings,
+        arm=study_arm_settings,
         hidden=config["model"]["hidden"],
         init=config["init"],
         history_points=STUDY["history_points"] if STUDY else 0,
@@ -63,7 +63,7 @@ rule study_second_order:
         mem_mb=2000,
         runtime=minutes(240),
     params:
-        arm=arm_settings,
+        arm=study_arm_settings,
         hidden=config["model"]["hidden"],
         init=config["init"],
         history_points=STUDY["history_points"] if STUDY else 0,

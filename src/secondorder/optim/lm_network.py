@@ -22,7 +22,7 @@ import pandas as pd
 
 from secondorder.optim.fit_result import FitResult
 from secondorder.problem.data import Problem
-from secondorder.problem.model import Architecture, mlp_batch, mlp_jacobian, mlp_outputs
+from secondorder.problem.model import Architecture, mlp_batch, mlp_forward, mlp_jacobian
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +109,35 @@ def mlp_residuals_numpy(problem: Problem, arch: Architecture, pair_outputs: bool
     def select(values):
         return values if keep is None else values[:, keep]
 
-    def make(x, y):
+    x_train, last = problem.x_train, {"w": None}
+
+    def train_forward(w):
+        """The forward pass on the training rows, kept for the Jacobian at the same
+        point (the loop asks for it right after the residuals of a step it takes)."""
+        if last["w"] is None or not np.array_equal(last["w"], w):
+            w = np.array(w, dtype=np.float64)  # its own copy: the blocks are views of it
+            last.update(w=w, forward=mlp_forward(x_train, w, arch))
+        return last["forward"]
+
+    def make(x, y, forward):
         target = scale * select(y)
 
         def residuals(w):
-            return (scale * select(mlp_outputs(x, w, arch)) - target).ravel()
+            return (scale * select(forward(w).out) - target).ravel()
         return residuals
 
-    x_train = problem.x_train
+    def validation_forward(w):
+        return mlp_forward(problem.x_val, w, arch)
 
     def jacobian(w):
-        _, jac = mlp_jacobian(x_train, w, arch, outputs=keep)
+        _, jac = mlp_jacobian(x_train, w, arch, outputs=keep, forward=train_forward(w))
         jac = jac.reshape(-1, arch.n_params)
         if paired:
             jac *= scale  # in place: no second (m, n) array
         return jac
 
-    return make(problem.x_train, problem.y_train), jacobian, make(problem.x_val,
-                                                                  problem.y_val)
+    return (make(x_train, problem.y_train, train_forward), jacobian,
+            make(problem.x_val, problem.y_val, validation_forward))
 
 
 def lm_provider(problem: Problem, arch: Architecture, jacobian: str = "tf",

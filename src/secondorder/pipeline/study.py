@@ -45,6 +45,16 @@ def block_seeds(block: str) -> list[int]:
     return list(range(int(match[1]), int(match[2]) + 1))
 
 
+def study_arm(arm: dict, study: dict | None) -> dict:
+    """The settings an arm trains with in the study: its own, but for an LM arm the
+    study's ``lm_jacobian`` when set (the same Jacobian computed another way: the
+    numbers agree to rounding, the cost does not)."""
+    jacobian = (study or {}).get("lm_jacobian")
+    if arm.get("optimizer") == "lm" and jacobian:
+        return {**arm, "jacobian": jacobian}
+    return arm
+
+
 def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-0.1,
                 high=0.1, progress=None) -> list[FitResult | Exception]:
     """Train ``arm`` from each seed's initial weights; one result (or the exception that

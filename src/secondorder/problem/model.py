@@ -239,11 +239,42 @@ def mlp_layers(x, ws, arch: Architecture = ARTICLE, layers=None):
     return inputs, z
 
 
+def output_activation(z, arch: Architecture = ARTICLE) -> np.ndarray:
+    """The output layer: a stable softmax (with two outputs in the form ``p_1 = 1 / (1 +
+    exp(z_2 - z_1))``, ``p_2 = 1 - p_1``: the same function, fewer operations) or linear."""
+    if arch.output != "softmax":
+        return z
+    if z.shape[1] == 2:
+        with np.errstate(over="ignore"):
+            first = 1.0 / (1.0 + np.exp(z[:, 1] - z[:, 0]))
+        return np.stack([first, 1.0 - first], axis=1)
+    return softmax(z, stable=True)
+
+
+@dataclass
+class Forward:
+    """One forward pass of the perceptron at ``ws``: its layer blocks (views of
+    ``ws``), each layer's input, the last layer's pre-activations ``z`` and the outputs
+    ``out``; what :func:`mlp_jacobian` back-propagates through."""
+
+    layers: list
+    inputs: list
+    z: np.ndarray
+    out: np.ndarray
+
+
+def mlp_forward(x, ws, arch: Architecture = ARTICLE) -> Forward:
+    """The :class:`Forward` pass of ``ws`` on ``x`` (:func:`mlp_layers`,
+    :func:`output_activation`)."""
+    layers = blocks(ws, arch)
+    inputs, z = mlp_layers(x, ws, arch, layers)
+    return Forward(layers, inputs, z, output_activation(z, arch))
+
+
 def mlp_outputs(x, ws, arch: Architecture = ARTICLE) -> np.ndarray:
-    """The perceptron's outputs ``(N, nout)`` from :func:`mlp_layers` (stable softmax or
-    linear): :func:`mlp_numpy` with ``stable=True``, to rounding."""
-    _, z = mlp_layers(x, ws, arch)
-    return softmax(z, stable=True) if arch.output == "softmax" else z
+    """The perceptron's outputs ``(N, nout)``: :func:`mlp_numpy` with ``stable=True``, to
+    rounding."""
+    return mlp_forward(x, ws, arch).out
 
 
 #: Below this many inputs (or units) a layer's Jacobian block is written one column at
@@ -251,7 +282,8 @@ def mlp_outputs(x, ws, arch: Architecture = ARTICLE) -> np.ndarray:
 SHORT_AXIS = 8
 
 
-def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None):
+def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None,
+                 forward: Forward | None = None):
     """The perceptron's outputs and their Jacobian in closed form (numpy): ``(out, jac)``
     with ``out`` ``(N, nout)`` as :func:`mlp_outputs` and ``jac`` ``(N, k, n_params)``,
     ``jac[s, o, q] = d out[s, keep[o]] / d ws[q]`` for the ``k`` kept outputs.
@@ -263,15 +295,15 @@ def mlp_jacobian(x, ws, arch: Architecture = ARTICLE, outputs=None):
     (the Fortran packing of :func:`blocks`), and passes ``(g W^T) * a (1 - a)`` to the
     layer below (sigmoid units). ``outputs`` (indices or a slice) keeps only those
     outputs, and back-propagates only them (e.g. ``[0]`` for the article's paired
-    softmax residuals).
+    softmax residuals). ``forward``: the :class:`Forward` pass of ``ws`` on ``x``, when
+    the caller has it (it is not computed again).
     """
-    layers = blocks(ws, arch)
-    inputs, z = mlp_layers(x, ws, arch, layers)
+    forward = mlp_forward(x, ws, arch) if forward is None else forward
+    layers, inputs, z, out = forward.layers, forward.inputs, forward.z, forward.out
     n, nout = z.shape
     keep = np.arange(nout) if outputs is None else np.arange(nout)[outputs]
     k = len(keep)
     if arch.output == "softmax":
-        out = softmax(z, stable=True)
         grad = out[:, keep, None] * (np.eye(nout)[keep][None] - out[:, None, :])
     else:
         out = z

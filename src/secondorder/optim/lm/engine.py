@@ -132,13 +132,19 @@ def _linearize_rows(provider: Provider, settings: LMSettings, x, r, d2_previous)
     """Linearise runs at the rows of ``x``, ``r``: the products, the scaling, the
     sample-space Gram matrix. Returns ``(finite, colsq, grad, d2, curvature, jac)``
     (one entry per row)."""
-    k = len(x)
+    lins = [provider.linearize(x[i], r[i], settings.sample_space, settings.keeps_jacobian)
+            for i in range(len(x))]
+    return _assemble(provider, settings, lins, d2_previous)
+
+
+def _assemble(provider: Provider, settings: LMSettings, lins, d2_previous):
+    """:func:`_linearize_rows` from the rows' :class:`.Linearization`\ s."""
+    k = len(lins)
     finite = np.zeros(k, bool)
     colsq = np.empty((k, provider.n))
     grad = np.empty((k, provider.n))
     curvature, jac = [None] * k, [None] * k
-    for i in range(k):
-        lin = provider.linearize(x[i], r[i], settings.sample_space, settings.keeps_jacobian)
+    for i, lin in enumerate(lins):
         finite[i], colsq[i], grad[i] = lin.finite, lin.colsq, lin.grad
         curvature[i], jac[i] = lin.curvature, lin.jac
     d2 = settings.scaling(colsq, d2_previous)
@@ -274,13 +280,24 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
             if ratio <= settings.geodesic_alpha:
                 delta[i] += 0.5 * accel
     x_trial = x_old + delta
-    r_trial = np.stack([provider.residuals(x) for x in x_trial])
-    ssq_trial = sum_of_squares(r_trial)
-    f_trial = regularization.objective(ssq_trial, x_trial, alpha, beta) if bayes else ssq_trial
-    decreased = np.isfinite(f_trial) & (f_trial < f_old)
+    # each row's trial residuals and, where the objective went down, its linearisation
+    # right after (a provider may reuse the forward pass it just made)
+    r_trial = np.empty((k, provider.m))
+    ssq_trial, f_trial = np.empty(k), np.empty(k)
+    decreased = np.zeros(k, bool)
+    lins = []
+    for i in range(k):
+        r_trial[i] = provider.residuals(x_trial[i])
+        ssq_trial[i] = sum_of_squares(r_trial[i])
+        f_trial[i] = (regularization.objective(ssq_trial[i], x_trial[i], alpha[i], beta[i])
+                      if bayes else ssq_trial[i])
+        if np.isfinite(f_trial[i]) and f_trial[i] < f_old[i]:
+            decreased[i] = True
+            lins.append(provider.linearize(x_trial[i], r_trial[i], settings.sample_space,
+                                           settings.keeps_jacobian))
     lin_rows = np.flatnonzero(decreased)
-    finite, colsq_t, grad_t, d2_t, curv_t, jac_t = _linearize_rows(
-        provider, settings, x_trial[lin_rows], r_trial[lin_rows], d2_old[lin_rows])
+    finite, colsq_t, grad_t, d2_t, curv_t, jac_t = _assemble(provider, settings, lins,
+                                                             d2_old[lin_rows])
     accepted = np.zeros(k, bool)
     accepted[lin_rows] = finite
 

@@ -81,11 +81,14 @@ def test_scaling_table_adds_the_floor(monkeypatch):
     floor ms on the LM rows only (engines faked; the floor really timed)."""
     lm_ms = {"lm_tf": 2.0, "lm_closed_form": 1.5}
 
-    def fake(hidden, engine, *, iterations, repeats):
-        return {"hidden": hidden, "n_params": 5 * hidden + 2, "engine": engine,
-                "device": "cpu", "ms_per_iter": lm_ms.get(engine, 0.1), "peak_mem_mb": 1.0}
+    def fake(sizes, engine, *, iterations, repeats):
+        return [{"hidden": hidden, "n_params": 5 * hidden + 2, "engine": engine,
+                 "device": "cpu", "ms_per_iter": lm_ms.get(engine, 0.1), "peak_mem_mb": 1.0}
+                for hidden in sorted(sizes)]
 
     monkeypatch.setattr(cost_study, "measure", fake)
+    monkeypatch.setattr(cost_study, "measure_floors", lambda sizes, repeats: {
+        h: cost_study.floor_cost(*cost_study.lm_shape(h), repeats=repeats) for h in sizes})
     table = cost_study.scaling_table([100, 5], lm_iterations=2, adam_epochs=2, repeats=1)
     assert list(table.columns) == list(cost_study.COLUMNS)
     assert list(table["hidden"]) == [5] * 3 + [100] * 3
@@ -114,3 +117,12 @@ def test_measure_here_times_chunks_of_one_compiled_run(engine):
     row = cost_study.measure_here(3, engine, iterations=4, repeats=3)
     assert row["hidden"] == 3 and row["n_params"] == 5 * 3 + 2 and row["engine"] == engine
     assert np.isfinite(row["ms_per_iter"]) and row["ms_per_iter"] > 0
+
+
+def test_measure_runs_an_engine_at_every_size_in_one_process():
+    rows = cost_study.measure([4, 3], "lm_closed_form", iterations=2, repeats=1)
+    assert [r["hidden"] for r in rows] == [3, 4]
+    assert all(r["engine"] == "lm_closed_form" and r["ms_per_iter"] > 0 for r in rows)
+    assert all(r["peak_mem_mb"] >= 0 for r in rows)
+    floors = cost_study.measure_floors([4, 3], repeats=1)
+    assert list(floors) == [3, 4] and all(f["floor_ms"] > 0 for f in floors.values())

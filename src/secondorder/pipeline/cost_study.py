@@ -2,14 +2,15 @@
 
 LM forms and factors ``J^T J`` (``n x n`` for ``n`` weights): memory ``O(n^2)`` and
 time ``O(m n^2 + n^3)`` per iteration, against ``O(m n)`` for a gradient step; the
-article's closing caveat. Each (size, engine) is measured in a fresh Python process,
-so its peak resident memory is its own: ``peak_mem_mb`` is the peak RSS above the
-process's RSS once its libraries are imported (TensorFlow, except for the closed-form
-LM, which needs none) and the data are loaded.
+article's closing caveat. Each engine is measured in a fresh Python process, its sizes
+one after the other (:func:`measure`; its libraries imported once: TensorFlow, except
+for the closed-form LM, which needs none). ``peak_mem_mb`` is a size's own: the peak
+resident memory during its measurement above the resident memory at its start.
 
 The floor (:func:`floor_cost`): the least linear algebra one LM iteration of that size
 must do, one dense Gram matrix of a Jacobian of the LM's shape and one Cholesky
-factorisation of it, timed with scipy's BLAS/LAPACK in the study's own process. With
+factorisation of it, timed with scipy's BLAS/LAPACK in a fresh process run as the
+engines' are (:func:`measure_floors`). With
 ``m`` residuals and ``n`` weights it is ``JᵀJ`` (``n x n``) when ``n <= m``, else
 ``JJᵀ`` (``m x m``, the sample-space form). :func:`within_floor` compares each size's
 LM iteration with it (goal: at most :data:`FLOOR_FACTOR` times the floor). Our LM
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -49,12 +51,41 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """The process's peak resident memory since the last :func:`_reset_peak_rss`
+    (Linux ``VmHWM``), MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _reset_peak_rss() -> float:
+    """Reset the kernel's high-water mark of resident memory to the current RSS (Linux
+    >= 4.0: ``echo 5 > /proc/self/clear_refs``) and return that RSS, MB: a later
+    :func:`_peak_rss_mb` is then the peak of what follows."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:  # hand freed heap memory back to the kernel, so that it is not reused unseen
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return _rss_mb()
+
+
 def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> dict:
     """Time ``iterations`` LM iterations or Adam epochs of the article's problem with
     ``hidden`` units in this process: one run of ``repeats`` chunks of ``iterations``,
     compiled once (compilation apart), and the median time per iteration of the chunks
     (:func:`chunk_ms`). The LM runs the ``lm`` arm's default options with no
-    convergence test, so every iteration runs; its ``device`` is its provider's."""
+    convergence test, so every iteration runs; its ``device`` is its provider's.
+    ``peak_mem_mb`` is the process's peak RSS during the measurement above its RSS at
+    the start (the engine's libraries and the data loaded; :func:`_reset_peak_rss`)."""
     from secondorder.problem import data, model
 
     if engine not in ENGINES:
@@ -66,7 +97,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
     trn, val = data.split_indices(500)
     arch = model.Architecture(2, hidden, 2)
     w0 = model.init_weights(1, arch)
-    base = _rss_mb()
+    base = _reset_peak_rss()
     total = iterations * repeats
     if engine in LM_ENGINES:
         from secondorder.optim.lm import least_squares_batch
@@ -96,7 +127,7 @@ def measure_here(hidden: int, engine: str, *, iterations: int, repeats: int) -> 
         ends = res.history["time_s"].to_numpy()[iterations - 1::iterations]  # alone: wall
         start = 0.0
         device = provenance.device()["name"]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     return {"hidden": hidden, "n_params": arch.n_params, "engine": engine,
             "device": device,
             "ms_per_iter": chunk_ms(start, ends, iterations),
@@ -208,16 +239,41 @@ def within_floor(table: pd.DataFrame, factor: float = FLOOR_FACTOR,
                          "met": pd.Series(met, dtype=object)})
 
 
-def measure(hidden: int, engine: str, *, iterations: int, repeats: int,
-            timeout: float = 900) -> dict:
-    """:func:`measure_here` in a fresh process (for its own peak memory)."""
-    cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", "--hidden", str(hidden),
-           "--engine", engine, "--iterations", str(iterations), "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def measure(hidden_sizes, engine: str, *, iterations: int, repeats: int,
+            timeout: float = 1800) -> list[dict]:
+    """:func:`measure_here` of every size, smallest first, in one fresh process per
+    engine (TensorFlow imported once). Each size's ``peak_mem_mb`` is its own: the peak
+    resident memory during its measurement above the resident memory at its start (the
+    kernel's high-water mark is reset there, :func:`_reset_peak_rss`); the first size's
+    also holds first-use allocations, as a fresh process's would."""
+    sizes = sorted(hidden_sizes)
+    return _child(["--engine", engine, "--iterations", str(iterations),
+                   "--repeats", str(repeats), "--hidden", *map(str, sizes)],
+                  f"measuring {engine} at {sizes} hidden units", len(sizes), timeout)
+
+
+def measure_floors(hidden_sizes, *, repeats: int, timeout: float = 1800) -> dict:
+    """:func:`floor_cost` of every size's LM shape (:func:`lm_shape`), in a fresh
+    process run as the engines' are: ``{hidden: floor}``."""
+    sizes = sorted(hidden_sizes)
+    rows = _child(["--floor", "--repeats", str(repeats), "--hidden", *map(str, sizes)],
+                  f"timing the floor at {sizes} hidden units", len(sizes), timeout)
+    return dict(zip(sizes, rows))
+
+
+def _child(args, what: str, lines: int, timeout: float) -> list[dict]:
+    """Run this module in a fresh process and read its last ``lines`` JSON lines.
+
+    The process runs with glibc's default, dynamic mmap threshold: the pipeline fixes
+    it (``MALLOC_MMAP_THRESHOLD_``, for bit-repeatable jobs), which makes every large
+    array a fresh ``mmap`` with its page faults (measured: up to 2x the time of an LM
+    iteration at 250-1000 weights); the cost study times what a user's process pays."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"measuring {engine} at {hidden} hidden units failed:\n"
-                           f"{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-3000:]}")
+    return [json.loads(line) for line in proc.stdout.strip().splitlines()[-lines:]]
 
 
 def scaling_table(hidden_sizes, *, lm_iterations: int, adam_epochs: int, repeats: int,
@@ -225,18 +281,20 @@ def scaling_table(hidden_sizes, *, lm_iterations: int, adam_epochs: int, repeats
     """Every size with both engines, smallest first, and the size's floor
     (:func:`floor_cost` of the LM's shape, :func:`lm_shape`, timed in this process
     with ``repeats`` repeats; columns in :data:`COLUMNS`)."""
-    rows = []
-    for hidden in sorted(hidden_sizes):
-        floor = floor_cost(*lm_shape(hidden), repeats=repeats)
-        for engine in ENGINES:
-            iterations = lm_iterations if engine in LM_ENGINES else adam_epochs
-            row = measure(hidden, engine, iterations=iterations, repeats=repeats)
+    sizes = sorted(hidden_sizes)
+    floors = measure_floors(sizes, repeats=repeats)
+    measured = {}
+    for engine in ENGINES:
+        iterations = lm_iterations if engine in LM_ENGINES else adam_epochs
+        for row in measure(sizes, engine, iterations=iterations, repeats=repeats):
+            floor = floors[row["hidden"]]
             row.update(floor_ms=floor["floor_ms"], floor_kind=floor["floor_kind"],
                        lm_vs_floor=(row["ms_per_iter"] / floor["floor_ms"]
                                     if engine in LM_ENGINES else float("nan")))
-            rows.append(row)
+            measured[(row["hidden"], engine)] = row
             if progress:
-                progress(rows[-1])
+                progress(row)
+    rows = [measured[(hidden, engine)] for hidden in sizes for engine in ENGINES]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -254,20 +312,25 @@ def growth_exponents(table: pd.DataFrame, min_params: int = 200) -> dict[str, fl
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="measure one (size, engine) point")
-    parser.add_argument("--hidden", type=int, required=True)
-    parser.add_argument("--engine", choices=ENGINES, required=True)
-    parser.add_argument("--iterations", type=int, required=True)
+    parser = argparse.ArgumentParser(description="measure one engine at some sizes")
+    parser.add_argument("--hidden", type=int, nargs="+", required=True)
+    parser.add_argument("--engine", choices=ENGINES)
+    parser.add_argument("--floor", action="store_true", help="time the floor instead")
+    parser.add_argument("--iterations", type=int)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    result = measure_here(args.hidden, args.engine, iterations=args.iterations,
-                          repeats=args.repeats)
-    print(json.dumps(result))
+    if args.floor:
+        for hidden in sorted(args.hidden):
+            print(json.dumps(floor_cost(*lm_shape(hidden), repeats=args.repeats)),
+                  flush=True)
+        return
+    for hidden in sorted(args.hidden):  # one JSON line per size, in order
+        result = measure_here(hidden, args.engine, iterations=args.iterations,
+                              repeats=args.repeats)
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     main()
 

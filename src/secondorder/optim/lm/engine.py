@@ -138,7 +138,7 @@ def _linearize_rows(provider: Provider, settings: LMSettings, x, r, d2_previous)
 
 
 def _assemble(provider: Provider, settings: LMSettings, lins, d2_previous):
-    """:func:`_linearize_rows` from the rows' :class:`.Linearization`\ s."""
+    """:func:`_linearize_rows` from the rows' linearisations (:class:`.Linearization`)."""
     k = len(lins)
     finite = np.zeros(k, bool)
     colsq = np.empty((k, provider.n))

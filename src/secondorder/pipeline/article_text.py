@@ -450,7 +450,7 @@ def suite_findings(summary: dict, success: pd.DataFrame, verdict: pd.DataFrame,
         "(TensorFlow and BLAS alike). Records are kept between chunks, so a first hit is "
         "known to within a chunk: " + ", ".join(
             f"`{a}` every {every}" for a, every in summary["record_every"].items())
-        + " (LM every iteration where one costs over ~10 ms).",
+        + ".",
         "",
         "**Targets** are set per problem, size and split from the tuned fits: the "
         "reference is the lowest median test error of any arm of the comparison at the "

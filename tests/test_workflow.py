@@ -103,9 +103,11 @@ def test_tiny_run_study_tables(results):
     scaling = pd.read_csv(results / "summary" / "scaling.csv")
     assert list(scaling.columns) == ["hidden", "n_params", "engine", "device", "ms_per_iter",
                                      "peak_mem_mb", "floor_ms", "floor_kind", "lm_vs_floor"]
-    lm = scaling[scaling["engine"] == "lm_tf"]
+    lm = scaling[scaling["engine"].isin(["lm_tf", "lm_closed_form"])]
     assert (lm["floor_ms"] > 0).all() and (lm["lm_vs_floor"] > 0).all()
-    assert set(scaling["engine"]) == {"lm_tf", "adam_compiled"} and len(scaling) == 4
+    # both LM Jacobians and the compiled Adam step, at each of the tiny config's 2 sizes
+    assert set(scaling["engine"]) == {"lm_tf", "lm_closed_form", "adam_compiled"}
+    assert len(scaling) == 3 * 2
 
 
 def test_tiny_run_article_has_its_figures(results):
@@ -125,13 +127,13 @@ def test_tiny_run_article_has_its_figures(results):
 
 def test_tiny_run_suite_slice(results):
     """The suite's rules end to end on the tiny slice (iris and diabetes, one size, two
-    inits, the four SSQ arms): one job per problem x size, every fit a row with its
+    inits, the five SSQ arms: LM, trainbr, Adam, RMSprop, L-BFGS): one job per problem x size, every fit a row with its
     anytime record, the same tuning budget for every arm, and its tables, the verdict
     map and the section in the article."""
     suite = results / "suite" / "slice"
     fits = pd.read_csv(suite / "fits.csv")
     records = pd.read_csv(suite / "records.csv")
-    arms = {"lm", "adam", "rmsprop", "lbfgs"}
+    arms = {"lm", "lm_br", "adam", "rmsprop", "lbfgs"}
     for problem in ("iris", "diabetes"):
         assert set(fits.loc[fits["problem"] == problem, "arm"]) == arms
         for ext in ("csv", "records.csv", "json"):
@@ -159,7 +161,9 @@ def test_tiny_run_suite_slice(results):
     assert (success["rate"] <= success["ci_high"]).all()
     verdict = pd.read_csv(suite / "verdict.csv")
     assert set(verdict["verdict"]) <= {"holds", "mixed", "cannot tell", "fails"}
-    assert len(verdict) == 3 * 3  # one (family, size) group x 3 budgets x 3 tolerances
+    # one map per second-order arm (LM, trainbr): one (family, size) group x 3 budgets
+    # x 3 tolerances each
+    assert set(verdict["second_order"]) == {"lm", "lm_br"} and len(verdict) == 2 * 3 * 3
     assert (verdict["ci_low"] <= verdict["difference"]).all()
     per_instance = pd.read_csv(suite / "verdict_instances.csv")
     assert sorted(per_instance["problem"].unique()) == ["diabetes", "iris"]

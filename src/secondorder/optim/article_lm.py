@@ -37,6 +37,7 @@ from scipy.optimize._numdiff import approx_derivative  # what 1.15 used (ls.py:1
 
 from secondorder.problem.data import Problem
 from secondorder.optim.fit_result import FitResult
+from secondorder.optim.minpack_memory import scrub_freed_blocks
 from secondorder.problem.model import Architecture, mlp_numpy
 
 EPS = np.finfo(float).eps
@@ -124,6 +125,7 @@ def least_squares_lm_115(fun: Callable, x0, *, max_nfev: int | None = None
     def minpack_fun(x):
         return pending.pop() if pending else fun_wrapped(x)
 
+    scrub_freed_blocks()  # scipy >= 1.16's qrfac reads one double past fjac
     x, _cov, info, mesg, ier = scipy.optimize.leastsq(
         minpack_fun, x0, full_output=True, ftol=ftol, xtol=xtol, gtol=gtol,
         maxfev=maxfev, epsfcn=EPS, factor=100.0, diag=diag)  # ls.py:43-65
@@ -148,6 +150,7 @@ def least_squares_lm_modern(fun: Callable, x0, *, max_nfev: int | None = None
     """The article's line as written, under the installed scipy:
     ``least_squares(fun, x0, method="lm", max_nfev=max_nfev)``. With scipy >= 1.16 this
     is **not** the article's algorithm (see the module docstring)."""
+    scrub_freed_blocks()  # its qrfac reads one double past the Jacobian
     return scipy.optimize.least_squares(fun=fun, x0=np.asarray(x0, dtype=float),
                                         method="lm", max_nfev=max_nfev)
 

@@ -264,11 +264,14 @@ def measure_floors(hidden_sizes, *, repeats: int, timeout: float = 1800) -> dict
 def _child(args, what: str, lines: int, timeout: float) -> list[dict]:
     """Run this module in a fresh process and read its last ``lines`` JSON lines.
 
-    The process runs with glibc's default, dynamic mmap threshold: the pipeline fixes
-    it (``MALLOC_MMAP_THRESHOLD_``, for bit-repeatable jobs), which makes every large
+    The process runs with glibc's defaults: the pipeline fixes the mmap threshold
+    (``MALLOC_MMAP_THRESHOLD_``, for bit-repeatable jobs), which makes every large
     array a fresh ``mmap`` with its page faults (measured: up to 2x the time of an LM
-    iteration at 250-1000 weights); the cost study times what a user's process pays."""
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    iteration at 250-1000 weights), and fills freed blocks (``MALLOC_PERTURB_``, for
+    MINPACK: :mod:`secondorder.optim.minpack_memory`); the cost study times what a
+    user's process pays."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_PERTURB_")}
     cmd = [sys.executable, "-m", "secondorder.pipeline.cost_study", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:

@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
+from secondorder.optim.minpack_memory import scrub_freed_blocks
 from secondorder.problem.mgh import PROBLEMS, Problem, numpy_functions
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ def run_lm(provider, X0: np.ndarray, options: dict, *, max_iter: int) -> list:
 def run_scipy(fun: Callable, jac: Callable, x0: np.ndarray, method: str,
               max_nfev: int) -> tuple[scipy.optimize.OptimizeResult, float]:
     """scipy's ``least_squares`` with default tolerances; returns it and its time."""
+    scrub_freed_blocks()  # MINPACK's qrfac reads one double past the Jacobian
     tic = time.perf_counter()
     res = scipy.optimize.least_squares(fun, x0, jac=jac, method=method, max_nfev=max_nfev)
     return res, time.perf_counter() - tic

@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 import scipy.optimize
 
+from secondorder.optim.minpack_memory import scrub_freed_blocks
+
 from .providers import Provider
 from .result import LMResult, Status, make_result
 
@@ -116,6 +118,7 @@ def solve_scipy(provider: Provider, x0: np.ndarray, *, max_iter: int, gtol: floa
                            compile_s=provider.compile_s, history=recorder.history())
     recorder = Recorder(provider, progress)
     eps = np.finfo(np.float64).eps
+    scrub_freed_blocks()  # MINPACK's qrfac reads one double past the Jacobian
     try:
         out = scipy.optimize.least_squares(
             recorder.fun, x0, jac=recorder.jac, method="lm", max_nfev=max_iter + 1,

@@ -37,7 +37,7 @@ VENV = Path(os.environ.get("SECONDORDER_SCIPY115_VENV",
 #: different weight vectors at 2000 evaluations. glibc moves such buffers from fresh
 #: mmap'ed pages to the heap once a large block has been freed (its dynamic mmap
 #: threshold); fixing the threshold keeps them on fresh pages, and every run agrees.
-FIXED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_PERTURB_": "1"}  # as the workflow
+FIXED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 @pytest.fixture(scope="module")

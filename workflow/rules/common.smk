@@ -12,10 +12,6 @@ from secondorder.pipeline.study import seed_blocks, study_arm
 # order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
 # depend on what the process did before; a fixed threshold makes jobs repeatable.
 os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
-# scipy 1.17's MINPACK reads one double past its Jacobian now and then; freed blocks
-# filled with 0x01 make that value negligible in every job, from its start
-# (secondorder/optim/minpack_memory.py says why).
-os.environ.setdefault("MALLOC_PERTURB_", "1")
 
 try:
     # the suite's settings: config/suite.yaml, under any `suite` keys of the config files

@@ -18,14 +18,18 @@ The remedy is glibc's "perturb" setting: every block freed is filled with one by
 ``0x01``, what lies past the Jacobian is then, in practice, ``0x0101...`` (7.7e-304),
 zero (fresh memory) or a block size (a denormal): all far below ``enorm``'s threshold
 for small components (3.8e-20), where they cannot change a norm that has any ordinary
-component, so the recomputed norm is the Fortran's. A block freed with a large number
-in exactly its last eight bytes at exactly that address still changes the fit (a test
-builds that case on purpose), so this makes the fits repeatable in practice, not by
-construction: in ``tests/test_minpack_memory.py`` 20 fits separated by heap churn end
-on 2 different weight vectors without it and on 1 with it. The workflow sets it for
-every job from its start (``MALLOC_PERTURB_`` in ``workflow/rules/common.smk``);
-:func:`scrub_freed_blocks`, called before each MINPACK call, sets it for any other
-process from then on. Its cost on numpy-heavy fits: about 2% of wall time.
+component, so the recomputed norm is the Fortran's. :func:`scrub_freed_blocks` turns it
+on before each MINPACK call, for the rest of the process. Blocks freed before that keep
+their old bytes, and a block freed on purpose with a large number in exactly its last
+eight bytes at exactly that address still changes the fit; so this makes fits
+repeatable in practice, not by construction. Measured here on the tiny config's fit:
+without it, 2 of 40 fresh processes (20 fits each) ended a fit elsewhere, and 20 fits
+separated by heap churn ended on 2 different weight vectors; with it, 0 of 75 processes
+(15 of them with TensorFlow imported first, as in a job) and 1 vector. The fill costs
+memory traffic: ~2% of wall time for MINPACK's finite-difference fits, and, measured
+with the fill on for whole study jobs, ~3% for Adam's and ~9% for our LM's, which is
+why only processes that call MINPACK turn it on (and the bench turns it off after
+each of its MINPACK stages).
 """
 
 from __future__ import annotations
@@ -53,5 +57,13 @@ _MALLOPT = _mallopt()
 
 def scrub_freed_blocks() -> bool:
     """From now on, glibc fills every freed block with :data:`PERTURB_BYTE` (see the
-    module docstring). Returns False where there is no glibc."""
+    module docstring); it stays on, since what is freed between two MINPACK calls lies
+    in wait for the next. Returns False where there is no glibc."""
     return bool(_MALLOPT is not None and _MALLOPT(M_PERTURB, PERTURB_BYTE))
+
+
+def stop_scrubbing() -> None:
+    """Freed blocks are left as they are again (glibc's default): for a process that
+    times other code after its MINPACK calls (the bench), where the fill would cost."""
+    if _MALLOPT is not None:
+        _MALLOPT(M_PERTURB, 0)

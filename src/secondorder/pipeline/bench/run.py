@@ -13,6 +13,7 @@ from secondorder.pipeline.bench.engines import lm_options
 from secondorder.pipeline.bench.peers import jaxopt_importable, jaxopt_versions, tflm_version
 from secondorder.pipeline.bench.report import conclude
 from secondorder.pipeline.bench.scoring import INIT_SEED, accuracy, article_problems
+from secondorder.optim.minpack_memory import stop_scrubbing
 from secondorder.pipeline.bench.stages import STAGES, Bench, seconds
 from secondorder.problem import model
 from secondorder.problem.model import ARTICLE
@@ -96,6 +97,7 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
             continue
         say(stage.start(bench))
         result = stage.measure(bench)
+        stop_scrubbing()  # a MINPACK stage's fill of freed blocks must not tax the next
         out.update(result)
         say(stage.done(result))
         done += 1

@@ -12,6 +12,10 @@ from secondorder.pipeline.study import seed_blocks, study_arm
 # order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
 # depend on what the process did before; a fixed threshold makes jobs repeatable.
 os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
+# scipy 1.17's MINPACK reads one double past its Jacobian now and then; glibc filling
+# freed blocks from each job's start makes that value negligible (turned on only at the
+# MINPACK call, it was not enough: secondorder/optim/minpack_memory.py says why).
+os.environ.setdefault("MALLOC_PERTURB_", "1")
 
 try:
     # the suite's settings: config/suite.yaml, under any `suite` keys of the config files

@@ -267,8 +267,8 @@ def _child(args, what: str, lines: int, timeout: float) -> list[dict]:
     The process runs with glibc's defaults: the pipeline fixes the mmap threshold
     (``MALLOC_MMAP_THRESHOLD_``, for bit-repeatable jobs), which makes every large
     array a fresh ``mmap`` with its page faults (measured: up to 2x the time of an LM
-    iteration at 250-1000 weights), and (if a user set it) fills freed blocks
-    (``MALLOC_PERTURB_``, :mod:`secondorder.optim.minpack_memory`); the cost study times what a
+    iteration at 250-1000 weights), and fills freed blocks (``MALLOC_PERTURB_``, for
+    MINPACK: :mod:`secondorder.optim.minpack_memory`); the cost study times what a
     user's process pays."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_PERTURB_")}

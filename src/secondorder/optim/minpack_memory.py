@@ -32,8 +32,8 @@ processes and 1 vector, but in the workflow's tiny runs, turned on only at the c
 the finite-difference fits still differed between runs (3 of the test suite's run
 comparisons in one session), while with the setting from each job's start a whole
 test session agreed. The fill costs memory traffic: with it on for whole study jobs,
-~3% of Adam's time and ~9% of our LM's; the bench turns it off after each of its stages
-so that no peer pays it.
+~3% of Adam's time and ~9% of our LM's; the bench turns it off before each of its
+stages (a MINPACK stage turns it on again for itself), so that no engine pays it.
 """
 
 from __future__ import annotations

@@ -96,8 +96,8 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
             out.update(dict.fromkeys(stage.fields))
             continue
         say(stage.start(bench))
-        result = stage.measure(bench)
-        stop_scrubbing()  # a MINPACK stage's fill of freed blocks must not tax the next
+        stop_scrubbing()  # no stage pays for the fill of freed blocks that the job's
+        result = stage.measure(bench)  # MINPACK remedy sets (MINPACK's own turn it on)
         out.update(result)
         say(stage.done(result))
         done += 1

@@ -18,19 +18,19 @@ The remedy is glibc's "perturb" setting: every block freed is filled with one by
 ``0x01``, what lies past the Jacobian is then, in practice, ``0x0101...`` (7.7e-304),
 zero (fresh memory) or a block size (a denormal): all far below ``enorm``'s threshold
 for small components (3.8e-20), where they cannot change a norm that has any ordinary
-component, so the recomputed norm is the Fortran's. The workflow sets it for every job from its start
-(``MALLOC_PERTURB_=1`` in ``workflow/rules/common.smk``); :func:`scrub_freed_blocks`,
-called before each MINPACK call, turns it on in any other process from then on. Blocks
-freed before that keep their old bytes, and a block freed on purpose with a large
-number in exactly its last eight bytes at exactly that address still changes the fit;
-so this makes fits repeatable in practice, not by construction. Measured here on the
-tiny config's fit: without it, 2 of 40 fresh processes (20 fits each) ended a fit
-elsewhere, and 20 fits separated by heap churn ended on 2 different weight vectors;
-with the setting from the process's start, 0 of 30 processes (with arrays allocated
-and freed between fits); with :func:`scrub_freed_blocks` alone, 0 of 75 such
-processes and 1 vector, but in the workflow's tiny runs, turned on only at the call,
-the finite-difference fits still differed between runs (3 of the test suite's run
-comparisons in one session), while with the setting from each job's start a whole
+component, so the recomputed norm is the Fortran's. The workflow sets it for every job
+from its start (``MALLOC_PERTURB_=1`` in ``workflow/rules/common.smk``);
+:func:`scrub_freed_blocks`, called before each MINPACK call, turns it on in any other
+process from then on. Blocks freed before that keep their old bytes, and a block freed
+on purpose with a large number in exactly its last eight bytes at exactly that address
+still changes the fit; so this makes fits repeatable in practice, not by construction.
+Measured here on the tiny config's fit: without it, 2 of 40 fresh processes (20 fits
+each) ended a fit elsewhere, and 20 fits separated by heap churn ended on 2 different
+weight vectors; with the setting from the process's start, 0 of 30 processes (with
+arrays allocated and freed between fits); with :func:`scrub_freed_blocks` alone, 0 of
+75 such processes and 1 vector, but in the workflow's tiny runs, turned on only at the
+call, the finite-difference fits still differed between runs (3 of the test suite's
+run comparisons in one session), while with the setting from each job's start a whole
 test session agreed. The fill costs memory traffic: with it on for whole study jobs,
 ~3% of Adam's time and ~9% of our LM's; the bench turns it off before each of its
 stages (a MINPACK stage turns it on again for itself), so that no engine pays it.

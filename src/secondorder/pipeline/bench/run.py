@@ -9,11 +9,11 @@ import time
 from typing import Callable
 
 from secondorder import provenance
+from secondorder.optim.minpack_memory import stop_scrubbing
 from secondorder.pipeline.bench.engines import lm_options
 from secondorder.pipeline.bench.peers import jaxopt_importable, jaxopt_versions, tflm_version
 from secondorder.pipeline.bench.report import conclude
 from secondorder.pipeline.bench.scoring import INIT_SEED, accuracy, article_problems
-from secondorder.optim.minpack_memory import stop_scrubbing
 from secondorder.pipeline.bench.stages import STAGES, Bench, seconds
 from secondorder.problem import model
 from secondorder.problem.model import ARTICLE
@@ -96,8 +96,10 @@ def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_step
             out.update(dict.fromkeys(stage.fields))
             continue
         say(stage.start(bench))
-        stop_scrubbing()  # no stage pays for the fill of freed blocks that the job's
-        result = stage.measure(bench)  # MINPACK remedy sets (MINPACK's own turn it on)
+        # the job's MINPACK remedy fills freed blocks; no stage pays for it (a MINPACK
+        # stage turns it on again for its own call)
+        stop_scrubbing()
+        result = stage.measure(bench)
         out.update(result)
         say(stage.done(result))
         done += 1

@@ -115,23 +115,35 @@ class Clusters:
 
     ``means[k]``: ``c_ps``, the mean difference over the complete pairs of cluster
     ``k``; ``weights[k]``: ``w_ps = 1 / (P S_p)``; ``problem[k]``, ``split[k]``: the
-    cluster's labels; ``pairs[k]``: its complete pairs. ``differences``,
-    ``pair_problem`` and ``pair_split``: the complete pairs themselves (for the
-    bootstrap)."""
+    cluster's labels; ``pairs[k]``: its complete pairs. ``complete``: which of the
+    given pairs are complete; ``differences`` and ``cluster``: the complete pairs'
+    differences and the index of their cluster (for the bootstrap and
+    :meth:`average`)."""
 
     means: np.ndarray
     weights: np.ndarray
     problem: np.ndarray
     split: np.ndarray
     pairs: np.ndarray
+    complete: np.ndarray
     differences: np.ndarray
-    pair_problem: np.ndarray
-    pair_split: np.ndarray
+    cluster: np.ndarray
 
     @property
     def theta(self) -> float:
         """The effect ``sum_ps w_ps c_ps`` (NaN without a cluster)."""
-        return float(self.weights @ self.means) if len(self.means) else math.nan
+        return self.average(self.differences, complete=True)
+
+    def average(self, values, *, complete: bool = False) -> float:
+        """``sum_ps w_ps mean_i values`` over the complete pairs: any per-pair value
+        (one arm's outcome, say) averaged as ``theta`` averages the differences.
+        ``values``: one per given pair, or one per complete pair with ``complete``."""
+        if not len(self.means):
+            return math.nan
+        values = np.asarray(values, dtype=float)
+        values = values if complete else values[self.complete]
+        sums = np.bincount(self.cluster, weights=values, minlength=len(self.means))
+        return float(self.weights @ (sums / self.pairs))
 
     @property
     def n_problems(self) -> int:
@@ -151,36 +163,37 @@ def clusters(differences, problem, split) -> Clusters:
 
     ``differences``: one value per pair (NaN: the pair is not complete, one arm has no
     fit; it is dropped); ``problem``, ``split``: the pair's stratum and cluster labels
-    (any hashable values; a split label need only be unique within its problem).
+    (sortable values; a split label need only be unique within its problem).
     Returns :class:`Clusters` sorted by (problem, split): ``c_ps`` the mean of the
     complete pairs of each cluster, ``w_ps = 1 / (P S_p)`` with ``P`` the problems and
     ``S_p`` the clusters of problem ``p`` that keep a complete pair (a cluster without
     one drops out, and a problem without one). ValueError for an infinite difference
-    (cap diverged errors before differencing) or labels of the wrong length.
+    (cap diverged outcomes before differencing) or labels of the wrong length.
     """
     values = np.asarray(differences, dtype=float)
+    problem, split = np.asarray(problem), np.asarray(split)
     if values.ndim != 1:
         raise ValueError(f"differences must be 1-D, got shape {values.shape}")
     if np.isinf(values).any():
         raise ValueError("a difference is infinite: cap diverged outcomes before "
                          "differencing (NaN marks a pair without both fits)")
-    frame = pd.DataFrame({"problem": list(problem), "split": list(split)})
-    if len(frame) != len(values):
+    if problem.shape != values.shape or split.shape != values.shape:
         raise ValueError(f"problem and split need one label per difference ({len(values)}), "
-                         f"got {len(frame)}")
-    frame["difference"] = values
-    frame = frame[np.isfinite(values)].sort_values(["problem", "split"], kind="mergesort")
-    grouped = (frame.groupby(["problem", "split"], sort=True)["difference"]
-               .agg(["mean", "size"]).reset_index())
-    per_problem = grouped.groupby("problem")["split"].transform("size").to_numpy(float)
-    n_problems = grouped["problem"].nunique()
-    weights = 1.0 / (n_problems * per_problem) if len(grouped) else np.zeros(0)
-    return Clusters(means=grouped["mean"].to_numpy(float), weights=weights,
-                    problem=grouped["problem"].to_numpy(), split=grouped["split"].to_numpy(),
-                    pairs=grouped["size"].to_numpy(int),
-                    differences=frame["difference"].to_numpy(float),
-                    pair_problem=frame["problem"].to_numpy(),
-                    pair_split=frame["split"].to_numpy())
+                         f"got {problem.shape} and {split.shape}")
+    complete = np.isfinite(values)
+    problem_code, problems = pd.factorize(problem[complete], sort=True)
+    split_code, _ = pd.factorize(split[complete], sort=True)
+    keys, first, cluster = np.unique(problem_code * (split_code.max(initial=0) + 1)
+                                     + split_code, return_index=True, return_inverse=True)
+    pairs = np.bincount(cluster, minlength=len(keys))
+    means = np.bincount(cluster, weights=values[complete], minlength=len(keys)) / pairs
+    cluster_problem = problem_code[first]
+    per_problem = np.bincount(cluster_problem)[cluster_problem]
+    n_problems = len(np.unique(cluster_problem))
+    return Clusters(means=means, weights=1.0 / (n_problems * per_problem),
+                    problem=np.asarray(problems)[cluster_problem],
+                    split=split[complete][first], pairs=pairs, complete=complete,
+                    differences=values[complete], cluster=cluster.ravel())
 
 
 # --- the sign-flip randomization test --------------------------------------------------
@@ -356,17 +369,15 @@ def cluster_bootstrap_interval(differences, problem, split, *, level: float = 0.
     r = int(resamples)
     total = np.zeros(r)
     for label in pd.unique(grouped.problem):
-        splits = pd.unique(grouped.split[grouped.problem == label])
-        padded = [grouped.differences[(grouped.pair_problem == label)
-                                      & (grouped.pair_split == s)] for s in splits]
-        sizes = np.array([len(d) for d in padded])
-        table = np.full((len(padded), sizes.max()), np.nan)
-        for row, values in enumerate(padded):
-            table[row, :len(values)] = values
-        drawn = rng.integers(0, len(padded), size=(r, len(padded)))
+        members = np.flatnonzero(grouped.problem == label)
+        sizes = grouped.pairs[members]
+        table = np.full((len(members), sizes.max()), np.nan)
+        for row, k in enumerate(members):
+            table[row, :sizes[row]] = grouped.differences[grouped.cluster == k]
+        drawn = rng.integers(0, len(members), size=(r, len(members)))
         n = sizes[drawn]
         slots = np.arange(sizes.max())
-        inits = np.floor(rng.random((r, len(padded), sizes.max())) * n[..., None]).astype(int)
+        inits = np.floor(rng.random((r, len(members), sizes.max())) * n[..., None]).astype(int)
         picked = table[drawn[..., None], inits]
         used = slots[None, None, :] < n[..., None]
         split_means = np.where(used, picked, 0.0).sum(axis=-1) / n

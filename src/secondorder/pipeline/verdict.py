@@ -10,9 +10,10 @@ The inference is :mod:`secondorder.pipeline.inference`: differences clustered by
 with every problem weighing the same, the stratified sign-flip randomization test,
 its TOST within the margin and its inverted interval.
 
-**Families** (declared before the run). The *primary* family: the cells named by
-``primary`` times every rival, tested two-sided with Holm's (1979) adjustment at
-``alpha`` (family-wise error). The *exploratory* family: every other cell times every
+**Families of hypotheses** (declared before the run; the column ``hypotheses``, as
+``family`` names a problem's family, a cell column). The *primary* family: the cells
+named by ``primary`` times every rival, tested two-sided with Holm's (1979) adjustment
+at ``alpha`` (family-wise error). The *exploratory* family: every other cell times every
 rival, with Benjamini and Hochberg's (1995) adjustment at ``q`` (false discovery
 rate). The equivalence p-values are adjusted the same way within the same family. The
 two claims about one comparison (a difference, an equivalence) test disjoint nulls
@@ -221,6 +222,13 @@ def _primary_cells(keys: pd.DataFrame, primary, cell) -> np.ndarray:
     return chosen
 
 
+#: The columns :func:`compare` adds to the cell columns.
+COLUMNS = ["second_order", "rival", "hypotheses", "problems", "clusters", "pairs",
+           "second_order_mean", "rival_mean", "theta", "ci_low", "ci_high", "interval_level",
+           "p", "p_adjusted", "alpha_adjusted", "tost_p", "tost_p_adjusted", "margin", "mde",
+           "exact", "word"]
+
+
 def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
             higher_is_better: bool, cell=CELL, primary=None,
             rule: Rule = Rule()) -> pd.DataFrame:
@@ -232,7 +240,8 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
     budget and tolerance); None: every cell is exploratory. Within a cell each problem
     must appear at one size (the strata are problems).
 
-    Columns: the cell columns, ``second_order``, ``rival``, ``family``; ``problems``,
+    Columns: the cell columns, ``second_order``, ``rival``, ``hypotheses`` (the family
+    of hypotheses: ``primary`` or ``exploratory``); ``problems``,
     ``clusters``, ``pairs`` (complete ones); ``second_order_mean`` and ``rival_mean``
     (each arm's outcome averaged with the weights of ``theta``); ``theta``;
     ``ci_low``, ``ci_high`` (the inverted sign-flip test at ``interval_level =
@@ -243,6 +252,9 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
     counts 0 and the word ``cannot tell``, and is left out of its family's
     adjustment."""
     cell = list(cell)
+    clash = sorted(set(cell) & set(COLUMNS))
+    if clash:
+        raise ValueError(f"cell column(s) {clash} clash with the table's own columns")
     differences = paired_differences(outcomes, second_order=second_order, rivals=rivals,
                                      higher_is_better=higher_is_better, cell=cell)
     rows, tests = [], []
@@ -270,12 +282,12 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError("outcomes holds no cell")
-    table["family"] = np.where(_primary_cells(table[cell], primary, cell),
-                               "primary", "exploratory")
+    table["hypotheses"] = np.where(_primary_cells(table[cell], primary, cell),
+                                   "primary", "exploratory")
     for column in ("p_adjusted", "tost_p_adjusted", "alpha_adjusted"):
         table[column] = np.nan
     table["word"] = "cannot tell"
-    for family, members in table.groupby("family").groups.items():
+    for family, members in table.groupby("hypotheses").groups.items():
         judged = judge_family(table.loc[members, "theta"], table.loc[members, "p"],
                               table.loc[members, "tost_p"], family=family, rule=rule)
         for column, values in judged.items():
@@ -288,27 +300,23 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
     table["ci_low"] = [float(b[0][0]) for b in bounds]
     table["ci_high"] = [float(b[0][1]) for b in bounds]
     table["mde"] = [float(b[1]) for b in bounds]
-    columns = cell + ["second_order", "rival", "family", "problems", "clusters", "pairs",
-                      "second_order_mean", "rival_mean", "theta", "ci_low", "ci_high",
-                      "interval_level", "p", "p_adjusted", "alpha_adjusted", "tost_p",
-                      "tost_p_adjusted", "margin", "mde", "exact", "word"]
-    return table[columns]
+    return table[cell + COLUMNS]
 
 
 def cells(comparisons: pd.DataFrame, cell=CELL) -> pd.DataFrame:
-    """One row per cell from :func:`compare`: ``second_order``, ``family``, ``rivals``
+    """One row per cell from :func:`compare`: ``second_order``, ``hypotheses``, ``rivals``
     (count), the count of each word (``better``, ``equivalent``, ``cannot_tell``,
     ``worse``), ``smallest_theta`` (LM's smallest advantage over a rival),
     ``largest_mde`` (the claim needs every comparison, so the largest of their
     smallest detectable differences) and ``word`` (:func:`cell_words`)."""
     cell = list(cell)
-    _require(comparisons, cell + ["second_order", "family", "theta", "mde", "word"],
+    _require(comparisons, cell + ["second_order", "hypotheses", "theta", "mde", "word"],
              "comparisons")
     rows = []
     for key, group in comparisons.groupby(cell + ["second_order"], sort=True, dropna=False):
         words = group["word"].to_numpy()
         rows.append({**dict(zip(cell + ["second_order"], key)),
-                     "family": group["family"].iloc[0], "rivals": len(group),
+                     "hypotheses": group["hypotheses"].iloc[0], "rivals": len(group),
                      **{w.replace(" ", "_"): int((words == w).sum()) for w in WORDS},
                      "smallest_theta": float(group["theta"].min()),
                      "largest_mde": float(group["mde"].max()),

@@ -347,3 +347,15 @@ def test_continuous_simulation_has_the_stated_difference_sd_and_icc():
     assert d.std() == pytest.approx(0.3, rel=0.03)
     split_share = d.mean(axis=-1).var() - d.var(axis=-1, ddof=1).mean() / 8
     assert split_share / d.var() == pytest.approx(0.3, abs=0.04)
+
+
+def test_the_power_command_prints_its_table(capsys):
+    table = pw.main(["--design", "slice=2x1x3", "--design", "c=4x10x5", "--effects", "0.3",
+                     "--outcomes", "continuous", "--cells", "1", "--reps", "60",
+                     "--mde-reps", "40", "--resamples", "300"])
+    out = capsys.readouterr().out
+    assert "slice: 2 x 1 x 3" in out and "c: 4 x 10 x 5" in out
+    assert table["mde_80"].tolist()[0] == math.inf and table["mde_80"].tolist()[1] < 0.3
+    assert table["0.3"].tolist()[0] == "0.00 (0.00)"
+    with pytest.raises(ValueError, match="NAME=PROBLEMSxSPLITSxINITS"):
+        pw._design("2x1")

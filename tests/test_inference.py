@@ -288,6 +288,21 @@ def test_the_old_rule_exceeds_the_nominal_rate_where_the_new_one_does_not(design
     assert np.mean(new == "fails") <= bound
 
 
+def test_flipping_pairs_as_if_independent_exceeds_the_nominal_rate():
+    """The same rule with every (split, init) pair its own cluster, on outcomes whose
+    inits share a split-level arm effect: "fails" far above 2.5%; flipping whole
+    splits, as the rule does, stays at it. The null simulation can tell the two."""
+    design = pw.Design(4, 5, 5)
+    values = pw.simulate(design, pw.ContinuousOutcome(icc=0.5), 0.0, REPS,
+                         np.random.default_rng(3))
+    reps, cells, problems, splits, inits, arms = values.shape
+    as_pairs = values.reshape(reps, cells, problems, splits * inits, 1, arms)
+    naive = pw.judge(as_pairs, higher_is_better=True, rule=RULE)["cell_word"]
+    clustered = pw.judge(values, higher_is_better=True, rule=RULE)["cell_word"]
+    assert np.mean(naive == "fails") > NULL_BOUND
+    assert np.mean(clustered == "fails") <= NULL_BOUND
+
+
 # --- the rule by simulation: power with LM planted better ------------------------------
 
 

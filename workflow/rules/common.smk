@@ -43,6 +43,21 @@ REPORT_DIR = Path(workflow.basedir) / "report"
 report: "../../report/workflow.rst"
 
 
+def start_run():
+    """At the start of a real run (``onstart``, in the Snakefile), its main process takes
+    the run lock (secondorder/run_lock.py): a second run started in this directory while
+    this one lives stops there, naming this one, and a run that was killed leaves no
+    lock, so the next plain run resumes. Job processes never take it."""
+    from secondorder import run_lock
+
+    if workflow.remote_exec or workflow.subprocess_exec:
+        return
+    try:
+        run_lock.acquire(command=["snakemake", *sys.argv[1:]])
+    except run_lock.RunLocked as err:
+        sys.exit(f"Error: {err}")
+
+
 def minutes(base):
     """A rule's ``runtime`` (minutes; ``sbatch -t`` on SLURM) that grows with each attempt:
     a job resubmitted after hitting its time limit (``retries:`` in the SLURM profiles)
@@ -64,6 +79,14 @@ def arm_regex(*optimizers):
     """A wildcard constraint matching exactly those arms (never-matching if none)."""
     names = arms_with(*optimizers)
     return "|".join(names) if names else "(?!)"
+
+
+def gpus(wildcards):
+    """GPUs a training job asks for (its ``gpu`` resource: ``sbatch --gpus`` on SLURM;
+    a local run is not limited by it unless ``--resources gpu=N`` is given): one for a
+    first-order arm (Keras), none for the others (their loops run on the host). A
+    cluster without GPUs sets it to 0 (profiles/slurm-cpu)."""
+    return int(config["arms"][wildcards.arm]["optimizer"] in FIRST_ORDER)
 
 
 def arm_settings(wildcards):

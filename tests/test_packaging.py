@@ -317,3 +317,17 @@ def test_every_config_key_is_documented():
              if line.startswith("| `") and line.rstrip().endswith("|  |")]
     assert not blank, (f"keys without a `description` in config.schema.yaml: {blank}; "
                        "add one, then `secondorder config-doc > config/README.md`")
+
+
+def test_code_host_ci_runs_the_ci_entry_point():
+    """.github/workflows/ci.yml runs .ci/run (the one CI entry point, as root for its
+    SLURM) on an Ubuntu runner with the Python the pins were frozen with, within 90
+    minutes."""
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = ci["jobs"].values()
+    assert job["runs-on"].startswith("ubuntu") and job["timeout-minutes"] == 90
+    setup = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/setup-python")]
+    frozen = Version(pins.python_version(PINS))
+    assert setup and setup[0]["with"]["python-version"] == f"{frozen.major}.{frozen.minor}"
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert any(r.startswith("sudo") and r.endswith("bash .ci/run") for r in runs), runs

@@ -91,7 +91,10 @@ def test_every_report_item_has_a_category_and_subcategory(workflow):
 
 def test_tiny_run_report(tiny_run):
     """The report of the session's tiny run: built without a warning from docutils, its
-    workflow page with the tiny config's numbers, every suite figure listed once."""
+    workflow page with the tiny config's numbers, no item under "Other", every suite
+    figure listed once (the categories the report's page shows are its JSON)."""
+    import json
+
     proc = run_snakemake(tiny_run, "--report", "results/report.html", *configs(TINY))
     out = proc.stdout + proc.stderr
     assert "WARNING/2" not in out and "(ERROR/3)" not in out, out[-3000:]
@@ -99,3 +102,12 @@ def test_tiny_run_report(tiny_run):
     assert f"a 2-{TINY_CONFIG['model']['hidden']}-2 perceptron" in html
     assert f"{TINY_CONFIG['data']['n_samples']} points" in html
     assert "System Message" not in html
+    categories = json.loads(re.search(r"var categories = (\{.*?\});\n", html).group(1))
+    assert "Other" not in categories
+    assert not [c for c, subs in categories.items() if "Other" in subs], categories
+    listed = [path for subs in categories.values() for paths in subs.values()
+              for path in paths]
+    assert len(listed) == len(set(listed))
+    suite = [path for path in listed if "fig_suite_" in path]
+    assert sorted(suite) == [f"results/suite/slice/fig_suite_{n}.png"
+                             for n in ("lm_cost", "profiles", "verdict")], suite

@@ -395,6 +395,26 @@ def test_a_csv_problem_joins_the_full_suite_and_any_scope(tmp_path, root):
         cfg.validate(conf)
 
 
+def test_the_readme_example_of_your_own_data_is_valid(root):
+    """The config file of README's "Your own data in the suite", with its CSV file
+    the penguins, passes the config check and gives its scope's jobs."""
+    import re
+
+    import yaml
+
+    from secondorder import config as cfg
+    from secondorder.pipeline import suite
+
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("**Your own data in the suite.**"):]
+    mine = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    mine["suite"]["csv_problems"]["penguins"]["path"] = str(PENGUINS)
+    conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    conf["suite"] = mine["suite"]
+    conf = cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
+    assert {p for p, _, _ in suite.jobs(conf["suite"], "mine")} == {"penguins", "iris"}
+
+
 def test_bad_feature_forms_are_named_by_the_config_check(root):
     import yaml
 

@@ -1,15 +1,23 @@
-"""The ``secondorder`` command.
-
-    secondorder --version                     the package version
-    secondorder audit verify [results-dir]    check every artifact against the manifest
-    secondorder config-doc                    config/README.md, from the config schema
-    secondorder pins                          requirements/pins.txt, from this environment
-"""
+"""The ``secondorder`` command: :data:`DESCRIPTION` and :data:`EXAMPLES` are its help
+text, shown as written (plain text, no markup)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+#: The first lines of ``secondorder --help``.
+DESCRIPTION = """Tools around the secondorder pipeline (Levenberg-Marquardt versus Adam on
+two spirals): check its results, document its config, pin its software."""
+
+#: The last lines of ``secondorder --help``.
+EXAMPLES = """examples:
+  secondorder --version                      the package version
+  secondorder audit verify results           check every artifact against the manifest
+  secondorder config-doc > config/README.md  every config key, from the config schema
+  secondorder pins > requirements/pins.txt   the exact versions installed here
+
+The pipeline itself runs with snakemake (see README.md)."""
 
 
 def version() -> str:
@@ -23,7 +31,9 @@ def version() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="secondorder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="secondorder", description=DESCRIPTION,
+                                     epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"secondorder {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="provenance of the pipeline's artifacts")

@@ -6,11 +6,7 @@ rule audit:
     input:
         records=upstream_records() + ["results/provenance/article.json"],
     output:
-        manifest=report(
-            "results/audit/manifest.json",
-            caption=caption("manifest"),
-            category="audit",
-        ),
+        manifest=in_report("results/audit/manifest.json", "manifest"),
     log:
         "logs/audit.log",
     benchmark:

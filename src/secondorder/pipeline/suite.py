@@ -96,9 +96,10 @@ def scopes(suite: dict) -> list[str]:
 
 
 def scope_settings(suite: dict, scope: str) -> dict:
-    """The settings of ``scope`` (:data:`SCOPE_KEYS`): the full suite's, with a named
-    scope's own values on top."""
-    full = {"problems": list(suite["problems"]), "sizes": list(suite["sizes"]),
+    """The settings of ``scope`` (:data:`SCOPE_KEYS`): the full suite's (its problems:
+    ``suite.problems`` and every CSV problem, :func:`datasets.suite_problems`), with a
+    named scope's own values on top."""
+    full = {"problems": datasets.suite_problems(suite), "sizes": list(suite["sizes"]),
             "inits": suite["inits"], "splits": suite["splits"], "cap_s": suite["cap_s"],
             "arms": list(suite["arms"]), "jobs": suite["jobs"]}
     if scope == "full":

@@ -126,25 +126,32 @@ class FiniteDifferenceProvider(Provider):
     ``validation(x) -> (p,)``.
 
     The last point's residuals and Jacobian are kept (scipy's ``VectorFunction``
-    memoises the same way), so the Jacobian at a point whose residuals were just
-    computed needs no new ``f(x)``, and the Jacobian asked for again at the same point
-    costs nothing: the loop asks for it at its current point more than once (the QR
-    fallback, the convergence check, the result's ``jac``). ``fun`` must be
-    deterministic. ``nfev`` counts the evaluations spent on differences (with any
-    ``f(x)`` they needed), ``njac`` the Jacobians computed.
+    memoises the same way): the residuals asked for again at the same point cost
+    nothing (the provider's warm-up and the loop's start both ask at ``x0``, where
+    ``known``, ``(x0, f(x0))``, may already hold them), the Jacobian at a point whose
+    residuals were just computed needs no new ``f(x)``, and the Jacobian asked for
+    again at the same point costs nothing: the loop asks for it at its current point
+    more than once (the QR fallback, the convergence check, the result's ``jac``).
+    ``fun`` must be deterministic. ``nfev`` counts the evaluations spent on
+    differences (with any ``f(x)`` they needed), ``njac`` the Jacobians computed.
     """
 
     def __init__(self, fun: Callable, scheme: FiniteDifference, n: int, m: int, *,
-                 validation: Callable | None = None, p: int | None = None):
+                 validation: Callable | None = None, p: int | None = None,
+                 known: tuple | None = None):
         super().__init__(m, n, p)
         self.fun, self.scheme, self._val = fun, scheme, validation
         self.nfev = self.njac = 0
-        self._last_r = self._last_jac = (None, None)
+        self._last_jac = (None, None)
+        self._last_r = (None, None) if known is None else (
+            np.array(known[0], dtype=np.float64), np.asarray(known[1], dtype=np.float64))
 
     def _residuals(self, x):
         x = np.array(x, dtype=np.float64)
-        r = np.asarray(self.fun(x.copy()), dtype=np.float64)
-        self._last_r = (x, r)
+        point, r = self._last_r
+        if point is None or not np.array_equal(point, x):
+            r = np.asarray(self.fun(x.copy()), dtype=np.float64)
+            self._last_r = (x, r)
         return r
 
     def _jacobian(self, x):

@@ -412,7 +412,8 @@ def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
                              "residuals; these are TensorFlow: leave jac out for autodiff, "
                              "or give a TensorFlow jac")
         return FiniteDifferenceProvider(_row(residuals), scheme, n, m, p=p,
-                                        validation=None if p is None else _row(validation))
+                                        validation=None if p is None else _row(validation),
+                                        known=(first[0], np.asarray(out)[0]))
     if not tensor:
         jac_out = np.asarray(_call(jac, first, "jac"))
         if jac_out.shape != (1, m, n):

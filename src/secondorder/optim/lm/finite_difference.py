@@ -136,6 +136,8 @@ class FiniteDifferenceProvider(Provider):
     differences (with any ``f(x)`` they needed), ``njac`` the Jacobians computed.
     """
 
+    finite_differences = True
+
     def __init__(self, fun: Callable, scheme: FiniteDifference, n: int, m: int, *,
                  validation: Callable | None = None, p: int | None = None,
                  known: tuple | None = None):

@@ -191,6 +191,7 @@ class ScaledVariables(Provider):
         super().__init__(provider.m, provider.n, provider.p)
         self.inner, self.scale = provider, scale
         self.device = provider.device
+        self.finite_differences = getattr(provider, "finite_differences", False)
 
     def _residuals(self, z):
         return self.inner.residuals(self.scale * z)

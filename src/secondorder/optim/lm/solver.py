@@ -342,7 +342,7 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
 def without_jacobian_count(results: list[LMResult], provider: Provider) -> list[LMResult]:
     """``njev`` is None where the Jacobian is by finite differences (scipy's
     convention: there are no Jacobian evaluations to count)."""
-    if isinstance(provider, FiniteDifferenceProvider):
+    if getattr(provider, "finite_differences", False):
         for result in results:
             result.njev = None
     return results

@@ -95,6 +95,15 @@ OPTIONS_DOC = """
         ``tf.function`` graph, for functions using ops XLA lacks.
 """
 
+def documented(doc: str) -> Callable:
+    """Give the decorated function the docstring ``doc`` (built from parts, so not a
+    literal, which Python would not take as the docstring)."""
+    def decorate(fn):
+        fn.__doc__ = doc
+        return fn
+    return decorate
+
+
 #: The defaults, chosen from the Moré-Garbow-Hillstrom table of ``snakemake
 #: lm_robustness`` (README, "Choosing the defaults"): Nielsen's damping with Moré's
 #: running-maximum scaling solved as many problems as MINPACK there, with no false
@@ -108,12 +117,7 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
                 progress=None, jit_compile=True)
 
 
-def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), method="lm",
-                  ftol=DEFAULTS["ftol"], xtol=DEFAULTS["xtol"], gtol=DEFAULTS["gtol"],
-                  x_scale=None, loss="linear", f_scale=1.0, diff_step=None, tr_solver=None,
-                  tr_options=None, jac_sparsity=None, max_nfev=None, verbose=0, args=(),
-                  kwargs=None, callback=None, workers=None, **options) -> LMResult:
-    """Minimise ``cost(x) = 0.5 * sum(residuals(x)**2)`` by Levenberg-Marquardt; a
+@documented("""Minimise ``cost(x) = 0.5 * sum(residuals(x)**2)`` by Levenberg-Marquardt; a
     drop-in for ``scipy.optimize.least_squares(..., method="lm")``.
 
     Each iteration solves ``(J^T J + mu D^T D) delta = -J^T r`` (Levenberg 1944;
@@ -131,7 +135,7 @@ def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), m
         tensor (traced and compiled once; Jacobian by autodiff).
     x0 : array-like ``(n,)`` or a number (one parameter), real and finite: the start.
     jac : callable ``jac(x, *args, **kwargs) -> (m, n)``, ``"2-point"``,
-        ``"3-point"`` or ``"cs"``; see also below. Default: ``"2-point"`` for numpy
+        ``"3-point"`` or ``"cs"`` (and ``jac`` below). Default: ``"2-point"`` for numpy
         residuals (scipy's default), autodiff for TensorFlow ones. A finite-difference
         Jacobian costs ``n`` (``"2-point"``, ``"cs"``) or ``2 n`` (``"3-point"``)
         evaluations of ``fun``, kept out of ``nfev`` as in scipy 1.17; ``"cs"`` needs a
@@ -140,14 +144,16 @@ def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), m
         as scipy's 'lm'; finite bounds raise ``ValueError`` (use scipy's 'trf').
     method : only ``"lm"``; ``"trf"`` and ``"dogbox"`` raise ``ValueError`` pointing to
         scipy.
-    ftol, xtol, gtol : the convergence tests (see below). The defaults are the loop's
-        (:data:`DEFAULTS`: 1e-12, 1e-12, 1e-10), not scipy's 1e-8, whatever the
-        call: ``gtol`` is MINPACK's (and scipy's 'lm') cosine test itself, while
-        ``ftol`` and ``xtol`` are MINPACK's step tests confirmed at the point
-        (:mod:`.termination`), so a scipy call gets the tests it asked for, run to the
-        tolerances these tests were chosen with (README, "Choosing the defaults");
-        pass ``ftol=1e-8, xtol=1e-8, gtol=1e-8`` for scipy's. 0 turns a test off
-        (scipy's 'lm' refuses tolerances below machine epsilon).
+    ftol, xtol, gtol : the convergence tests (``gtol``, ``ftol``, ``xtol`` below).
+        The defaults are the loop's (:data:`DEFAULTS`: 1e-12, 1e-12, 1e-10), not
+        scipy's 1e-8, for every call, so that a call does not change its meaning with
+        the spelling of its other arguments: ``gtol`` is the cosine test of MINPACK
+        and scipy's 'lm' itself, but ``ftol`` and ``xtol`` are MINPACK's step tests
+        confirmed at the point (:mod:`.termination`), so scipy's values would not stop
+        a run where scipy's stops anyway. The tighter defaults cost a few more
+        iterations and give at least scipy's accuracy (checked against scipy on MGH
+        problems). Pass ``ftol=1e-8, xtol=1e-8, gtol=1e-8`` for scipy's values; 0
+        turns a test off (scipy's 'lm' refuses tolerances below machine epsilon).
     x_scale : ``None`` (default) or ``"jac"``: Moré's scaling by the running maximum of
         the column norms of ``J`` (scipy's 'lm' default; ``scaling="jtj_diag"``); a
         positive number or ``(n,)`` array: the fixed ``D = diag(1 / x_scale)``. Not
@@ -210,7 +216,12 @@ def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), m
         gives such a row status -1 instead, so that one bad start does not stop a
         batch.
     TypeError : for an option that exists neither in scipy nor here.
-    """
+    """)
+def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), method="lm",
+                  ftol=DEFAULTS["ftol"], xtol=DEFAULTS["xtol"], gtol=DEFAULTS["gtol"],
+                  x_scale=None, loss="linear", f_scale=1.0, diff_step=None, tr_solver=None,
+                  tr_options=None, jac_sparsity=None, max_nfev=None, verbose=0, args=(),
+                  kwargs=None, callback=None, workers=None, **options) -> LMResult:
     check_option_names(options)
     scipy_args.check_method(method)
     scipy_args.check_jac(jac)
@@ -267,8 +278,7 @@ def one_row_progress(progress: Callable) -> Callable:
     return report
 
 
-def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
-    """Minimise ``ssq(x) = sum(residuals(x)**2)`` from every row of ``X0``.
+@documented("""Minimise ``ssq(x) = sum(residuals(x)**2)`` from every row of ``X0``.
 
     Each row is an independent run with its own arithmetic; rows stop independently
     and a stopped row leaves the batch, so each row's iterates, counts and history
@@ -291,7 +301,8 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
     One :class:`.LMResult` per row (see :func:`least_squares`). ``time_s`` of a row is
     its own compute, ``batch_wall_s`` the batch's, ``compile_s`` the batch's
     compilation.
-    """
+    """)
+def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
     check_option_names(options)
     opts = {**DEFAULTS, **options}
     X0 = check_x0(X0, ndim=2, name="X0")

@@ -95,6 +95,7 @@ OPTIONS_DOC = """
         ``tf.function`` graph, for functions using ops XLA lacks.
 """
 
+
 def documented(doc: str) -> Callable:
     """Give the decorated function the docstring ``doc`` (built from parts, so not a
     literal, which Python would not take as the docstring)."""

@@ -4,6 +4,7 @@ on the same problems (Moré-Garbow-Hillstrom, a curve fit with ``args``/``kwargs
 scalar problem), the finite-difference Jacobian against scipy's, and every scipy
 argument this LM refuses, refused with a message that says what to do."""
 
+import inspect
 import subprocess
 import sys
 import warnings
@@ -190,6 +191,22 @@ def test_scalar_x0_and_scalar_residual():
                    "and ends on mu_max, not xtol (termination.vanished); reported")
 def test_scalar_root_from_one_is_a_success():
     assert lm.least_squares(lambda x: x ** 2 - 2.0, 1.0).success
+
+
+def test_scipys_arguments_in_scipys_order_and_names():
+    ours = inspect.signature(lm.least_squares).parameters
+    theirs = inspect.signature(scipy.optimize.least_squares).parameters
+    assert list(ours)[:len(theirs)] == list(theirs)
+    named = dict(fun=decay, x0=CURVE_X0, jac=decay_jac, bounds=(-np.inf, np.inf),
+                 method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-8, x_scale="jac",
+                 loss="linear", f_scale=1.0, diff_step=None, tr_solver=None,
+                 tr_options=None, jac_sparsity=None, max_nfev=None, verbose=0,
+                 args=CURVE["args"], kwargs=CURVE["kwargs"], callback=None, workers=None)
+    assert set(named) == set(theirs)
+    positional = list(named.values())[:5]  # fun, x0, jac, bounds, method
+    for ours_result in (lm.least_squares(**named), lm.least_squares(*positional, **CURVE)):
+        np.testing.assert_allclose(ours_result.x, scipy_lm(decay, CURVE_X0, decay_jac,
+                                                           **CURVE).x, rtol=1e-6)
 
 
 def test_lists_for_residuals_and_jacobian():

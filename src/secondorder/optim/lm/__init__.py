@@ -1,11 +1,11 @@
 """Levenberg-Marquardt least squares: a numpy loop on the host, the model's products
 where they are fastest.
 
-``least_squares(residuals, x0, ...)`` minimises ``sum(residuals(x)**2)`` with our loop
+``least_squares(fun, x0, ...)`` minimises ``sum(fun(x)**2)`` with our loop
 (``solve="numpy"``) or MINPACK (``solve="scipy"``), and takes the arguments of
 ``scipy.optimize.least_squares(method="lm")``; ``least_squares_batch(residuals, X0,
 ...)`` runs the same loop from every row of ``X0`` (a lone fit is a batch of one);
-``fit_keras`` trains a Keras model on sum-of-squares residuals with it. ``residuals``
+``fit_keras`` trains a Keras model on sum-of-squares residuals with it. The residuals
 may be numpy (with ``jac``, or finite differences, as in scipy) or TensorFlow
 (compiled; autodiff Jacobian).
 Pieces:

@@ -118,8 +118,9 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
                 progress=None, jit_compile=True)
 
 
-@documented("""Minimise ``cost(x) = 0.5 * sum(residuals(x)**2)`` by Levenberg-Marquardt; a
-    drop-in for ``scipy.optimize.least_squares(..., method="lm")``.
+@documented("""Minimise ``cost(x) = 0.5 * sum(fun(x)**2)``, ``fun`` the residuals, by
+    Levenberg-Marquardt; a drop-in for ``scipy.optimize.least_squares(...,
+    method="lm")``.
 
     Each iteration solves ``(J^T J + mu D^T D) delta = -J^T r`` (Levenberg 1944;
     Marquardt 1963; Moré 1978) and takes ``x + delta`` only if it lowers the SSQ
@@ -130,10 +131,11 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
 
     Parameters
     ----------
-    residuals : callable ``fun(x, *args, **kwargs) -> r``: ``x`` a 1-D float64 array of
-        ``n`` parameters, ``r`` the ``m`` residuals (a 1-D array-like, or a scalar for
-        ``m = 1``): a numpy function, as in scipy, or TensorFlow ops on a float64
-        tensor (traced and compiled once; Jacobian by autodiff).
+    fun : callable ``fun(x, *args, **kwargs) -> r`` (scipy's name): ``x`` a 1-D float64
+        array of ``n`` parameters, ``r`` the ``m`` residuals (a 1-D array-like, or a
+        scalar for ``m = 1``): a numpy function, as in scipy, or TensorFlow ops on a
+        float64 tensor (traced and compiled once; Jacobian by autodiff); or a
+        :class:`.Provider`.
     x0 : array-like ``(n,)`` or a number (one parameter), real and finite: the start.
     jac : callable ``jac(x, *args, **kwargs) -> (m, n)``, ``"2-point"``,
         ``"3-point"`` or ``"cs"`` (and ``jac`` below). Default: ``"2-point"`` for numpy
@@ -179,11 +181,13 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
     callback : called after every iteration, as scipy's 'trf' calls it (scipy's 'lm'
         ignores it): ``callback(intermediate_result)`` when that is its only
         parameter (an ``OptimizeResult`` with ``x, cost, nit, nfev``), else
-        ``callback(x)``. Raising ``StopIteration`` ends the run (status 9).
+        ``callback(x)``. Raising ``StopIteration`` ends the run (status 9). With a
+        callback or ``verbose=2``, ``progress`` too is called every iteration unless
+        ``chunk`` is given.
     workers : a map-like callable (``workers(f, points)``, e.g.
         ``multiprocessing.Pool(4).map``) evaluating the finite differences' points.
-    **options : the loop's own, below; ``validation`` takes ``x`` as ``residuals``
-        does (without ``args``).
+    **options : the loop's own, below; ``validation`` takes ``x`` as ``fun`` does
+        (without ``args``).
     """ + OPTIONS_DOC + """
     Returns
     -------
@@ -218,7 +222,7 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
         batch.
     TypeError : for an option that exists neither in scipy nor here.
     """)
-def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), method="lm",
+def least_squares(fun: Callable, x0, jac=None, bounds=(-np.inf, np.inf), method="lm",
                   ftol=DEFAULTS["ftol"], xtol=DEFAULTS["xtol"], gtol=DEFAULTS["gtol"],
                   x_scale=None, loss="linear", f_scale=1.0, diff_step=None, tr_solver=None,
                   tr_options=None, jac_sparsity=None, max_nfev=None, verbose=0, args=(),
@@ -239,7 +243,7 @@ def least_squares(residuals: Callable, x0, jac=None, bounds=(-np.inf, np.inf), m
     if isinstance(jac, str):
         jac = FiniteDifference(jac, diff_step, workers)
     provider = make_provider(
-        lift(scipy_args.with_arguments(residuals, args, kwargs)), x0[None],
+        lift(scipy_args.with_arguments(fun, args, kwargs)), x0[None],
         jac=lift(jac, ndim=2) if callable(jac) else jac,
         validation=None if validation is None else lift(validation),
         jit_compile=options.pop("jit_compile", DEFAULTS["jit_compile"]),

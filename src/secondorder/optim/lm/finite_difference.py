@@ -82,14 +82,14 @@ def approx_jacobian(fun: Callable, x: np.ndarray, f0: np.ndarray | None = None,
         dx = [(x[j] + h[j]) - x[j] for j in range(n)]
         columns = [(np.asarray(f, dtype=np.float64) - f0) / d
                    for f, d in zip(evaluate(fun, points), dx)]
-    elif method == "3-point":
+    elif method == "3-point":  # points x - h_j e_j, x + h_j e_j, in that order
         h = np.abs(h)
         points = [p for j in range(n) for p in (_shifted(x, j, -h[j]), _shifted(x, j, h[j]))]
         values = [np.asarray(f, dtype=np.float64) for f in evaluate(fun, points)]
-        columns = [(values[2 * j + 1] - values[2 * j]) / (points[2 * j + 1][j] - points[2 * j][j])
+        lower, upper = points[0::2], points[1::2]
+        columns = [(values[2 * j + 1] - values[2 * j]) / (upper[j][j] - lower[j][j])
                    for j in range(n)]
-    else:
-        relative_step(method)  # names the schemes if method is none of them
+    else:  # "cs" (absolute_step refused any other name)
         points = [_shifted(x.astype(complex), j, h[j] * 1j) for j in range(n)]
         columns = [np.asarray(f).imag / h[j] for j, f in enumerate(evaluate(fun, points))]
     nfev += len(points)

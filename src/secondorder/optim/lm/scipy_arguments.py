@@ -42,6 +42,16 @@ loss, f_scale   only ``loss="linear"``, as scipy's 'lm'; ``f_scale`` then has no
 tr_solver,      ``None`` or ``"exact"`` (each step is a dense solve); no
 tr_options      ``tr_options`` (scipy's 'lm' ignores both)
 jac_sparsity    ``None`` only (scipy's 'lm' refuses it with finite differences)
+*result*
+nfev, njev      as scipy 1.17's 'lm': ``nfev`` counts the residuals at ``x0`` and
+                at trial points, not the evaluations of finite differences (nor
+                does ``max_nfev`` bound those); ``njev`` is None with finite
+                differences
+status          0-4 scipy's meanings (:class:`.Status`); 5-9 stops scipy lacks, 9
+                for scipy's -2; ``success`` only for 1-5
+jac, grad,      scipy's, at ``x`` (:func:`.result.add_derivatives`)
+optimality,
+active_mask
 ==============  ===================================================================
 
 Where scipy's 'lm' refuses an input this LM may accept it: fewer residuals than

@@ -357,10 +357,15 @@ def test_nan_trial_is_never_accepted(damping):
 
 @pytest.mark.parametrize("solve", ["numpy", "scipy"])
 def test_nonfinite_start_is_a_failed_status(solve):
-    result = least_squares(lambda x: tf.math.log(x) * tf.ones([2], F64), [-1.0], solve=solve)
+    """A batch row gets status -1; a lone fit raises scipy's error."""
+    def residuals(x):  # one parameter, two residuals; x or a one-row W
+        return tf.math.log(x) * tf.ones([2], F64)
+    result = lm.least_squares_batch(residuals, [[-1.0]], solve=solve)[0]
     assert result.status == Status.NONFINITE_START and result.status < 0
     assert not result.success and result.nit == 0
     assert "not finite" in result.message
+    with pytest.raises(ValueError, match="Residuals are not finite in the initial point"):
+        least_squares(residuals, [-1.0], solve=solve)
 
 
 # --- Input validation --------------------------------------------------------------------
@@ -670,21 +675,29 @@ def test_numpy_residuals_with_jac_follow_the_tensorflow_run():
     assert ours.compile_s >= 0 and ours.time_s > 0
 
 
-def test_numpy_residuals_without_jac_say_what_to_pass():
-    with pytest.raises(ValueError, match=r"pass its Jacobian as jac=callable.*scipy"):
-        least_squares(rosenbrock_numpy, [-1.2, 1.0])
+def test_numpy_residuals_without_jac_get_finite_differences():
+    """As in scipy: numpy residuals without ``jac`` get ``"2-point"`` differences (the
+    run is tested against scipy's in ``test_lm_scipy_compat.py``); residuals that fail
+    on numpy and on tensors are named with the numpy error."""
+    result = least_squares(rosenbrock_numpy, [-1.2, 1.0])
+    assert result.success and result.njev is None
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
 
     def needs_floats(x):  # numpy calls that fail on a TensorFlow tensor
         return np.array([float(x[0]) - 1.0, float(x[1]) + 2.0])
-    with pytest.raises(ValueError, match=r"jac=callable"):
-        least_squares(needs_floats, [0.0, 0.0])
+    assert least_squares(needs_floats, [0.0, 0.0]).success
+
+    def fails(x):
+        raise KeyError("no such column")
+    with pytest.raises(ValueError, match="residuals failed at the starting point: KeyError"):
+        least_squares(fails, [0.0, 0.0])
 
 
-def test_plain_arithmetic_runs_as_tensorflow_without_jac():
-    """``x - 1`` works on numpy and on tensors: without ``jac`` it is compiled and
-    differentiated by TensorFlow."""
+def test_plain_arithmetic_runs_as_numpy_without_jac():
+    """``x - 1`` works on numpy and on tensors: given numpy, it returns numpy, so it
+    runs as numpy with finite differences (as in scipy)."""
     result = least_squares(lambda x: x - 1.0, [3.0, -2.0], gtol=1e-12)
-    assert result.success
+    assert result.success and result.njev is None
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-8)
 
 

@@ -1,21 +1,27 @@
 """Levenberg-Marquardt least squares: a numpy loop on the host, the model's products
 where they are fastest.
 
-``least_squares(residuals, x0, ...)`` minimises ``sum(residuals(x)**2)`` with our loop
-(``solve="numpy"``) or MINPACK (``solve="scipy"``); ``least_squares_batch(residuals,
-X0, ...)`` runs the same loop from every row of ``X0`` (a lone fit is a batch of one);
-``fit_keras`` trains a Keras model on sum-of-squares residuals with it. ``residuals``
-may be numpy (with ``jac``, as in scipy) or TensorFlow (compiled; autodiff Jacobian).
+``least_squares(fun, x0, ...)`` minimises ``sum(fun(x)**2)`` with our loop
+(``solve="numpy"``) or MINPACK (``solve="scipy"``), and takes the arguments of
+``scipy.optimize.least_squares(method="lm")``; ``least_squares_batch(residuals, X0,
+...)`` runs the same loop from every row of ``X0`` (a lone fit is a batch of one);
+``fit_keras`` trains a Keras model on sum-of-squares residuals with it. The residuals
+may be numpy (with ``jac``, or finite differences, as in scipy) or TensorFlow
+(compiled; autodiff Jacobian).
 Pieces:
 
 * :mod:`.providers` -- where residuals, Jacobian and normal products come from;
 * :mod:`.jacobian` -- TensorFlow autodiff Jacobians, generic and per-sample;
+* :mod:`.finite_difference` -- finite-difference Jacobians of numpy functions
+  (scipy's ``"2-point"``, ``"3-point"``, ``"cs"``, scipy's step rule);
 * :mod:`.damping` -- damping rules (Marquardt, Nielsen) and the gain ratio;
 * :mod:`.linalg` -- scaling ``D``, the normal products (BLAS), the damped step
   (Cholesky, QR fallback), the Gauss-Newton step of the convergence check;
 * :mod:`.termination` -- MINPACK's convergence tests and the other stops;
 * :mod:`.engine` -- state, one iteration, the loop over a batch;
 * :mod:`.solver` -- the public functions and their input checks;
+* :mod:`.scipy_arguments` -- ``scipy.optimize.least_squares``' arguments, mapped onto
+  the loop's options;
 * :mod:`.scipy_backend` -- ``solve="scipy"``;
 * :mod:`.result` -- status codes and :class:`LMResult`.
 
@@ -24,6 +30,7 @@ TensorFlow is imported only when a TensorFlow function is given.
 
 from .damping import Marquardt, Nielsen
 from .engine import LMSettings, LMState, lm_step
+from .finite_difference import FiniteDifference, FiniteDifferenceProvider
 from .linalg import (cholesky_step, gauss_newton_step, identity_scaling, jtj_diag_scaling,
                      qr_step, sample_space_step)
 from .providers import Linearization, NumpyProvider, Provider, TFProvider
@@ -31,8 +38,9 @@ from .result import MESSAGES, LMResult, Status
 from .solver import least_squares, least_squares_batch
 
 __all__ = [
-    "LMResult", "LMSettings", "LMState", "Linearization", "MESSAGES", "Marquardt",
-    "Nielsen", "NumpyProvider", "Provider", "Status", "TFProvider", "autodiff_jacobian",
+    "FiniteDifference", "FiniteDifferenceProvider", "LMResult", "LMSettings", "LMState",
+    "Linearization", "MESSAGES", "Marquardt", "Nielsen", "NumpyProvider", "Provider",
+    "Status", "TFProvider", "autodiff_jacobian",
     "cholesky_step", "fit_keras", "gauss_newton_step", "identity_scaling",
     "jtj_diag_scaling", "least_squares", "least_squares_batch", "lm_step",
     "per_sample_jacobian", "qr_step", "sample_space_step",

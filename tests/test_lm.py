@@ -8,7 +8,8 @@ from secondorder.problem import data, model
 from secondorder.optim import lm
 from secondorder.optim.lm import (LMResult, Marquardt, Nielsen, Status, identity_scaling,
                                   jtj_diag_scaling)
-from secondorder.optim.lm.damping import gain_ratio, make_damping, predicted_reduction
+from secondorder.optim.lm.damping import (RULES, DampingRule, gain_ratio, make_damping,
+                                          predicted_reduction)
 from secondorder.optim.lm.jacobian import autodiff_jacobian, per_sample_jacobian
 from secondorder.optim.lm.keras_fit import fit_keras
 from secondorder.optim.lm.linalg import (DampedSystem, ParameterSpace, SampleSpace,
@@ -168,6 +169,55 @@ def test_nielsen_failure_rule_doubles_nu():
     for expected_mu, expected_nu in [(4.0, 4.0), (16.0, 8.0), (128.0, 16.0)]:
         mu, nu = Nielsen().update(mu, nu, False, rho)
         assert (mu, nu) == (expected_mu, expected_nu)
+
+
+def test_every_rule_is_made_by_its_name():
+    for name, rule in RULES.items():
+        assert isinstance(make_damping(name, 0.2, 5.0), rule)
+    with pytest.raises(ValueError, match="'marquardt', 'nielsen'"):
+        make_damping("fletcher", 0.1, 10.0)
+
+
+class NielsenAsDict(DampingRule):
+    """Nielsen's rule written as a user would, its state a dict of arrays."""
+
+    def init(self, size):
+        return {"growth": np.full(size, 2.0), "steps": np.zeros(size, int)}
+
+    def update(self, mu, state, accepted, rho):
+        mu, growth = Nielsen().update(mu, state["growth"], accepted, rho)
+        return mu, {"growth": growth, "steps": state["steps"] + 1}
+
+
+def test_a_rule_object_keeps_its_own_state_per_row():
+    """A user's rule with a dict state gives Nielsen's runs bit for bit, in a batch
+    whose rows stop at different iterations (each row's state is its own)."""
+    def residuals(W):
+        return np.stack([10 * (W[:, 1] - W[:, 0] ** 2), 1 - W[:, 0], 0 * W[:, 0] + 1], 1)
+
+    def jac(W):
+        J = np.zeros((len(W), 3, 2))
+        J[:, 0, 0], J[:, 0, 1], J[:, 1, 0] = -20 * W[:, 0], 10.0, -1.0
+        return J
+    X0 = np.array([[-1.2, 1.0], [3.0, -2.0], [0.5, 0.5], [-20.0, 5.0]])
+    runs = [lm.least_squares_batch(residuals, X0, jac=jac, damping=damping, max_iter=300)
+            for damping in ("nielsen", NielsenAsDict())]
+    assert len({row.nit for row in runs[0]}) > 1
+    for ours, theirs in zip(*runs):
+        assert (ours.status, ours.nit, ours.nfev) == (theirs.status, theirs.nit, theirs.nfev)
+        np.testing.assert_array_equal(ours.history["mu"], theirs.history["mu"])
+        np.testing.assert_array_equal(ours.x, theirs.x)
+
+
+def test_settings_refuse_a_space_the_objective_has_no_system_in():
+    from secondorder.optim.lm.engine import LMSettings
+    from secondorder.optim.lm.regularization import Bayesian
+    from secondorder.optim.lm.termination import Criteria
+
+    with pytest.raises(ValueError, match="Bayesian has no damped system in samples space"):
+        LMSettings(damping=Nielsen(), scaling=identity_scaling, mu0=1e-3,
+                   criteria=Criteria(1e10, 0.0, 0.0, 0.0, 0.0, None), objective=Bayesian(),
+                   space=SampleSpace())
 
 
 def test_gain_ratio_and_predicted_reduction():

@@ -374,14 +374,15 @@ def take(provider: Provider, settings: LMSettings, state: LMState, rows: np.ndar
     """Move the rows whose trial is accepted to it: point, residuals, products, scaling,
     and the objective's re-estimates there."""
     lin = trial.linear
-    stepped = lin.rows[lin.finite]  # among the rows stepped
-    taken = rows[stepped]            # in the state
+    kept = np.flatnonzero(lin.finite)  # among the rows linearised
+    stepped = lin.rows[kept]           # among the rows stepped
+    taken = rows[stepped]              # in the state
     state.x[taken], state.r[taken], state.ssq[taken] = (trial.x[stepped], trial.r[stepped],
                                                         trial.ssq[stepped])
-    state.colsq[taken], state.grad[taken], state.d2[taken] = (
-        lin.colsq[lin.finite], lin.grad[lin.finite], lin.d2[lin.finite])
-    curvature = [lin.curvature[j] for j in np.flatnonzero(lin.finite)]
-    for b, j in zip(taken, np.flatnonzero(lin.finite)):  # per-row arrays
+    state.colsq[taken], state.grad[taken], state.d2[taken] = (lin.colsq[kept],
+                                                              lin.grad[kept], lin.d2[kept])
+    curvature = [lin.curvature[j] for j in kept]
+    for b, j in zip(taken, kept):  # per-row arrays
         state.curvature[b], state.jac[b] = lin.curvature[j], lin.jac[j]
     set_rows(state.objective_state, taken, settings.objective.reestimate(
         rows_of(state.objective_state, taken), curvature, trial.ssq[stepped],

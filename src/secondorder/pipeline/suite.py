@@ -202,7 +202,7 @@ def lm_row_bytes(m: int, n: int) -> int:
     """Memory one LM row needs, roughly. In parameter space (``n <= m``): the Jacobian
     twice (evaluation and the products) and four ``n x n`` matrices (``J^T J`` in the
     state and at the trial point, the damped matrix and its Cholesky factor). In sample
-    space (``n > m``, :func:`secondorder.optim.lm.linalg.sample_space_step`): the
+    space (``n > m``, :class:`secondorder.optim.lm.linalg.SampleSpace`): the
     Jacobian four times (evaluation, state, trial, ``J D^-2``) and two ``m x m``."""
     if n > m:
         return F64 * (4 * m * n + 2 * m * m)

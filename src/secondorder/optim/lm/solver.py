@@ -20,10 +20,13 @@ from . import scipy_arguments as scipy_args
 from .damping import make_damping
 from .engine import LMSettings, solve
 from .finite_difference import FiniteDifference, FiniteDifferenceProvider
-from .linalg import SCALINGS
+from .linalg import SCALINGS, ParameterSpace, SampleSpace
+from .objective import SumOfSquares
 from .providers import NumpyProvider, Provider, TFProvider
+from .regularization import Bayesian
 from .result import LMResult, Status, add_derivatives
 from .scipy_backend import solve_scipy
+from .steps import DampedStep, Geodesic
 from .termination import Criteria
 
 OPTIONS_DOC = """
@@ -52,14 +55,14 @@ OPTIONS_DOC = """
         below :func:`.engine.mu_floor` (``eps`` relative to ``J^T J``).
     step_space : where the damped system is solved: ``"parameters"`` (``n x n``:
         ``J^T J + mu D^2``), ``"samples"`` (``m x m``: ``J D^-2 J^T + mu I``, then
-        ``delta = -D^-2 J^T y``; :func:`.linalg.sample_space_step`) or ``"auto"``
+        ``delta = -D^-2 J^T y``; :class:`.linalg.SampleSpace`) or ``"auto"``
         (default): samples when there are more parameters than residuals
         (``n > m``), the smaller system. Both give the same step up to rounding.
     mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
         at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
         a pure number, independent of the scale of the problem.
     geodesic : add the geodesic acceleration to each step (Transtrum & Sethna 2012:
-        :func:`.engine.geodesic_acceleration`; one more residual evaluation and two
+        :class:`.steps.Geodesic`; one more residual evaluation and two
         triangular solves per iteration, ``J`` kept in memory); default False.
     regularization : ``None`` (default) or ``"bayesian"``: minimise ``beta ssq +
         alpha ||x||^2`` with ``alpha`` and ``beta`` re-estimated after every accepted
@@ -348,8 +351,10 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
                         ftol=opts["ftol"], xtol=opts["xtol"], max_fail=max_fail)
     settings = LMSettings(damping=rule, scaling=SCALINGS[opts["scaling"]],
                           criteria=criteria, mu0=opts["mu0"],
-                          mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space,
-                          geodesic=bool(opts["geodesic"]), bayesian=bayesian)
+                          mu0_relative=bool(opts["mu0_relative"]),
+                          objective=Bayesian() if bayesian else SumOfSquares(),
+                          step=Geodesic() if opts["geodesic"] else DampedStep(),
+                          space=SampleSpace() if sample_space else ParameterSpace())
     results = solve(provider, settings, X0, max_iter=opts["max_iter"],
                     max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
     return without_jacobian_count(results, provider)

@@ -49,6 +49,26 @@ def test_a_trainers_own_time_shares_win_and_small_moves_are_not_recorded():
     assert len(rec.records) == 2 and rec.records[-1][1:3] == (0.5, 20.0)
 
 
+def test_several_improvements_per_report_are_recorded_at_their_own_time_and_work():
+    """A trainer reporting every few epochs lists the improvements in between: one
+    record per improvement whose errors changed, at its own time and work; the
+    report's own time and work go to the final record."""
+    W0 = np.array([[0.5, 0.6, 0.0], [0.7, 0.8, 0.0]])
+    rec = _recorder(W0, optimizer="adam")
+    assert rec.improvements  # it asks the compiled loop for them
+    improvements = [(0, {"nit": 3}, 0.1, [0.4, 0.6, 0.0]),
+                    (1, {"nit": 3}, 0.15, [0.6, 0.8, 0.0]),
+                    (0, {"nit": 5}, 0.2, [0.4, 0.6, 1.0]),  # same errors: no record
+                    (0, {"nit": 7}, 0.3, [0.3, 0.5, 0.0])]
+    rec({"elapsed_s": 9.0, "time_s": [0.4, 0.45], "nit": [8, 8],
+         "best_x": [[9.0, 9.0, 9.0]] * 2, "improvements": improvements})
+    got = [tuple(r) for r in rec.table().itertuples(index=False)]
+    assert got == [(0, 0.0, 0.0, 0.5, 0.6, False), (0, 0.1, 3.0, 0.4, 0.6, False),
+                   (0, 0.3, 7.0, 0.3, 0.5, False), (0, 0.4, 8.0, 0.3, 0.5, True),
+                   (1, 0.0, 0.0, 0.7, 0.8, False), (1, 0.15, 3.0, 0.6, 0.8, False),
+                   (1, 0.45, 8.0, 0.6, 0.8, True)]
+
+
 def test_work_counts_per_optimizer():
     info = {"nit": np.array([4]), "nfev": np.array([7]), "njev": np.array([3])}
     assert anytime.passes("adam", info).tolist() == [4.0]     # an epoch: one pass

@@ -11,6 +11,16 @@ record in force at that budget (:func:`secondorder.pipeline.suite_metrics.at_bud
 is what a run stopped there would have returned, since no trainer's decisions before
 a time depend on what comes after it.
 
+**Resolution.** A record should be stamped with the time of the improvement itself,
+for every arm alike. LM (the suite's ``chunk: 1``) and L-BFGS report after every
+iteration, so each report's best weights are those of that iteration. The compiled
+first-order loop reports every ``chunk`` epochs, so it lists, in ``improvements``,
+every epoch of the chunk at which a row's best weights changed, with that epoch's
+weights, counters and time (:func:`secondorder.optim.first_order.fit_first_order_batch`);
+the recorder asks for them (its ``improvements`` attribute) and keeps one record per
+improvement whose errors changed: the records are those of a run reporting every
+epoch, the times within a chunk interpolated (tested).
+
 **Time** (``time_s``): a fit's own compute, cumulative. A report's ``time_s`` (per
 row) is used when the trainer gives it; otherwise it is the report's ``elapsed_s``
 (or ``elapsed``: the batch's seconds since its start, compilation and every callback's
@@ -88,9 +98,17 @@ class AnytimeRecorder:
     counts of misclassified rows).
 
     Every report needs per-row ``nit`` and ``best_x`` and the counters of
-    :data:`WORK`, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. The
-    callback returns False (it never stops a fit). :meth:`table` gives the records.
+    :data:`WORK`, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. A report
+    may list ``improvements``, ``(row, counters, time_s, weights)`` in the order they
+    happened (``counters``: the row's counters of :data:`WORK` then, e.g.
+    ``{"nit": epoch}``): each is scored and recorded at its own time and work, and the
+    report's ``best_x`` is then not looked at. The callback returns False (it never
+    stops a fit). :meth:`table` gives the records.
     """
+
+    #: Trainers that report every ``chunk`` steps list the improvements in between for it
+    #: (:func:`secondorder.optim.first_order.fit_first_order_batch`).
+    improvements = True
 
     def __init__(self, W0, evaluate: Callable, *, optimizer: str, residual_columns: int = 1,
                  relative: float = 0.0):
@@ -134,17 +152,28 @@ class AnytimeRecorder:
             self.elapsed = elapsed
         self.nit = nit
         self.work = passes(self.optimizer, info, self.residual_columns).reshape(self.size)
+        if "improvements" in info:
+            for b, counters, time_s, weights in info["improvements"]:
+                work = passes(self.optimizer, {k: np.atleast_1d(v) for k, v in
+                                               counters.items()}, self.residual_columns)
+                self._offer(int(b), np.asarray(weights, dtype=np.float64), float(time_s),
+                            float(work[0]))
+            return False
         best = np.asarray(info["best_x"], dtype=np.float64).reshape(self.best_x.shape)
         for b in range(self.size):
-            if np.array_equal(best[b], self.best_x[b]):
-                continue
-            self.best_x[b] = best[b]
-            scores = self.evaluate(best[b])
-            if self._changed(self.last[b], scores):
-                self.last[b] = scores
-                self.records.append((b, float(self.time_s[b]), float(self.work[b]),
-                                     *scores, False))
+            self._offer(b, best[b], float(self.time_s[b]), float(self.work[b]))
         return False
+
+    def _offer(self, b: int, weights, time_s: float, work: float) -> None:
+        """Row ``b``'s best weights at ``time_s`` and ``work``: scored when they changed,
+        recorded when the errors changed."""
+        if np.array_equal(weights, self.best_x[b]):
+            return
+        self.best_x[b] = weights
+        scores = self.evaluate(weights)
+        if self._changed(self.last[b], scores):
+            self.last[b] = scores
+            self.records.append((b, time_s, work, *scores, False))
 
     def table(self) -> pd.DataFrame:
         """Every record, one row each (:data:`RECORD_COLUMNS`): ``row`` (of ``W0``),

@@ -286,8 +286,8 @@ def _recorder(problem, W0):
         out = model.mlp_numpy(problem.x_all[rows], w, model.ARTICLE)
         return float(np.sum((out - problem.y_all[rows]) ** 2))
 
-    return AnytimeRecorder(W0, lambda w: (ssq(w, problem.validation), ssq(w, problem.train)),
-                           optimizer="adam")
+    return AnytimeRecorder(
+        W0, lambda w: (ssq(w, problem.validation), ssq(w, problem.train)), optimizer="adam")
 
 
 def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch):
@@ -300,7 +300,8 @@ def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch
     monkeypatch.setattr(first_order, "_worth_compacting",
                         lambda running, rows, *rest: 0 < running <= rows / 2)
     W0 = np.stack([model.init_weights(s) for s in (1, 2, 3, 4)])
-    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=300, patience=25, chunk=16)
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=300, patience=25,
+                  chunk=16)
     plain = fit_first_order_batch(article_problem, W0, **kwargs)
     recorder = _recorder(article_problem, W0)
     reports = []
@@ -324,7 +325,8 @@ def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch
         epochs = [imp[1]["nit"] for imp in own]
         # the epochs whose validation loss beat every earlier one (Keras' rule)
         val = fit.history["ssq_val"].to_numpy()
-        assert epochs == [e + 1 for e in range(len(val)) if val[e] < np.min(val[:e], initial=np.inf)]
+        assert epochs == [e + 1 for e in range(len(val))
+                          if val[e] < np.min(val[:e], initial=np.inf)]
         assert epochs[-1] == fit.extra["best_epoch"]
         np.testing.assert_array_equal(own[-1][3], fit.weights)
         # each improvement is stamped with its epoch's own time in the fit's history
@@ -333,7 +335,8 @@ def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch
         assert len(recorder.table().query(f"row == {row} and not final")) == len(epochs) + 1
 
 
-def test_records_of_a_chunked_run_are_those_of_a_run_reporting_every_epoch(article_problem):
+def test_records_of_a_chunked_run_are_those_of_a_run_reporting_every_epoch(
+        article_problem):
     """The records (row, work, errors) of a run reporting every 16 epochs equal those of
     a run reporting every epoch; only the times differ (interpolated in a chunk)."""
     W0 = np.stack([model.init_weights(s) for s in (1, 2)])

@@ -83,7 +83,8 @@ def time_shares(step_s, active) -> np.ndarray:
     return np.cumsum(active * per_row[:, None], axis=0)
 
 
-def clock_shares(clock, active, batch_wall_s=None, *, start=0.0, before=None) -> np.ndarray:
+def clock_shares(clock, active, batch_wall_s=None, *, start=0.0,
+                 before=None) -> np.ndarray:
     """:func:`time_shares` from the batch's clock: ``clock`` ``(K,)`` are the seconds
     since the batch started at the end of each step, ``active`` ``(K, B)`` as there.
     With ``batch_wall_s`` the seconds after the last reading (the batch's closing

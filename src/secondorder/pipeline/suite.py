@@ -24,18 +24,22 @@ Protocol (``config/suite.yaml``, checked by the ``suite`` section of the config 
   same inits: the same tuning budget for every arm;
 * validation rows stop (each trainer's early stopping) and tune (the grid point);
   test rows score; every fit keeps an anytime record of its best-so-far weights by
-  validation (:mod:`secondorder.pipeline.anytime`), so every budget up to the cap
-  is scored post hoc from one run;
-* time: a fit's own compute (its share of its batch's time, the callbacks' excluded;
-  alone, its wall time), one rule for every arm; the fits of one grid point train as
-  one batch of ``inits`` rows (LM as memory allows; L-BFGS one after the other);
+  validation (:mod:`secondorder.pipeline.anytime`), at every epoch or iteration for
+  every arm, stamped with the time of the improvement itself, so every budget up to
+  the cap is scored post hoc from one run;
+* time: a fit's own compute, the callbacks' and compilation excluded, one rule for
+  every arm, and every fit is timed the same way: alone (a batch of one, the way a
+  user trains one network), so its own compute is its wall time. Batching would
+  change no fit (LM's and the compiled first-order loop's rows are independent, bit
+  for bit) but would charge the batched arms a share of a batch, less than a fit
+  alone costs (L-BFGS cannot batch). The compiled first-order loop is compiled once
+  and reused by the next inits and grid points (:mod:`secondorder.optim.first_order`);
   every arm runs with ``threads`` threads (TensorFlow's pools, pinned by the job, and
-  BLAS through threadpoolctl); the cap ``cap_s`` bounds each fit's own compute (LM's
-  ``max_time`` is a fit's own; the compiled first-order loop's is its batch's, the cap
-  times its rows; records past the cap are not scored);
-* LM rows are batched only as far as ``lm_memory_gb`` allows (``J``, ``J^T J`` and the
-  solve's copies per row); a size at which one LM row alone would need more is not
-  run: its fits are ``memory_cap`` rows, reported as *not run*, never as failures.
+  BLAS through threadpoolctl); the cap ``cap_s`` is each fit's ``max_time`` (records
+  past the cap are not scored);
+* a size at which one LM fit would need more than ``lm_memory_gb`` (``J``, ``J^T J``
+  and the solve's copies) is not run: its fits are ``memory_cap`` rows, reported as
+  *not run*, never as failures.
 
 :func:`summarise` then derives the tables of the verdict (see
 :mod:`secondorder.pipeline.suite_metrics`).
@@ -303,43 +307,33 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
 
 def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task):
     """Yield ``(init indices, results, batch size, records)`` per training call of one
-    grid point: one batch for the compiled first-order loop, memory-limited batches
-    for LM (a fit the memory budget forbids yields ``memory_cap`` markers and no
-    records), and for L-BFGS one call per init (each fit timed alone, with its own
-    cap). ``records``: the call's anytime records (``row`` indexes its inits)."""
+    grid point: one call per init, each fit trained alone (a batch of one, the way a
+    user trains one network) with the cap as its ``max_time``, so every arm is timed
+    the same way. (LM's and the compiled first-order loop's fits are the same bit for
+    bit in a batch or alone; the compiled loop compiles once per grid point and
+    reuses that compilation for the next inits, off the clock; L-BFGS's compiled loss
+    serves every init of a split.) An LM fit the memory budget forbids yields
+    ``memory_cap`` markers and no records. ``records``: the call's anytime records
+    (``row`` indexes its inits)."""
     from secondorder.optim import arms
     from secondorder.pipeline.anytime import AnytimeRecorder
 
     B, optimizer = len(W0), settings["optimizer"]
     relative = REGRESSION_RECORD_RESOLUTION if task == "regression" else 0.0
     columns = residual_columns(problem, arch)
-
-    def train(rows, arm):
-        recorder = AnytimeRecorder(W0[rows], evaluate, optimizer=optimizer,
-                                   residual_columns=columns, relative=relative)
-        results = arms.train(arm, problem, W0[rows], arch, progress=recorder)
-        return rows, results, len(rows), recorder.table()
-
-    if not arms.batches(settings):
-        for k in range(B):
-            yield train([k], {**settings, "max_time": cap})
+    per_fit = lm_row_bytes(m, arch.n_params)
+    if optimizer == "lm" and per_fit > suite["lm_memory_gb"] * 2**30:
+        note = (f"not run: one LM fit needs ~{per_fit / 2**30:.1f} GB "
+                f"(m = {m}, n = {arch.n_params}) > lm_memory_gb = "
+                f"{suite['lm_memory_gb']}")
+        yield list(range(B)), [MemoryCap(note)] * B, 1, None
         return
-    size = B
-    if optimizer == "lm":
-        per_row = lm_row_bytes(m, arch.n_params)
-        size = min(B, int(suite["lm_memory_gb"] * 2**30 // per_row))
-        if size < 1:
-            note = (f"not run: one LM row needs ~{per_row / 2**30:.1f} GB "
-                    f"(m = {m}, n = {arch.n_params}) > lm_memory_gb = "
-                    f"{suite['lm_memory_gb']}")
-            yield list(range(B)), [MemoryCap(note)] * B, 1, None
-            return
-    for start in range(0, B, size):
-        rows = list(range(start, min(start + size, B)))
-        # LM's max_time bounds each fit's own compute (checked every iteration); the
-        # compiled first-order loop's bounds the batch, so it gets the cap per fit
-        cap_of_call = cap if optimizer == "lm" else cap * len(rows)
-        yield train(rows, {**settings, "max_time": cap_of_call})
+    for k in range(B):
+        recorder = AnytimeRecorder(W0[[k]], evaluate, optimizer=optimizer,
+                                   residual_columns=columns, relative=relative)
+        results = arms.train({**settings, "max_time": cap}, problem, W0[[k]], arch,
+                             progress=recorder)
+        yield [k], results, 1, recorder.table()
 
 
 class MemoryCap:
@@ -511,14 +505,16 @@ def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
 
 
 def _record_every(base: dict) -> str:
-    """How often an arm's records are kept: ``25 epochs``, ``5 iterations``, ..."""
+    """How often an arm's records are kept: ``1 epoch`` for the compiled first-order
+    loop (it lists every improvement of its chunks,
+    :mod:`secondorder.pipeline.anytime`), ``1 iteration`` for L-BFGS, LM's ``chunk``
+    iterations (``1 iteration`` in the suite)."""
     from secondorder.optim.arms import FIRST_ORDER
 
-    if base["optimizer"] == "lbfgs":
-        return "1 iteration"
-    unit = "epoch" if base["optimizer"] in FIRST_ORDER else "iteration"
-    k = int(base.get("chunk", 1))
-    return f"{k} {unit}{'s' if k != 1 else ''}"
+    if base["optimizer"] in FIRST_ORDER:
+        return "1 epoch"
+    k = 1 if base["optimizer"] == "lbfgs" else int(base.get("chunk", 1))
+    return f"{k} iteration{'s' if k != 1 else ''}"
 
 
 #: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.

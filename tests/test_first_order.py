@@ -287,7 +287,8 @@ def _recorder(problem, W0):
         return float(np.sum((out - problem.y_all[rows]) ** 2))
 
     return AnytimeRecorder(
-        W0, lambda w: (ssq(w, problem.validation), ssq(w, problem.train)), optimizer="adam")
+        W0, lambda w: (ssq(w, problem.validation), ssq(w, problem.train)),
+        work=lambda info: np.asarray(info["nit"], dtype=float))
 
 
 def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch):

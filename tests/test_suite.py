@@ -169,7 +169,8 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
         assert own["time_s"].iloc[0] == 0.0 and own["final"].iloc[-1]
         in_force = own[own["time_s"] <= 0.05].iloc[-1]
         assert (fit.val_error, fit.test_error) == (in_force.val_error, in_force.test_error)
-        assert own["work"].iloc[-1] == fit.work == fit.iterations  # an epoch, one pass
+        assert own["work"].iloc[-1] == fit.work > 0
+    assert (fits["work"] / fits["iterations"]).nunique() == 1  # FLOPs of one epoch
     assert fits[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
 
 

@@ -28,23 +28,9 @@ own time excluded) split over the rows that worked in each interval between repo
 (those whose ``nit`` grew), by :func:`secondorder.optim.fit_result.time_shares`, the
 one rule for every arm: a fit alone is charged its own wall time.
 
-**Work** (``work``): passes over the training rows, counted by :data:`WORK`, the one
-place that says how each optimizer counts:
-
-* first-order (Adam, RMSprop, SGD): one pass per epoch (one full-batch gradient: a
-  forward and a backward pass over the training rows, counted as one pass, the usual
-  meaning of an epoch);
-* L-BFGS: one pass per loss-and-gradient evaluation of the search (``nfev``), counted
-  like an epoch;
-* LM: one pass per residual evaluation (``nfev``, a forward pass) plus, per Jacobian
-  evaluation (``njev``), as many passes as there are residuals per training row
-  (``residual_columns``): the per-sample Jacobian is one reverse pass per output, so
-  a k-class softmax's Jacobian costs k passes, a regression's or a paired two-class
-  softmax's one (:func:`secondorder.optim.lm_network.paired_softmax`).
-
-Validation-set evaluations (early stopping, the records themselves) are not work on
-the training rows and are not counted; LM's linear algebra (``J^T J``, its
-factorisation) is not a pass either: it shows in the time, not in the work.
+**Work** (``work``): floating-point operations, counted from a report's counters by a
+``work`` function (the suite's: :func:`secondorder.optim.flops.counter`, everything
+each optimizer computes, LM's ``J^T J`` and solve included).
 """
 
 from __future__ import annotations
@@ -60,64 +46,33 @@ from secondorder.optim.fit_result import time_shares
 RECORD_COLUMNS = ("row", "time_s", "work", "val_error", "test_error", "final")
 
 
-def _first_order_work(info, residual_columns):
-    return np.asarray(info["nit"], dtype=float)
-
-
-def _lbfgs_work(info, residual_columns):
-    return np.asarray(info["nfev"], dtype=float)
-
-
-def _lm_work(info, residual_columns):
-    return (np.asarray(info["nfev"], dtype=float)
-            + residual_columns * np.asarray(info["njev"], dtype=float))
-
-
-#: Passes over the training rows so far, per row of a progress report, by optimizer
-#: (see the module docstring).
-WORK: dict[str, Callable] = {"adam": _first_order_work, "rmsprop": _first_order_work,
-                             "sgd": _first_order_work, "lbfgs": _lbfgs_work, "lm": _lm_work}
-
-
-def passes(optimizer: str, info: dict, residual_columns: int = 1) -> np.ndarray:
-    """Work so far of every row of a progress report of ``optimizer``, in passes over
-    the training rows (:data:`WORK`); ValueError for an optimizer it does not know."""
-    if optimizer not in WORK:
-        raise ValueError(f"no work count for optimizer {optimizer!r}; known: {sorted(WORK)}")
-    return WORK[optimizer](info, residual_columns)
-
-
 class AnytimeRecorder:
     """A ``progress(info)`` callback that keeps the anytime record of a batch of fits.
 
     ``W0`` ``(B, n)``: the batch's initial weights (recorded at time 0, work 0).
     ``evaluate(w) -> (val_error, test_error)`` scores one weight vector.
-    ``optimizer`` and ``residual_columns`` say how work is counted (:func:`passes`).
+    ``work(counters) -> (B,)``: the work so far of every row from a report's per-row
+    counters (:func:`secondorder.optim.flops.counter`).
     ``relative``: a record is kept when a row's validation or test error moved by
     more than this fraction of its last recorded value (0: any change, right for
     counts of misclassified rows).
 
-    Every report needs per-row ``nit`` and ``best_x`` and the counters of
-    :data:`WORK`, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. A report
-    may list ``improvements``, ``(row, counters, time_s, weights)`` in the order they
-    happened (``counters``: the row's counters of :data:`WORK` then, e.g.
-    ``{"nit": epoch}``): each is scored and recorded at its own time and work, and the
-    report's ``best_x`` is then not looked at. The callback returns False (it never
-    stops a fit). :meth:`table` gives the records.
+    Every report needs per-row ``nit`` and ``best_x`` and the counters ``work`` reads,
+    plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. A report may list
+    ``improvements``, ``(row, counters, time_s, weights)`` in the order they happened
+    (``counters``: the row's counters then, e.g. ``{"nit": epoch}``): each is scored
+    and recorded at its own time and work, and the report's ``best_x`` is then not
+    looked at. The callback returns False (it never stops a fit). :meth:`table` gives
+    the records.
     """
 
     #: Trainers that report every ``chunk`` steps list the improvements in between for it
     #: (:func:`secondorder.optim.first_order.fit_first_order_batch`).
     improvements = True
 
-    def __init__(self, W0, evaluate: Callable, *, optimizer: str, residual_columns: int = 1,
-                 relative: float = 0.0):
-        if optimizer not in WORK:
-            raise ValueError(f"no work count for optimizer {optimizer!r}; known: "
-                             f"{sorted(WORK)}")
+    def __init__(self, W0, evaluate: Callable, *, work: Callable, relative: float = 0.0):
         W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
-        self.evaluate, self.optimizer = evaluate, optimizer
-        self.residual_columns, self.relative = int(residual_columns), float(relative)
+        self.evaluate, self.count_work, self.relative = evaluate, work, float(relative)
         self.size = len(W0)
         self.best_x = W0.copy()
         self.time_s = np.zeros(self.size)
@@ -151,11 +106,10 @@ class AnytimeRecorder:
             self.time_s = self.time_s + time_shares([step], active[None])[-1]
             self.elapsed = elapsed
         self.nit = nit
-        self.work = passes(self.optimizer, info, self.residual_columns).reshape(self.size)
+        self.work = np.asarray(self.count_work(info), dtype=float).reshape(self.size)
         if "improvements" in info:
             for b, counters, time_s, weights in info["improvements"]:
-                work = passes(self.optimizer, {k: np.atleast_1d(v) for k, v in
-                                               counters.items()}, self.residual_columns)
+                work = self.count_work({k: np.atleast_1d(v) for k, v in counters.items()})
                 self._offer(int(b), np.asarray(weights, dtype=np.float64), float(time_s),
                             float(work[0]))
             return False

@@ -315,12 +315,14 @@ def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task
     serves every init of a split.) An LM fit the memory budget forbids yields
     ``memory_cap`` markers and no records. ``records``: the call's anytime records
     (``row`` indexes its inits)."""
-    from secondorder.optim import arms
+    from secondorder.config import check_arm
+    from secondorder.optim import arms, flops
     from secondorder.pipeline.anytime import AnytimeRecorder
 
     B, optimizer = len(W0), settings["optimizer"]
     relative = REGRESSION_RECORD_RESOLUTION if task == "regression" else 0.0
-    columns = residual_columns(problem, arch)
+    work = flops.counter(check_arm(settings), arch, len(problem.train),
+                         len(problem.validation), residual_columns(problem, arch))
     per_fit = lm_row_bytes(m, arch.n_params)
     if optimizer == "lm" and per_fit > suite["lm_memory_gb"] * 2**30:
         note = (f"not run: one LM fit needs ~{per_fit / 2**30:.1f} GB "
@@ -329,8 +331,7 @@ def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task
         yield list(range(B)), [MemoryCap(note)] * B, 1, None
         return
     for k in range(B):
-        recorder = AnytimeRecorder(W0[[k]], evaluate, optimizer=optimizer,
-                                   residual_columns=columns, relative=relative)
+        recorder = AnytimeRecorder(W0[[k]], evaluate, work=work, relative=relative)
         results = arms.train({**settings, "max_time": cap}, problem, W0[[k]], arch,
                              progress=recorder)
         yield [k], results, 1, recorder.table()
@@ -345,11 +346,12 @@ class MemoryCap:
 
 def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
     """One fit's row: its init and seed, status, iterations, ``time_s`` (its own
-    compute over the whole run, the callbacks' excluded), ``work`` (passes over the
-    training rows), ``batch_wall_s`` (its batch's), ``ms_per_iteration`` (own compute
-    per iteration), the validation and test errors in force at the cap
-    (:func:`secondorder.pipeline.suite_metrics.at_budget`), ``past_cap`` (it ran
-    beyond the cap: later records not scored) and the job's peak memory."""
+    compute over the whole run, the callbacks' excluded), ``work`` (floating-point
+    operations, :mod:`secondorder.optim.flops`), ``batch_wall_s`` (its batch's),
+    ``ms_per_iteration`` (own compute per iteration), the validation and test errors
+    in force at the cap (:func:`secondorder.pipeline.suite_metrics.at_budget`),
+    ``past_cap`` (it ran beyond the cap: later records not scored) and the job's peak
+    memory."""
     row = {"init": k, "seed": seed, "batch_size": batch_size, "peak_rss_mb": peak_rss_mb()}
     if isinstance(res, MemoryCap):
         return {**row, "status": "memory_cap", "message": res.message, "iterations": 0,
@@ -479,7 +481,7 @@ def _profiles(hits: pd.DataFrame, cap: float, comparison: str, tolerance: str) -
     work = hits["hit_work"].replace(np.inf, np.nan)
     top = max(float(work.max()) if work.notna().any() else 1.0, 1.0)
     axes = {"time_s": np.geomspace(cap / 1e3, cap, 61),
-            "work": np.unique(np.round(np.geomspace(1, max(top, 10.0), 61)))}
+            "work": np.geomspace(max(top / 1e6, 1.0), max(top, 10.0), 61)}
     parts = []
     for measure, grid_ in axes.items():
         for kind, table in (

@@ -36,6 +36,9 @@ def test_first_order_and_lbfgs_by_hand():
     assert flops.first_order_epoch(SOFTMAX, 4, 2, "rmsprop", 0.9) == (
         4 * per_row + (9 + 2) * 17 + 2 * 55)
     assert flops.first_order_epoch(SOFTMAX, 4, 2, "sgd") == 4 * per_row + 2 * 17 + 2 * 55
+    # mini-batches of 3 out of 4 rows: one step of 3 rows (one row sits the epoch out)
+    assert flops.minibatch_epoch(SOFTMAX, 4, 2, 3) == 3 * per_row + 12 * 17 + 2 * 55
+    assert flops.minibatch_epoch(SOFTMAX, 4, 2, 2) == 4 * per_row + 2 * 12 * 17 + 2 * 55
     adam = flops.counter(check_arm({"optimizer": "adam", "inputs": "standardised",
                                     "learning_rate": 0.01, "epochs": 9, "patience": 9}),
                          SOFTMAX, 4, 2)

@@ -279,7 +279,7 @@ def _run_keras_fit(arm, w0, data, arch, progress) -> FitResult:
 #: The per-row state of the compiled loop (one entry per row of the batch), then the
 #: shared epoch counter; :func:`_compiled_loop` makes them, a compacted batch carries them.
 ROW_STATE = ("w", "best", "best_val", "best_epoch", "wait", "active", "patience_out",
-             "epochs_run")
+             "epochs_run", "seed")
 
 #: A batch is compacted (the stopped rows dropped, the loop compiled again for the rows
 #: still running) after a chunk at whose end at most this share of its rows still runs,
@@ -301,15 +301,18 @@ def _worth_compacting(running: int, rows: int, epoch: int, epochs: int,
             and (rows - running) * to_come * row_epoch_s >= 2 * compile_s)
 
 
-def _initial_state(ws0) -> dict:
+def _initial_state(ws0, seeds=None) -> dict:
     """The loop's state (:data:`ROW_STATE` and ``epoch``) before the first epoch of the
-    rows of ``ws0``."""
+    rows of ``ws0`` (``seeds``: each row's seed of its descent's random draws, 0 by
+    default)."""
     batch = len(ws0)
     return {"w": ws0.copy(), "best": ws0.copy(),
             "best_val": np.full(batch, np.inf, np.float32),
             "best_epoch": np.zeros(batch, np.int32),  # 1-based; 0: the initial weights
             "wait": np.zeros(batch, np.int32), "active": np.ones(batch, bool),
             "patience_out": np.zeros(batch, bool), "epochs_run": np.zeros(batch, np.int32),
+            "seed": (np.zeros(batch, np.int32) if seeds is None
+                     else np.asarray(seeds, dtype=np.int32)),
             "epoch": np.int32(0)}
 
 
@@ -333,7 +336,36 @@ def _load(variables, opt, state, slots) -> None:
         variable.assign(value)
 
 
-def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = False):
+class FullBatch:
+    """The descent of an epoch of the full-batch arms: one optimizer step on the summed
+    loss of every training row (the article's Adam). ``key`` names it in a compiled
+    loop's graph key; ``build(...)`` returns ``descend(was_active) -> losses``, the
+    epoch's update of the loop's weights ``w`` (rows not active left as they were) and
+    each row's training loss before it."""
+
+    key = ("full_batch",)
+
+    def build(self, *, w, opt, x, y, loss_fn, arch, epoch, seed):
+        import tensorflow as tf
+
+        def descend(was_active):
+            before = tf.identity(w.value)
+            with tf.GradientTape() as tape:
+                tape.watch(before)
+                losses = loss_fn(y, mlp_batch(x, before, arch))
+                total = tf.reduce_sum(losses)
+            opt.apply_gradients([(tape.gradient(total, before), w)])
+            w.assign(tf.where(was_active[:, None], w.value, before))  # stopped: frozen
+            return losses
+
+        return descend
+
+
+FULL_BATCH = FullBatch()
+
+
+def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = False,
+                   descent=FULL_BATCH):
     """The compiled epochs of a batch: its variables (:data:`ROW_STATE` and ``epoch``,
     from the numpy values of ``state``), its Keras optimizer (its slot variables from
     ``slots`` when given: a compacted batch's rows carry their moments and the step
@@ -343,7 +375,9 @@ def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = Fals
     and whether the row's validation loss improved on its best (the early-stopping
     rule's ``improved``: the weights it keeps), and with ``record`` also every row's
     weights after each epoch's update ``(chunk, B, n)``: only a copy written out, the
-    training arithmetic is the same with or without it (tested)."""
+    training arithmetic is the same with or without it (tested). ``descent`` makes
+    each epoch's update (:class:`FullBatch`, or
+    :class:`secondorder.optim.minibatch.MiniBatches`)."""
     import keras
     import tensorflow as tf
 
@@ -355,8 +389,10 @@ def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = Fals
     opt.build([w])
     for variable, value in zip(opt.variables, slots or ()):
         variable.assign(value)
-    best, best_val, best_epoch, wait, active, patience_out, epochs_run, epoch = (
+    best, best_val, best_epoch, wait, active, patience_out, epochs_run, seed, epoch = (
         tf.Variable(state[name]) for name in (*ROW_STATE[1:], "epoch"))
+    descend = descent.build(w=w, opt=opt, x=x, y=y, loss_fn=loss_fn, arch=arch, epoch=epoch,
+                            seed=seed)
 
     @tf.function(jit_compile=True)
     def run_chunk(limit):
@@ -369,13 +405,7 @@ def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = Fals
 
         def body(i, *arrays):
             was_active = active.read_value()
-            before = tf.identity(w.value)
-            with tf.GradientTape() as tape:
-                tape.watch(before)
-                losses = loss_fn(y, mlp_batch(x, before, arch))
-                total = tf.reduce_sum(losses)
-            opt.apply_gradients([(tape.gradient(total, before), w)])
-            w.assign(tf.where(was_active[:, None], w.value, before))  # stopped: frozen
+            losses = descend(was_active)
             val = loss_fn(yv, mlp_batch(xv, w.value, arch))
             ok = tf.math.is_finite(losses) & tf.math.is_finite(val)
             improved = was_active & ok & (val < best_val)
@@ -398,7 +428,7 @@ def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = Fals
         return (i, *(a.stack() for a in arrays))
 
     variables = dict(zip((*ROW_STATE, "epoch"), (w, best, best_val, best_epoch, wait, active,
-                                                 patience_out, epochs_run, epoch)))
+                                                 patience_out, epochs_run, seed, epoch)))
     return variables, opt, run_chunk
 
 
@@ -411,33 +441,35 @@ def _compiled_loop(arm, data, arch, state: dict, slots=None, record: bool = Fals
 _LOOP_CACHE: list = []
 
 
-def _graph_key(arm, arch, batch: int, record: bool) -> tuple:
+def _graph_key(arm, arch, batch: int, record: bool, descent) -> tuple:
     """What a compiled loop's graph depends on besides the data (the learning rate is a
     variable, ``epochs`` and ``max_time`` are the host's)."""
-    return (arm["optimizer"], arm["loss"], arm["momentum"], arm["patience"], arm["chunk"],
-            arch, batch, record)
+    return (arm["optimizer"], arm["loss"], arm.get("momentum", 0.0), arm["patience"],
+            arm["chunk"], arch, batch, record, descent.key)
 
 
-def _start_loop(arm, data, arch, state, record):
+def _start_loop(arm, data, arch, state, record, descent):
     """A compiled loop (:func:`_compiled_loop`) at ``state`` with a new optimizer: the
     cached one when its graph and data are this fit's (:data:`_LOOP_CACHE`), else a new
     compilation (then cached). Returns ``(variables, opt, run_chunk, compiled)``."""
     import tensorflow as tf
 
-    key = _graph_key(arm, arch, len(state["w"]), record)
+    key = _graph_key(arm, arch, len(state["w"]), record, descent)
     if _LOOP_CACHE and _LOOP_CACHE[0] == key and all(
             a.shape == b.shape and np.array_equal(a, b)
             for a, b in zip(_LOOP_CACHE[1], data)):
         variables, opt, run_chunk = _LOOP_CACHE[2]
         _load(variables, opt, state, _fresh_slots(arm, state["w"].shape))
         return variables, opt, run_chunk, False
-    variables, opt, run_chunk = _compiled_loop(arm, data, arch, state, record=record)
+    variables, opt, run_chunk = _compiled_loop(arm, data, arch, state, record=record,
+                                               descent=descent)
     run_chunk(tf.constant(0))  # trace and compile only: a zero-epoch chunk
     _LOOP_CACHE[:] = [key, [a.copy() for a in data], (variables, opt, run_chunk)]
     return variables, opt, run_chunk, True
 
 
-def _run_compiled(arm, ws0, data, arch, progress, record=False) -> list[FitResult]:
+def _run_compiled(arm, ws0, data, arch, progress, record=False, descent=FULL_BATCH,
+                  seeds=None) -> list[FitResult]:
     """The compiled engine (module docstring): chunks of epochs of the whole batch; after
     a chunk that leaves at most :data:`COMPACT_SHARE` of its rows running, when it
     pays (:func:`_worth_compacting`), the batch is compacted to those rows (their
@@ -453,15 +485,16 @@ def _run_compiled(arm, ws0, data, arch, progress, record=False) -> list[FitResul
     epoch's seconds are split over the rows that ran it
     (:func:`secondorder.optim.fit_result.clock_shares`; alone, a fit's time is the
     clock itself). With ``record`` every progress report also lists the chunk's
-    improvements (:func:`fit_first_order_batch`)."""
+    improvements (:func:`fit_first_order_batch`). ``descent`` makes each epoch's update
+    (:class:`FullBatch`), ``seeds`` seeds each row's random draws (mini-batches)."""
     import tensorflow as tf
 
     batch, chunk, epochs = len(ws0), arm["chunk"], arm["epochs"]
     # each row's state (the running rows' as of the last compaction)
-    final = _initial_state(ws0)
+    final = _initial_state(ws0, seeds)
     rows = np.arange(batch)  # the batch row of each row of the loop
     t0 = time.perf_counter()
-    variables, opt, run_chunk, _ = _start_loop(arm, data, arch, final, record)
+    variables, opt, run_chunk, _ = _start_loop(arm, data, arch, final, record, descent)
     compile_s = first_compile_s = time.perf_counter() - t0
     train_loss, val_loss, wall, own = [], [], [], []
     start, off_clock = time.perf_counter(), 0.0  # compilations after the start: off it
@@ -519,7 +552,7 @@ def _run_compiled(arm, ws0, data, arch, progress, record=False) -> list[FitResul
             state = {name: value if name == "epoch" else value[running]
                      for name, value in state.items()}
             variables, opt, run_chunk = _compiled_loop(arm, data, arch, state, slots,
-                                                       record)
+                                                       record, descent)
             run_chunk(tf.constant(0))
             spent = time.perf_counter() - tic
             compile_s += spent

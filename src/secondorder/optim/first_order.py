@@ -346,19 +346,28 @@ class FullBatch:
     key = ("full_batch",)
 
     def build(self, *, w, opt, x, y, loss_fn, arch, epoch, seed):
-        import tensorflow as tf
-
         def descend(was_active):
-            before = tf.identity(w.value)
-            with tf.GradientTape() as tape:
-                tape.watch(before)
-                losses = loss_fn(y, mlp_batch(x, before, arch))
-                total = tf.reduce_sum(losses)
-            opt.apply_gradients([(tape.gradient(total, before), w)])
-            w.assign(tf.where(was_active[:, None], w.value, before))  # stopped: frozen
-            return losses
+            return optimizer_step(w, opt, x, y, loss_fn, arch, was_active)
 
         return descend
+
+
+def optimizer_step(w, opt, x, y, loss_fn, arch, was_active):
+    """One step of the Keras optimizer ``opt`` on the loop's weights ``w`` ``(B, n)``,
+    down the gradient of the summed loss on the rows ``x``, ``y`` (shared ``(N, .)``
+    or one set per row ``(B, N, .)``); rows not ``was_active`` are left as they were
+    (stopped: frozen). Returns each row's loss before the step (TensorFlow, inside the
+    compiled loop)."""
+    import tensorflow as tf
+
+    before = tf.identity(w.value)
+    with tf.GradientTape() as tape:
+        tape.watch(before)
+        losses = loss_fn(y, mlp_batch(x, before, arch))
+        total = tf.reduce_sum(losses)
+    opt.apply_gradients([(tape.gradient(total, before), w)])
+    w.assign(tf.where(was_active[:, None], w.value, before))
+    return losses
 
 
 FULL_BATCH = FullBatch()

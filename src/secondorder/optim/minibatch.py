@@ -37,7 +37,7 @@ import numpy as np
 
 from secondorder.optim.fit_result import FitResult
 from secondorder.problem.data import Problem
-from secondorder.problem.model import Architecture, mlp_batch
+from secondorder.problem.model import Architecture
 
 
 def cosine_learning_rate(epoch, learning_rate: float, final_learning_rate: float,
@@ -89,6 +89,8 @@ class MiniBatches:
         rate set first; ``losses`` per row, the sum of the steps' mini-batch losses."""
         import tensorflow as tf
 
+        from secondorder.optim.first_order import optimizer_step
+
         size, steps, batch = self.size, self.steps, int(w.shape[0])
         rate_0, rate_end = np.float32(self.learning_rate), np.float32(self.final_learning_rate)
         decay = float(self.decay_epochs)
@@ -105,14 +107,8 @@ class MiniBatches:
 
             def step(s, total):
                 rows = tf.slice(order, [0, s * size], [batch, size])  # (B, size)
-                before = tf.identity(w.value)
-                with tf.GradientTape() as tape:
-                    tape.watch(before)
-                    losses = loss_fn(tf.gather(y, rows), mlp_batch(tf.gather(x, rows),
-                                                                  before, arch))
-                    summed = tf.reduce_sum(losses)
-                opt.apply_gradients([(tape.gradient(summed, before), w)])
-                w.assign(tf.where(was_active[:, None], w.value, before))  # stopped: frozen
+                losses = optimizer_step(w, opt, tf.gather(x, rows), tf.gather(y, rows),
+                                        loss_fn, arch, was_active)
                 return s + 1, total + losses
 
             _, total = tf.while_loop(lambda s, _: s < steps, step,

@@ -73,8 +73,8 @@ def test_lm_by_hand_in_sample_and_parameter_space():
     assert bayes["jacobian"] == pytest.approx(
         4 * 24 + 2 * 34 + 6 + 4 * n * (n + 1) + 2 * 4 * n + 2 * n ** 2 + 2 * n ** 3 / 3)
     assert bayes["iteration"] == pytest.approx(n ** 3 / 3 + 3 * n ** 2 + 10 * n)
-    lm = flops.counter(check_arm({"optimizer": "lm", "inputs": "standardised", "max_iter": 9}),
-                       LINEAR, 20, 2, 1)
+    lm = flops.counter(check_arm({"optimizer": "lm", "inputs": "standardised",
+                                  "max_iter": 9}), LINEAR, 20, 2, 1)
     got = lm({"nit": np.array([2]), "nfev": np.array([3]), "njev": np.array([2])})
     assert got == pytest.approx([3 * large["residuals"] + 2 * large["jacobian"]
                                  + 2 * large["iteration"]])

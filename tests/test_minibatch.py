@@ -19,7 +19,7 @@ def iris():
 
 
 ARM = {"optimizer": "adam_minibatch", "inputs": "standardised", "learning_rate": 0.05,
-       "final_learning_rate": 0.005, "decay_epochs": 20, "batch_size": 16, "epochs": 40,
+       "final_fraction": 0.1, "decay_epochs": 20, "batch_size": 16, "epochs": 40,
        "patience": 1000, "chunk": 8, "seed": 0, "loss": "ssq", "max_time": None}
 
 
@@ -27,8 +27,9 @@ def test_the_cosine_schedule():
     rate = minibatch.cosine_learning_rate
     assert rate(0, 0.1, 0.0, 10) == pytest.approx(0.1)
     assert rate(5, 0.1, 0.0, 10) == pytest.approx(0.05)  # half way: the mean
-    assert rate(10, 0.1, 0.01, 10) == pytest.approx(0.01)
-    assert rate(25, 0.1, 0.01, 10) == pytest.approx(0.01)  # stays at the end value
+    assert rate(5, 0.1, 0.2, 10) == pytest.approx(0.1 * (0.2 + 0.8 * 0.5))
+    assert rate(10, 0.1, 0.1, 10) == pytest.approx(0.01)
+    assert rate(25, 0.1, 0.1, 10) == pytest.approx(0.01)  # stays at the end value
     np.testing.assert_allclose(rate([0, 2.5, 7.5], 1.0, 0.0, 10),
                                [1.0, (1 + np.cos(np.pi / 4)) / 2, (1 - np.cos(np.pi / 4)) / 2])
 
@@ -67,8 +68,8 @@ def test_a_tiny_problem_learns_and_the_schedule_is_applied(iris):
     fits = minibatch.train_batch({**ARM, "decay_epochs": 60}, problem, W0, arch)
     opt = first_order._LOOP_CACHE[2][1]
     assert float(opt.learning_rate.numpy()) == pytest.approx(
-        minibatch.cosine_learning_rate(39, 0.05, 0.005, 60), rel=1e-6)
-    constant = minibatch.train_batch({**ARM, "final_learning_rate": 0.05}, problem, W0, arch)
+        minibatch.cosine_learning_rate(39, 0.05, 0.1, 60), rel=1e-6)
+    constant = minibatch.train_batch({**ARM, "final_fraction": 1.0}, problem, W0, arch)
     assert not np.array_equal(constant[0].weights, fits[0].weights)
 
 
@@ -97,7 +98,7 @@ def test_early_stopping_and_the_anytime_records(iris):
     problem, arch, W0 = iris
     recorder = AnytimeRecorder(W0[:1], lambda w: (float(w[0]), float(w[1])),
                                work=lambda info: np.asarray(info["nit"], dtype=float))
-    fit = minibatch.train_batch({**ARM, "learning_rate": 0.3, "final_learning_rate": 0.3,
+    fit = minibatch.train_batch({**ARM, "learning_rate": 0.3, "final_fraction": 1.0,
                                  "patience": 3, "epochs": 400}, problem, W0[:1], arch,
                                 progress=recorder)[0]
     assert fit.status == "early_stopping" and fit.iterations < 400

@@ -6,11 +6,12 @@ summed loss of ``b`` training rows (``batch_size``; ``b = N`` when ``N < b``), i
 order drawn anew every epoch (a random permutation of the rows; the last ``N mod b``
 rows of it sit that epoch out, PyTorch's ``drop_last``, so every step has ``b`` rows and
 one compilation serves every step). The learning rate of epoch ``e`` (0-based) follows
-a cosine from ``learning_rate`` down to ``final_learning_rate`` over ``decay_epochs``
-epochs and stays there after (Loshchilov & Hutter 2017, "SGDR: Stochastic gradient
-descent with warm restarts", ICLR, eq. 5 without restarts; Keras' ``CosineDecay``):
+a cosine from ``learning_rate`` (``lr_0``) down to ``final_fraction`` of it (``a``) over
+``decay_epochs`` (``T``) epochs and stays there after (Loshchilov & Hutter 2017, "SGDR:
+Stochastic gradient descent with warm restarts", ICLR, eq. 5 without restarts; Keras'
+``CosineDecay`` with ``alpha = a``):
 
-    lr_e = lr_final + (lr_0 - lr_final) (1 + cos(pi min(e, T) / T)) / 2.
+    lr_e = lr_0 (a + (1 - a) (1 + cos(pi min(e, T) / T)) / 2).
 
 Everything else is the compiled first-order loop's
 (:mod:`secondorder.optim.first_order`): Keras' Adam, XLA, the validation loss after
@@ -40,13 +41,13 @@ from secondorder.problem.data import Problem
 from secondorder.problem.model import Architecture
 
 
-def cosine_learning_rate(epoch, learning_rate: float, final_learning_rate: float,
+def cosine_learning_rate(epoch, learning_rate: float, final_fraction: float,
                          decay_epochs: int):
     """The learning rate of ``epoch`` (0-based, numbers or an array): the cosine of the
-    module docstring, ``final_learning_rate`` from ``decay_epochs`` on."""
+    module docstring, ``final_fraction * learning_rate`` from ``decay_epochs`` on."""
     done = np.minimum(np.asarray(epoch, dtype=float), decay_epochs) / decay_epochs
-    return final_learning_rate + (learning_rate - final_learning_rate) * 0.5 * (
-        1.0 + np.cos(np.pi * done))
+    return learning_rate * (final_fraction + (1.0 - final_fraction) * 0.5 * (
+        1.0 + np.cos(np.pi * done)))
 
 
 def fit_seed(seed: int, w0) -> int:
@@ -60,12 +61,12 @@ class MiniBatches:
     """The descent of a mini-batch epoch (the module docstring), for the compiled
     first-order loop (:class:`secondorder.optim.first_order.FullBatch` is the full-batch
     one): ``batch_size`` rows per step out of ``rows`` training rows, the cosine
-    schedule's ``learning_rate``, ``final_learning_rate`` and ``decay_epochs``."""
+    schedule's ``learning_rate``, ``final_fraction`` and ``decay_epochs``."""
 
     rows: int
     batch_size: int
     learning_rate: float
-    final_learning_rate: float
+    final_fraction: float
     decay_epochs: int
 
     @property
@@ -81,7 +82,7 @@ class MiniBatches:
     @property
     def key(self) -> tuple:
         return ("minibatch", self.rows, self.batch_size, self.learning_rate,
-                self.final_learning_rate, self.decay_epochs)
+                self.final_fraction, self.decay_epochs)
 
     def build(self, *, w, opt, x, y, loss_fn, arch, epoch, seed):
         """``descend(was_active) -> losses``: one epoch of ``steps`` Adam steps of the
@@ -92,12 +93,13 @@ class MiniBatches:
         from secondorder.optim.first_order import optimizer_step
 
         size, steps, batch = self.size, self.steps, int(w.shape[0])
-        rate_0, rate_end = np.float32(self.learning_rate), np.float32(self.final_learning_rate)
+        rate_0, fraction = np.float32(self.learning_rate), np.float32(self.final_fraction)
         decay = float(self.decay_epochs)
 
         def rate(e):
             done = tf.minimum(tf.cast(e, tf.float32), decay) / decay
-            return rate_end + (rate_0 - rate_end) * 0.5 * (1.0 + tf.cos(np.pi * done))
+            cosine = 0.5 * (1.0 + tf.cos(np.pi * done))
+            return rate_0 * (fraction + (1.0 - fraction) * cosine)
 
         def descend(was_active):
             opt.learning_rate.assign(rate(epoch))
@@ -121,11 +123,11 @@ class MiniBatches:
 def train_batch(arm, problem: Problem, W0, arch: Architecture,
                 progress=None) -> list[FitResult]:
     """Train the mini-batch Adam ``arm`` (checked, defaults filled in: ``learning_rate``,
-    ``final_learning_rate``, ``decay_epochs``, ``batch_size``, ``epochs``,
+    ``final_fraction``, ``decay_epochs``, ``batch_size``, ``epochs``,
     ``patience``, ``chunk``, ``seed``, ``loss``, ``max_time``) from every row of
     ``W0`` ``(B, n_params)`` in the compiled first-order loop; one
-    :class:`FitResult` per row, as :func:`secondorder.optim.first_order.fit_first_order_batch`
-    gives them (history, statuses, times, progress reports)."""
+    :class:`FitResult` per row, as
+    :func:`secondorder.optim.first_order.fit_first_order_batch` gives them (history, statuses, times, progress reports)."""
     from secondorder.optim import first_order
 
     if arm["loss"] == "crossentropy" and arch.output != "softmax":
@@ -135,7 +137,7 @@ def train_batch(arm, problem: Problem, W0, arch: Architecture,
     data = [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
     descent = MiniBatches(len(problem.x_train), int(arm["batch_size"]),
-                          float(arm["learning_rate"]), float(arm["final_learning_rate"]),
+                          float(arm["learning_rate"]), float(arm["final_fraction"]),
                           int(arm["decay_epochs"]))
     engine = {**arm, "optimizer": "adam", "momentum": 0.0}  # Keras' Adam does the steps
     return first_order._run_compiled(

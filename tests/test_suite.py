@@ -57,24 +57,29 @@ def test_scopes_budgets_splits_and_comparisons(settings):
 
 
 def test_every_arm_has_the_same_tuning_budget(settings):
-    """Grid points x inits is the same for every arm (LM's options count as its grid,
-    max_fail including none), every grid point runs on standardised inputs and passes
-    its optimizer's schema; L-BFGS restores its best-validation iterate."""
+    """Grid points x inits is the same for every arm, with distinct settings (LM's
+    damping rule and mu0: settings whose runs differ from the first step, not a stop
+    rule that leaves the records the same until the stop), every grid point runs on
+    standardised inputs and passes its optimizer's schema; L-BFGS restores its
+    best-validation iterate."""
     from secondorder.config import check_arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)
-        assert len(points) == settings["grid_points"] == 4
+        assert len(points) == settings["grid_points"] == 6
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
             check_arm(point)
-    lm = suite.grid(settings, "lm")
-    assert {p["max_fail"] for p in lm} == {10, None} and len({p["mu0"] for p in lm}) == 2
+    for arm in ("lm", "lm_br"):
+        points = suite.grid(settings, arm)
+        assert {p["damping"] for p in points} == {"nielsen", "marquardt"}
+        assert len({p["mu0"] for p in points}) == 3
+        assert len({p.get("max_fail") for p in points}) == 1  # a stop rule is no setting
     assert all(p["restore_best"] for p in suite.grid(settings, "lbfgs"))
     unfair = copy.deepcopy(settings)
     unfair["arms"]["lm"]["grid"] = unfair["arms"]["lm"]["grid"][:2]
-    with pytest.raises(ValueError, match="every arm must have grid_points = 4"):
+    with pytest.raises(ValueError, match="every arm must have grid_points = 6"):
         suite.grid(unfair, "lm")
 
 
@@ -192,7 +197,7 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
     fits, records, record = suite.run_job(mine, scope="slice", problem_name="own",
                                           size="small", part="lbfgs")
     assert sorted(fits["split"].unique()) == [0, 1] and set(record["splits"]) == {"0", "1"}
-    assert len(fits) == 2 * 4 * 2 and (fits["family"] == "own").all()
+    assert len(fits) == 2 * 6 * 2 and (fits["family"] == "own").all()
     assert record["classes"] == ["a", "b"] and (fits["n_test"] == 12).all()
     assert record["csv"]["rows_read"] == 61 and record["csv"]["rows_dropped"] == 1
     assert set(map(tuple, records[["split", "grid_point", "init"]].drop_duplicates()

@@ -61,17 +61,15 @@ def test_seed_blocks_cover_every_seed_once():
 @pytest.mark.parametrize("k,n,low,high", [
     (0, 10, 0.0, 0.27753), (5, 10, 0.23659, 0.76341), (10, 10, 0.72247, 1.0),
     (1, 50, 0.00354, 0.10496), (48, 50, 0.86539, 0.98896)])
-def test_wilson_interval_known_values(k, n, low, high):
-    lo, hi = study.wilson_interval(k, n)
-    assert lo == pytest.approx(low, abs=1e-5) and hi == pytest.approx(high, abs=1e-5)
-
-
-def test_wilson_interval_properties():
-    k = np.arange(0, 21)
-    lo, hi = study.wilson_interval(k, 20)
-    p = k / 20
-    assert np.all((lo <= p) & (p <= hi)) and np.all(np.diff(lo) > 0)
-    assert np.all(np.isnan(study.wilson_interval(0, 0)))
+def test_success_rates_have_wilson_intervals(k, n, low, high):
+    fits = pd.DataFrame({"arm": "lm", "inputs": "raw", "init_seed": range(n),
+                         "accuracy_all": [1.0] * k + [0.5] * (n - k), "time_s": 1.0,
+                         "batch_wall_s": 1.0})
+    row = study.robustness(fits, 0.95).iloc[0]
+    assert (row["successes"], row["n"]) == (k, n)
+    assert row["ci_low"] == pytest.approx(low, abs=1e-5)
+    assert row["ci_high"] == pytest.approx(high, abs=1e-5)
+    assert row["ci_low"] <= row["rate"] <= row["ci_high"]
 
 
 def test_robustness_counts_failures_as_no_success():
@@ -89,8 +87,8 @@ def test_robustness_counts_failures_as_no_success():
     # the median time is the fits' own compute, the batch's wall beside it
     assert table.loc["lm", "median_time_s"] == 2.0
     assert table.loc["lm", "median_batch_wall_s"] == 6.0
-    lo, hi = study.wilson_interval(2, 4)
-    assert table.loc["lm", "ci_low"] == pytest.approx(lo)
+    assert table.loc["lm", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.15004, 0.84996],
+                                                                            abs=1e-5)
 
 
 def test_a_failing_fit_becomes_a_row(scaled_problem):

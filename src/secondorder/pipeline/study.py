@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from secondorder.problem.data import Problem
 from secondorder.pipeline.evaluate import metrics
@@ -136,22 +137,6 @@ def histories(arm_name: str, problem: Problem, seeds, results, points: int) -> p
 
 # --- summaries ---------------------------------------------------------------------------
 
-def wilson_interval(successes, n, z: float = 1.959963984540054):
-    """Wilson score interval for a binomial proportion (Wilson 1927).
-
-    ``centre = (p + z^2 / 2n) / (1 + z^2 / n)``,
-    ``half = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)`` with ``p = k / n``;
-    returns ``(low, high)``, ``(nan, nan)`` for ``n = 0``. Default ``z``: 95%.
-    """
-    successes, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
-
 def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
     """One row per arm x inputs: fits, successes (accuracy on all points >=
     ``success_accuracy``; a failed fit counts as no success), rate with its 95% Wilson
@@ -164,7 +149,10 @@ def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFra
                        median_time_s=("time_s", "median"),
                        median_batch_wall_s=("batch_wall_s", "median")).reset_index()
     table["rate"] = table["successes"] / table["n"]
-    table["ci_low"], table["ci_high"] = wilson_interval(table["successes"], table["n"])
+    intervals = [binomtest(k, n).proportion_ci(method="wilson")  # Wilson (1927)
+                 for k, n in zip(table["successes"], table["n"])]
+    table["ci_low"] = [ci.low for ci in intervals]
+    table["ci_high"] = [ci.high for ci in intervals]
     return table[["arm", "inputs", "n", "successes", "rate", "ci_low", "ci_high",
                   "median_accuracy", "median_time_s", "median_batch_wall_s"]]
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import article_reference as ref
+from secondorder.optim.arms import Arm
 from secondorder.pipeline import cost_study, study
 from secondorder.problem import data, model
 
@@ -32,16 +33,18 @@ def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
 
 
 def test_a_failed_batch_is_retried_fit_by_fit(scaled_problem, monkeypatch):
-    from secondorder.optim import first_order
+    import dataclasses
 
-    batched = first_order.fit_first_order_batch
+    from secondorder.optim import arms
 
-    def fails_together(problem, W0, **kwargs):
+    sgd = arms.REGISTRY["sgd"]
+
+    def fails_together(arm, problem, W0, arch, progress):
         if len(W0) > 1:
             raise RuntimeError("out of memory")
-        return batched(problem, W0, **kwargs)
+        return sgd.train(arm, problem, W0, arch, progress)
 
-    monkeypatch.setattr(first_order, "fit_first_order_batch", fails_together)
+    monkeypatch.setitem(arms.REGISTRY, "sgd", dataclasses.replace(sgd, train=fails_together))
     arm = {"optimizer": "sgd", "inputs": "scaled", "learning_rate": 1e-4, "epochs": 3,
            "patience": 5}
     results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
@@ -161,10 +164,11 @@ def test_reordered_rows_are_the_same_rows_in_another_order():
 
 def test_the_study_can_compute_its_lm_arms_jacobian_in_closed_form():
     """study.lm_jacobian changes the LM arms' Jacobian, nothing else, and no other arm."""
-    lm = {"optimizer": "lm", "inputs": "raw", "jacobian": "tf", "max_iter": 5}
-    adam = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.001}
-    assert study.study_arm(lm, {"lm_jacobian": "closed_form"}) == {**lm,
-                                                                  "jacobian": "closed_form"}
+    lm = Arm({"optimizer": "lm", "inputs": "raw", "jacobian": "tf", "max_iter": 5})
+    adam = Arm({"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.001,
+                "epochs": 2, "patience": 2})
+    closed = study.study_arm(lm, {"lm_jacobian": "closed_form"})
+    assert isinstance(closed, Arm) and closed == {**lm, "jacobian": "closed_form"}
     assert study.study_arm(lm, {"lm_jacobian": None}) == lm
     assert study.study_arm(lm, None) == lm
     assert study.study_arm(adam, {"lm_jacobian": "closed_form"}) == adam

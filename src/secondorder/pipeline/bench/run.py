@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 def fast_options() -> dict:
     """The fastest documented option set of our loop, timed on top of the ``lm`` arm's
     options: the settings schema's default of ``bench.lm_fast``, its one home."""
-    from secondorder.config import load_schema
+    from secondorder import schema
 
-    return load_schema()["properties"]["bench"]["properties"]["lm_fast"]["default"]
+    return schema.read()["properties"]["bench"]["properties"]["lm_fast"]["default"]
 
 
 def run_bench(*, target=0.98, lm_max_iter=2000, fd_max_nfev=50000, tflm_max_steps=1000,

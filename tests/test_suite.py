@@ -60,7 +60,7 @@ def test_every_arm_has_the_same_tuning_budget(settings):
     """Grid points x inits is the same for every arm (LM's options count as its grid,
     max_fail including none), every grid point runs on standardised inputs and passes
     its optimizer's schema; L-BFGS restores its best-validation iterate."""
-    from secondorder.config import check_arm
+    from secondorder.optim.arms import Arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)
@@ -68,7 +68,7 @@ def test_every_arm_has_the_same_tuning_budget(settings):
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
-            check_arm(point)
+            Arm(point)
     lm = suite.grid(settings, "lm")
     assert {p["max_fail"] for p in lm} == {10, None} and len({p["mu0"] for p in lm}) == 2
     assert all(p["restore_best"] for p in suite.grid(settings, "lbfgs"))
@@ -92,8 +92,10 @@ def test_architectures_span_the_sizes(settings):
 
 def test_lm_memory_and_step_space_estimates():
     # parameter space: 2 m n + 4 n^2 doubles; sample space (n > m): 4 m n + 2 m^2
-    assert suite.lm_row_bytes(100, 10) == 8 * (2 * 100 * 10 + 4 * 100)
-    assert suite.lm_row_bytes(10, 100) == 8 * (4 * 10 * 100 + 2 * 100)
+    from secondorder.optim.lm_network import row_bytes
+
+    assert row_bytes(100, 10) == 8 * (2 * 100 * 10 + 4 * 100)
+    assert row_bytes(10, 100) == 8 * (4 * 10 * 100 + 2 * 100)
 
 
 def _tiny(settings, **scope):

@@ -18,23 +18,13 @@ own time excluded) split over the rows that worked in each interval between repo
 (those whose ``nit`` grew), by :func:`secondorder.optim.fit_result.time_shares`, the
 one rule for every arm: a fit alone is charged its own wall time.
 
-**Work** (``work``): passes over the training rows, counted by :data:`WORK`, the one
-place that says how each optimizer counts:
-
-* first-order (Adam, RMSprop, SGD): one pass per epoch (one full-batch gradient: a
-  forward and a backward pass over the training rows, counted as one pass, the usual
-  meaning of an epoch);
-* L-BFGS: one pass per loss-and-gradient evaluation of the search (``nfev``), counted
-  like an epoch;
-* LM: one pass per residual evaluation (``nfev``, a forward pass) plus, per Jacobian
-  evaluation (``njev``), as many passes as there are residuals per training row
-  (``residual_columns``): the per-sample Jacobian is one reverse pass per output, so
-  a k-class softmax's Jacobian costs k passes, a regression's or a paired two-class
-  softmax's one (:func:`secondorder.optim.lm_network.paired_softmax`).
-
-Validation-set evaluations (early stopping, the records themselves) are not work on
-the training rows and are not counted; LM's linear algebra (``J^T J``, its
-factorisation) is not a pass either: it shows in the time, not in the work.
+**Work** (``work``): passes over the training rows, counted from a report's counters by
+the optimizer's entry of the registry (:data:`secondorder.optim.arms.REGISTRY`: its
+``work`` says how, e.g. one pass per epoch, per L-BFGS gradient, per LM residual
+evaluation and one per residual of a row per LM Jacobian). Validation-set evaluations
+(early stopping, the records themselves) are not work on the training rows and are not
+counted; LM's linear algebra (``J^T J``, its factorisation) is not a pass either: it
+shows in the time, not in the work.
 """
 
 from __future__ import annotations
@@ -44,37 +34,26 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from secondorder.optim.arms import REGISTRY
 from secondorder.optim.fit_result import time_shares
 
 #: Columns of a record table (:meth:`AnytimeRecorder.table`).
 RECORD_COLUMNS = ("row", "time_s", "work", "val_error", "test_error", "final")
 
 
-def _first_order_work(info, residual_columns):
-    return np.asarray(info["nit"], dtype=float)
-
-
-def _lbfgs_work(info, residual_columns):
-    return np.asarray(info["nfev"], dtype=float)
-
-
-def _lm_work(info, residual_columns):
-    return (np.asarray(info["nfev"], dtype=float)
-            + residual_columns * np.asarray(info["njev"], dtype=float))
-
-
-#: Passes over the training rows so far, per row of a progress report, by optimizer
-#: (see the module docstring).
-WORK: dict[str, Callable] = {"adam": _first_order_work, "rmsprop": _first_order_work,
-                             "sgd": _first_order_work, "lbfgs": _lbfgs_work, "lm": _lm_work}
-
-
 def passes(optimizer: str, info: dict, residual_columns: int = 1) -> np.ndarray:
     """Work so far of every row of a progress report of ``optimizer``, in passes over
-    the training rows (:data:`WORK`); ValueError for an optimizer it does not know."""
-    if optimizer not in WORK:
-        raise ValueError(f"no work count for optimizer {optimizer!r}; known: {sorted(WORK)}")
-    return WORK[optimizer](info, residual_columns)
+    the training rows (its registry entry's ``work``); ValueError for an optimizer that
+    keeps no count."""
+    return _work(optimizer)(info, residual_columns)
+
+
+def _work(optimizer: str) -> Callable:
+    entry = REGISTRY.get(optimizer)
+    if entry is None or entry.work is None:
+        known = sorted(name for name, e in REGISTRY.items() if e.work)
+        raise ValueError(f"no work count for optimizer {optimizer!r}; known: {known}")
+    return entry.work
 
 
 class AnytimeRecorder:
@@ -87,16 +66,14 @@ class AnytimeRecorder:
     more than this fraction of its last recorded value (0: any change, right for
     counts of misclassified rows).
 
-    Every report needs per-row ``nit`` and ``best_x`` and the counters of
-    :data:`WORK`, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. The
+    Every report needs per-row ``nit`` and ``best_x`` and the counters its
+    optimizer's work is counted from, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. The
     callback returns False (it never stops a fit). :meth:`table` gives the records.
     """
 
     def __init__(self, W0, evaluate: Callable, *, optimizer: str, residual_columns: int = 1,
                  relative: float = 0.0):
-        if optimizer not in WORK:
-            raise ValueError(f"no work count for optimizer {optimizer!r}; known: "
-                             f"{sorted(WORK)}")
+        _work(optimizer)  # an optimizer that keeps no count fails here, before any fit
         W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
         self.evaluate, self.optimizer = evaluate, optimizer
         self.residual_columns, self.relative = int(residual_columns), float(relative)

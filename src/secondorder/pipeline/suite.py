@@ -51,12 +51,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from secondorder.optim import arms
+from secondorder.optim.arms import Arm
 from secondorder.problem import datasets, model
 
 log = logging.getLogger(__name__)
-
-#: Bytes per float64.
-F64 = 8
 
 #: A regression fit's record is kept when its validation or test error moved by more
 #: than this fraction (classification: any change of a misclassified row).
@@ -198,17 +197,6 @@ def n_residuals(problem, arch: model.Architecture) -> int:
     return len(problem.train) * residual_columns(problem, arch)
 
 
-def lm_row_bytes(m: int, n: int) -> int:
-    """Memory one LM row needs, roughly. In parameter space (``n <= m``): the Jacobian
-    twice (evaluation and the products) and four ``n x n`` matrices (``J^T J`` in the
-    state and at the trial point, the damped matrix and its Cholesky factor). In sample
-    space (``n > m``, :class:`secondorder.optim.lm.linalg.SampleSpace`): the
-    Jacobian four times (evaluation, state, trial, ``J D^-2``) and two ``m x m``."""
-    if n > m:
-        return F64 * (4 * m * n + 2 * m * m)
-    return F64 * (2 * m * n + 4 * n * n)
-
-
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far (MB; Linux reports kilobytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -269,6 +257,7 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
             evaluate = scorer(problem, arch, info["task"])
             for arm_name in names:
                 for g, point in enumerate(grid(suite, arm_name)):
+                    arm = Arm(point)  # the config's words, checked here once
                     key = {"problem": problem_name, "size": size, "arm": arm_name,
                            "grid_point": g, "split": split}
                     base = {**key, "family": info["family"], "task": info["task"],
@@ -278,7 +267,7 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
                             "comparison": suite["arms"][arm_name].get("comparison", "ssq"),
                             "settings": json.dumps(point, sort_keys=True)}
                     for rows, results, batch, table in _train_grid_point(
-                            suite, cap, point, problem, W0, arch, m, evaluate, info["task"]):
+                            suite, cap, arm, problem, W0, arch, m, evaluate, info["task"]):
                         for j, (k, res) in enumerate(zip(rows, results)):
                             own = None if table is None else table[table["row"] == j]
                             fits.append({**base, **_fit_row(res, k, seeds[k], batch, own,
@@ -301,32 +290,33 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
     return pd.DataFrame(fits), table, record
 
 
-def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task):
+def _train_grid_point(suite, cap, arm, problem, W0, arch, m, evaluate, task):
     """Yield ``(init indices, results, batch size, records)`` per training call of one
-    grid point: one batch for the compiled first-order loop, memory-limited batches
-    for LM (a fit the memory budget forbids yields ``memory_cap`` markers and no
-    records), and for L-BFGS one call per init (each fit timed alone, with its own
-    cap). ``records``: the call's anytime records (``row`` indexes its inits)."""
-    from secondorder.optim import arms
+    grid point (``arm``, an :class:`~secondorder.optim.arms.Arm`): one batch where the
+    optimizer batches (as many rows as ``lm_memory_gb`` allows where its entry has a
+    memory model, LM's; a fit the memory budget forbids yields ``memory_cap`` markers
+    and no records), else one call per init (each fit timed alone, with its own cap).
+    ``max_time`` is the cap for what it bounds: a fit, or a batch of its rows.
+    ``records``: the call's anytime records (``row`` indexes its inits)."""
     from secondorder.pipeline.anytime import AnytimeRecorder
 
-    B, optimizer = len(W0), settings["optimizer"]
+    B, entry = len(W0), arm.entry
     relative = REGRESSION_RECORD_RESOLUTION if task == "regression" else 0.0
     columns = residual_columns(problem, arch)
 
     def train(rows, arm):
-        recorder = AnytimeRecorder(W0[rows], evaluate, optimizer=optimizer,
+        recorder = AnytimeRecorder(W0[rows], evaluate, optimizer=arm.optimizer,
                                    residual_columns=columns, relative=relative)
         results = arms.train(arm, problem, W0[rows], arch, progress=recorder)
         return rows, results, len(rows), recorder.table()
 
-    if not arms.batches(settings):
+    if not entry.batches(arm):
         for k in range(B):
-            yield train([k], {**settings, "max_time": cap})
+            yield train([k], arm.replace(max_time=cap))
         return
     size = B
-    if optimizer == "lm":
-        per_row = lm_row_bytes(m, arch.n_params)
+    if entry.row_bytes is not None:
+        per_row = entry.row_bytes(m, arch.n_params)
         size = min(B, int(suite["lm_memory_gb"] * 2**30 // per_row))
         if size < 1:
             note = (f"not run: one LM row needs ~{per_row / 2**30:.1f} GB "
@@ -336,10 +326,8 @@ def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task
             return
     for start in range(0, B, size):
         rows = list(range(start, min(start + size, B)))
-        # LM's max_time bounds each fit's own compute (checked every iteration); the
-        # compiled first-order loop's bounds the batch, so it gets the cap per fit
-        cap_of_call = cap if optimizer == "lm" else cap * len(rows)
-        yield train(rows, {**settings, "max_time": cap_of_call})
+        per_call = cap if entry.max_time == "fit" else cap * len(rows)
+        yield train(rows, arm.replace(max_time=per_call))
 
 
 class MemoryCap:
@@ -510,17 +498,6 @@ def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
                  memory_cap=("status", lambda s: bool((s == "memory_cap").any()))))
 
 
-def _record_every(base: dict) -> str:
-    """How often an arm's records are kept: ``25 epochs``, ``5 iterations``, ..."""
-    from secondorder.optim.arms import FIRST_ORDER
-
-    if base["optimizer"] == "lbfgs":
-        return "1 iteration"
-    unit = "epoch" if base["optimizer"] in FIRST_ORDER else "iteration"
-    k = int(base.get("chunk", 1))
-    return f"{k} {unit}{'s' if k != 1 else ''}"
-
-
 #: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.
 TABLES = ("selected", "targets", "hits", "success", "profiles", "verdict",
           "verdict_instances", "verdict_changes", "not_run", "lm_cost")
@@ -560,7 +537,7 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
         "comparisons": ({} if tables["success"].empty else  # those judged, with their arms
                         {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
                          for c, g in tables["success"].groupby("comparison")["arm"]}),
-        "record_every": {a: _record_every(suite["arms"][a]["base"])
+        "record_every": {a: Arm(grid(suite, a)[0]).record_every
                          for a in sorted(fits["arm"].unique())},
         "fits": int(len(fits)), "records": int(len(records)),
         "problems": sorted(fits["problem"].unique()), "sizes": sorted(fits["size"].unique()),

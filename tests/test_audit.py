@@ -28,8 +28,7 @@ def run_copy(tiny_run, tmp_path):
 
 
 #: The rules of the tiny run that compute with TensorFlow (train, study, cost, suite).
-TRAINING_RULES = {"train_adam", "train_lm", "train_lm_fd", "study_first_order",
-                  "study_second_order", "scaling", "suite_fit"}
+TRAINING_RULES = {"train", "study", "scaling", "suite_fit"}
 
 
 def test_every_artifact_has_provenance(tiny_run):

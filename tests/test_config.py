@@ -28,7 +28,8 @@ def test_default_and_test_configs_are_valid(root, default):
     # the tiny config's suite keys land on top of suite.yaml's, the rest is kept
     slice_ = merged["suite"]["scopes"]["slice"]
     assert slice_["inits"] == tiny["suite"]["scopes"]["slice"]["inits"]
-    assert slice_["arms"] == ["lm", "lm_br", "adam", "rmsprop", "lbfgs"]  # from suite.yaml
+    assert slice_["arms"] == ["lm", "lm_br", "adam", "rmsprop", "lbfgs",  # from suite.yaml
+                              "adam_minibatch"]
     assert merged["suite"]["arms"]["lm"]["base"]["max_iter"] == 40
     assert merged["suite"]["arms"]["lm"]["base"]["max_fail"] == 10
     assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]

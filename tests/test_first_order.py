@@ -227,7 +227,7 @@ def test_momentum_is_used(article_problem, optimizer, lr):
 
 def test_adam_refuses_a_momentum(article_problem):
     """Adam has no momentum argument: a momentum is refused, not silently dropped."""
-    from secondorder.config import check_arm
+    from secondorder.optim.arms import Arm
 
     with pytest.raises(ValueError, match=r"'arm.momentum': must be 0, got 0.9"):
         fit_first_order(article_problem, model.init_weights(1), arch=model.ARTICLE,
@@ -235,8 +235,8 @@ def test_adam_refuses_a_momentum(article_problem):
     arm = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 1e-3, "epochs": 5,
            "patience": 5}
     with pytest.raises(ValueError, match="momentum"):
-        check_arm({**arm, "momentum": 0.5})
-    assert check_arm(arm)["momentum"] == 0
+        Arm({**arm, "momentum": 0.5})
+    assert Arm(arm)["momentum"] == 0
 
 
 @pytest.mark.parametrize("kwargs,match", [

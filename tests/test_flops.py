@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from secondorder.config import check_arm
 from secondorder.optim import flops
+from secondorder.optim.arms import Arm, work_counter
 from secondorder.problem.model import Architecture
 
 #: 2 inputs, 3 sigmoid units, 2 softmax outputs: 9 + 8 = 17 weights.
@@ -39,15 +39,14 @@ def test_first_order_and_lbfgs_by_hand():
     # mini-batches of 3 out of 4 rows: one step of 3 rows (one row sits the epoch out)
     assert flops.minibatch_epoch(SOFTMAX, 4, 2, 3) == 3 * per_row + 12 * 17 + 2 * 55
     assert flops.minibatch_epoch(SOFTMAX, 4, 2, 2) == 4 * per_row + 2 * 12 * 17 + 2 * 55
-    adam = flops.counter(check_arm({"optimizer": "adam", "inputs": "standardised",
-                                    "learning_rate": 0.01, "epochs": 9, "patience": 9}),
-                         SOFTMAX, 4, 2)
+    adam = work_counter(Arm({"optimizer": "adam", "inputs": "standardised",
+                             "learning_rate": 0.01, "epochs": 9, "patience": 9}), SOFTMAX, 4, 2)
     assert adam({"nit": np.array([0, 3])}).tolist() == [0, 3 * 782]
     # L-BFGS, memory 2: iterations 1..4 use 0, 1, 2, 2 pairs, (8 pairs + 1) n each
     assert flops.lbfgs_directions(17, 2, [4]).tolist() == [17 * (8 * 5 + 4)]
     assert flops.lbfgs_directions(17, 2, [0, 1, 2]).tolist() == [0, 17, 17 * 10]
-    lbfgs = flops.counter(check_arm({"optimizer": "lbfgs", "inputs": "standardised",
-                                     "memory": 2, "max_iter": 9}), SOFTMAX, 4, 2)
+    lbfgs = work_counter(Arm({"optimizer": "lbfgs", "inputs": "standardised", "memory": 2,
+                              "max_iter": 9}), SOFTMAX, 4, 2)
     assert lbfgs({"nit": np.array([4]), "nfev": np.array([5])}).tolist() == [
         5 * (4 * per_row + 2 * 55) + 17 * 44]
 
@@ -73,8 +72,8 @@ def test_lm_by_hand_in_sample_and_parameter_space():
     assert bayes["jacobian"] == pytest.approx(
         4 * 24 + 2 * 34 + 6 + 4 * n * (n + 1) + 2 * 4 * n + 2 * n ** 2 + 2 * n ** 3 / 3)
     assert bayes["iteration"] == pytest.approx(n ** 3 / 3 + 3 * n ** 2 + 10 * n)
-    lm = flops.counter(check_arm({"optimizer": "lm", "inputs": "standardised",
-                                  "max_iter": 9}), LINEAR, 20, 2, 1)
+    lm = work_counter(Arm({"optimizer": "lm", "inputs": "standardised", "max_iter": 9}),
+                      LINEAR, 20, 2, 1)
     got = lm({"nit": np.array([2]), "nfev": np.array([3]), "njev": np.array([2])})
     assert got == pytest.approx([3 * large["residuals"] + 2 * large["jacobian"]
                                  + 2 * large["iteration"]])
@@ -87,8 +86,8 @@ def test_lm_counts_its_linear_algebra_which_passes_left_out():
     costs = flops.lm_costs(arch, 107, 36, 3, bayesian=True)
     passes = 107 * (flops.forward(arch) + flops.lm_jacobian(arch, 3))
     assert costs["jacobian"] + costs["iteration"] > 50 * passes
-    with pytest.raises(ValueError, match="no FLOP count"):
-        flops.counter({"optimizer": "newton"}, arch, 1, 1)
+    with pytest.raises(ValueError, match="no FLOP count for optimizer 'scipy_lm_fd'"):
+        work_counter({"optimizer": "scipy_lm_fd", "inputs": "raw", "max_nfev": 9}, arch, 1, 1)
 
 
 def test_rates_per_arm():

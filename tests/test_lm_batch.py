@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from secondorder.config import check_arm
+from secondorder.optim.arms import Arm
 from secondorder.optim import arms, lm_network
 from secondorder.problem import data, model
 from secondorder.optim import lm
@@ -141,10 +141,10 @@ def test_pairing_needs_one_hot_targets(article):
         tf.constant(model.init_weights(1)[None])).shape == (1, 800)
 
 
-ARM = check_arm({"optimizer": "lm", "inputs": "raw", "solve": "numpy",
-                 "damping": "marquardt", "scaling": "identity", "mu0": 1e-3,
-                 "mu_max": 1e10, "max_iter": 40, "max_time": None, "max_fail": 6,
-                 "chunk": 16})
+ARM = Arm({"optimizer": "lm", "inputs": "raw", "solve": "numpy",
+           "damping": "marquardt", "scaling": "identity", "mu0": 1e-3,
+           "mu_max": 1e10, "max_iter": 40, "max_time": None, "max_fail": 6,
+           "chunk": 16})
 
 
 @pytest.mark.parametrize("scaling", ["identity", "jtj_diag"])

@@ -16,6 +16,7 @@ import scipy.optimize
 from secondorder.optim import lm
 from secondorder.optim.lm import Status
 from secondorder.optim.lm.finite_difference import FiniteDifference, approx_jacobian
+from secondorder.pipeline.lm_robustness import numpy_functions
 from secondorder.problem import mgh
 
 EPS = np.finfo(float).eps
@@ -64,7 +65,7 @@ def mgh_functions():
 
     def get(name):
         if name not in cache:
-            cache[name] = mgh.numpy_functions(mgh.PROBLEMS[name])
+            cache[name] = numpy_functions(mgh.PROBLEMS[name])
         return cache[name]
     return get
 

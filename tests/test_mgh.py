@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from secondorder import io
 from secondorder.pipeline import lm_robustness as rb
-from secondorder.problem.mgh import PROBLEMS, numpy_functions
+from secondorder.problem.mgh import PROBLEMS
 
 # name: (start factor, ||r(factor * x0)||) from MINPACK's lmder / hybrj drivers.
 MINPACK_NORMS = {
@@ -211,7 +211,7 @@ def test_numpy_functions_for_scipy(name):
     """scipy's fun and jac: the compiled residuals and the package's (forward-mode)
     autodiff Jacobian, equal to the eager reverse-mode one."""
     p = PROBLEMS[name]
-    fun, jac = numpy_functions(p)
+    fun, jac = rb.numpy_functions(p)
     x = 10 * p.x0
     jac_ref, r_ref = _jac_r(name, x)
     np.testing.assert_allclose(fun(x), r_ref, rtol=1e-13, atol=0)

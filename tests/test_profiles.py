@@ -66,6 +66,7 @@ def test_slurm_profiles_stay_in_step():
     assert gpu["executor"] == "slurm" and gpu["retries"] >= 1
     assert not any("gpu" in res for res in (gpu.get("set-resources") or {}).values()), (
         "profiles/slurm keeps the rules' GPU request")
+    assert cpu["set-resources"]["train"]["gpu"] == 0
     for rule, res in (cpu.get("set-resources") or {}).items():
         assert not res.get("gpu"), f"slurm-cpu asks for a GPU for {rule}"
 
@@ -95,13 +96,13 @@ def test_the_workflow_profile_wins_over_a_machine_profile():
     assert args.rerun_incomplete and args.nolock
 
 
-def test_first_order_training_asks_for_a_gpu_and_nothing_else_does(workflow):
-    """The GPU request is the rule's: the article's training asks for one for a
-    first-order arm (a function of the arm, so it holds whichever rule trains it),
+def test_training_asks_for_a_gpu_where_its_optimizer_runs_on_one(workflow):
+    """The GPU request is the rule's: training asks for one for an arm whose optimizer
+    runs on one (the registry's ``gpu``: the first-order arms; a function of the arm),
     other rules for none; profiles/slurm-cpu sets it to 0."""
     from types import SimpleNamespace
 
-    from secondorder.optim.first_order import FIRST_ORDER
+    from secondorder.optim.arms import REGISTRY
 
     arms = workflow.config["arms"]
     asked = {}
@@ -115,8 +116,8 @@ def test_first_order_training_asks_for_a_gpu_and_nothing_else_does(workflow):
             continue
         for arm, spec in arms.items():
             asked[arm] = func(SimpleNamespace(arm=arm))
-    assert asked and all(asked[a] == int(arms[a]["optimizer"] in FIRST_ORDER) for a in asked)
-    assert {a for a in asked if asked[a]} >= {"adam"}
+    assert asked and all(asked[a] == int(REGISTRY[arms[a]["optimizer"]].gpu) for a in asked)
+    assert asked["adam"] == 1 and asked["lm"] == 0
     cpu = PROFILES["slurm-cpu"]["set-resources"]
     assert [rule for rule, res in cpu.items() if res.get("gpu") == 0], cpu
 
@@ -186,8 +187,7 @@ def test_cluster_jobs_declare_memory_and_time(workflow):
 
 def test_tiny_jobs_are_local(workflow):
     assert TINY_RULES <= set(workflow._localrules)
-    assert not set(workflow._localrules) & {r.name for r in workflow.rules
-                                            if r.name.startswith(("train_", "study_"))}
+    assert not set(workflow._localrules) & {"train", "study", "suite_fit", "scaling"}
 
 
 def test_the_workflow_profile_is_found_beside_the_snakefile():

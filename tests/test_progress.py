@@ -28,7 +28,7 @@ def test_progress_clock():
 
 def test_study_callback_batched_and_one_by_one():
     now, lines = [0.0], []
-    batched = study_callback({"epochs": 1000}, 50, batched=True, say=lines.append,
+    batched = study_callback(("epoch", 1000), 50, batched=True, say=lines.append,
                              clock=lambda: now[0])
     now[0] = 30.0
     batched({"epoch": 250, "running": 50, "elapsed_s": 29.0})
@@ -36,7 +36,7 @@ def test_study_callback_batched_and_one_by_one():
     assert "epoch 250" in lines[-1]
 
     lines.clear()
-    seq = study_callback({"max_nfev": 300}, 4, batched=False, say=lines.append,
+    seq = study_callback(("evaluations", 300), 4, batched=False, say=lines.append,
                          every_s=0, clock=lambda: now[0])
     now[0] = 40.0
     seq({"evaluations": 150, "ssq_train": 3.5})      # half of the first of 4 fits
@@ -54,7 +54,7 @@ def test_time_left_leaves_out_the_set_up_before_the_first_report():
     """A batch reports first after TensorFlow compiled (20 s here); the time left goes
     by the pace after that (10% in 2 s), not by the average since the start."""
     now, lines = [0.0], []
-    cb = study_callback({"max_iter": 100}, 50, batched=True, say=lines.append, every_s=0,
+    cb = study_callback(("iteration", 100), 50, batched=True, say=lines.append, every_s=0,
                         clock=lambda: now[0])
     now[0] = 20.0
     cb({"iteration": 10, "running": 50})
@@ -65,7 +65,7 @@ def test_time_left_leaves_out_the_set_up_before_the_first_report():
 
 def test_study_callback_rate_limits_its_lines():
     now, lines = [0.0], []
-    cb = study_callback({"max_iter": 100}, 8, batched=True, say=lines.append,
+    cb = study_callback(("iteration", 100), 8, batched=True, say=lines.append,
                         every_s=2.0, clock=lambda: now[0])
     for i in range(10):
         now[0] = i * 0.5

@@ -28,7 +28,7 @@ from conftest import ROOT, TINY, assert_same_fits, configs
 from secondorder import audit, io
 
 PROFILE = ROOT / "profiles" / "slurm-cpu"
-TRAIN_RULES = {"train_adam", "train_lm", "train_lm_fd"}
+TRAIN_RULES = {"train"}
 ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
 DETERMINISTIC = ("results/data/", "results/init/", "results/fits/", "results/eval/",
                  "results/study/")
@@ -248,8 +248,8 @@ def test_slurm_scancel_is_retried(slurm_run, small_config, tmp_path):
 
     t0 = time.perf_counter()
     # Only the forced lm_fd chain reruns (train, evaluate, summary, article, audit).
-    proc = _start(workdir, *configs(TINY, small_config, slow), "--forcerun", "train_lm_fd",
-                  "--rerun-triggers", "mtime")
+    proc = _start(workdir, *configs(TINY, small_config, slow), "--forcerun",
+                  "results/fits/lm_fd/fit.json", "--rerun-triggers", "mtime")
     try:
         # Wait (bounded) for the lm_fd training job to run, then for its script to start.
         cancelled, running_since, deadline = None, None, time.monotonic() + 240
@@ -258,7 +258,7 @@ def test_slurm_scancel_is_retried(slurm_run, small_config, tmp_path):
             if cancelled is None:
                 for row in _squeue():
                     if (row["workdir"] == str(workdir) and row["state"] == "RUNNING"
-                            and row["comment"].startswith("rule_train_lm_fd")):
+                            and row["comment"] == "rule_train_wildcards_lm_fd"):
                         cancelled, running_since = row["id"], time.time()
             if cancelled and fit_log.is_file() and fit_log.stat().st_mtime >= running_since - 1:
                 break

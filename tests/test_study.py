@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import article_reference as ref
+from secondorder.optim.arms import Arm
 from secondorder.pipeline import cost_study, study
 from secondorder.problem import data, model
 
@@ -32,16 +33,18 @@ def test_a_block_is_one_batch_and_each_fit_is_the_single_fit(scaled_problem):
 
 
 def test_a_failed_batch_is_retried_fit_by_fit(scaled_problem, monkeypatch):
-    from secondorder.optim import first_order
+    import dataclasses
 
-    batched = first_order.fit_first_order_batch
+    from secondorder.optim import arms
 
-    def fails_together(problem, W0, **kwargs):
+    sgd = arms.REGISTRY["sgd"]
+
+    def fails_together(arm, problem, W0, arch, progress):
         if len(W0) > 1:
             raise RuntimeError("out of memory")
-        return batched(problem, W0, **kwargs)
+        return sgd.train(arm, problem, W0, arch, progress)
 
-    monkeypatch.setattr(first_order, "fit_first_order_batch", fails_together)
+    monkeypatch.setitem(arms.REGISTRY, "sgd", dataclasses.replace(sgd, train=fails_together))
     arm = {"optimizer": "sgd", "inputs": "scaled", "learning_rate": 1e-4, "epochs": 3,
            "patience": 5}
     results = study.train_block(arm, scaled_problem, [1, 2], model.ARTICLE)
@@ -61,17 +64,15 @@ def test_seed_blocks_cover_every_seed_once():
 @pytest.mark.parametrize("k,n,low,high", [
     (0, 10, 0.0, 0.27753), (5, 10, 0.23659, 0.76341), (10, 10, 0.72247, 1.0),
     (1, 50, 0.00354, 0.10496), (48, 50, 0.86539, 0.98896)])
-def test_wilson_interval_known_values(k, n, low, high):
-    lo, hi = study.wilson_interval(k, n)
-    assert lo == pytest.approx(low, abs=1e-5) and hi == pytest.approx(high, abs=1e-5)
-
-
-def test_wilson_interval_properties():
-    k = np.arange(0, 21)
-    lo, hi = study.wilson_interval(k, 20)
-    p = k / 20
-    assert np.all((lo <= p) & (p <= hi)) and np.all(np.diff(lo) > 0)
-    assert np.all(np.isnan(study.wilson_interval(0, 0)))
+def test_success_rates_have_wilson_intervals(k, n, low, high):
+    fits = pd.DataFrame({"arm": "lm", "inputs": "raw", "init_seed": range(n),
+                         "accuracy_all": [1.0] * k + [0.5] * (n - k), "time_s": 1.0,
+                         "batch_wall_s": 1.0})
+    row = study.robustness(fits, 0.95).iloc[0]
+    assert (row["successes"], row["n"]) == (k, n)
+    assert row["ci_low"] == pytest.approx(low, abs=1e-5)
+    assert row["ci_high"] == pytest.approx(high, abs=1e-5)
+    assert row["ci_low"] <= row["rate"] <= row["ci_high"]
 
 
 def test_robustness_counts_failures_as_no_success():
@@ -89,8 +90,8 @@ def test_robustness_counts_failures_as_no_success():
     # the median time is the fits' own compute, the batch's wall beside it
     assert table.loc["lm", "median_time_s"] == 2.0
     assert table.loc["lm", "median_batch_wall_s"] == 6.0
-    lo, hi = study.wilson_interval(2, 4)
-    assert table.loc["lm", "ci_low"] == pytest.approx(lo)
+    assert table.loc["lm", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.15004, 0.84996],
+                                                                            abs=1e-5)
 
 
 def test_a_failing_fit_becomes_a_row(scaled_problem):
@@ -163,10 +164,11 @@ def test_reordered_rows_are_the_same_rows_in_another_order():
 
 def test_the_study_can_compute_its_lm_arms_jacobian_in_closed_form():
     """study.lm_jacobian changes the LM arms' Jacobian, nothing else, and no other arm."""
-    lm = {"optimizer": "lm", "inputs": "raw", "jacobian": "tf", "max_iter": 5}
-    adam = {"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.001}
-    assert study.study_arm(lm, {"lm_jacobian": "closed_form"}) == {**lm,
-                                                                  "jacobian": "closed_form"}
+    lm = Arm({"optimizer": "lm", "inputs": "raw", "jacobian": "tf", "max_iter": 5})
+    adam = Arm({"optimizer": "adam", "inputs": "scaled", "learning_rate": 0.001,
+                "epochs": 2, "patience": 2})
+    closed = study.study_arm(lm, {"lm_jacobian": "closed_form"})
+    assert isinstance(closed, Arm) and closed == {**lm, "jacobian": "closed_form"}
     assert study.study_arm(lm, {"lm_jacobian": None}) == lm
     assert study.study_arm(lm, None) == lm
     assert study.study_arm(adam, {"lm_jacobian": "closed_form"}) == adam

@@ -32,7 +32,7 @@ def test_jobs_per_arm_or_per_instance(settings):
     assert part == [(p, s, "all") for p in scope["problems"] for s in scope["sizes"]]
     assert suite.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
     assert suite.job_arms(settings, "full", "diabetes", "all") == \
-        ["lm", "adam", "rmsprop", "lbfgs", "lm_br"]
+        ["lm", "adam", "rmsprop", "adam_minibatch", "lbfgs", "lm_br"]
     assert suite.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
     with pytest.raises(ValueError, match="scope must be one of"):
         suite.jobs(settings, "medium")
@@ -52,8 +52,9 @@ def test_scopes_budgets_splits_and_comparisons(settings):
     assert suite.split_seeds(settings, "full", 150) == [0, 1, 2]
     assert suite.split_seeds(settings, "full", 1797) == [0]
     assert suite.split_seeds(settings, "slice", 150) == [0]
-    assert suite.comparisons(settings) == {"ssq": ["adam", "rmsprop", "lbfgs"],
-                                           "crossentropy": ["adam_ce", "rmsprop_ce"]}
+    assert suite.comparisons(settings) == {
+        "ssq": ["adam", "rmsprop", "adam_minibatch", "lbfgs"],
+        "crossentropy": ["adam_ce", "rmsprop_ce"]}
 
 
 def test_every_arm_has_the_same_tuning_budget(settings):
@@ -62,7 +63,7 @@ def test_every_arm_has_the_same_tuning_budget(settings):
     rule that leaves the records the same until the stop), every grid point runs on
     standardised inputs and passes its optimizer's schema; L-BFGS restores its
     best-validation iterate."""
-    from secondorder.config import check_arm
+    from secondorder.optim.arms import Arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)
@@ -70,7 +71,7 @@ def test_every_arm_has_the_same_tuning_budget(settings):
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
-            check_arm(point)
+            Arm(point)
     for arm in ("lm", "lm_br"):
         points = suite.grid(settings, arm)
         assert {p["damping"] for p in points} == {"nielsen", "marquardt"}
@@ -87,7 +88,9 @@ def test_every_arm_keeps_a_record_at_every_epoch_or_iteration(settings):
     """The records' resolution is one step for every arm: LM reports every iteration
     (chunk 1), L-BFGS every iteration, the compiled first-order loop lists every
     improvement of its chunks."""
-    every = {a: suite._record_every(spec["base"]) for a, spec in settings["arms"].items()}
+    from secondorder.optim.arms import Arm
+
+    every = {a: Arm(suite.grid(settings, a)[0]).record_every for a in settings["arms"]}
     assert set(every.values()) == {"1 epoch", "1 iteration"}, every
     assert all(spec["base"]["chunk"] == 1 for spec in settings["arms"].values()
                if spec["base"]["optimizer"] == "lm")
@@ -107,8 +110,10 @@ def test_architectures_span_the_sizes(settings):
 
 def test_lm_memory_and_step_space_estimates():
     # parameter space: 2 m n + 4 n^2 doubles; sample space (n > m): 4 m n + 2 m^2
-    assert suite.lm_row_bytes(100, 10) == 8 * (2 * 100 * 10 + 4 * 100)
-    assert suite.lm_row_bytes(10, 100) == 8 * (4 * 10 * 100 + 2 * 100)
+    from secondorder.optim.lm_network import row_bytes
+
+    assert row_bytes(100, 10) == 8 * (2 * 100 * 10 + 4 * 100)
+    assert row_bytes(10, 100) == 8 * (4 * 10 * 100 + 2 * 100)
 
 
 def _tiny(settings, **scope):

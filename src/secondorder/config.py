@@ -11,115 +11,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jsonschema
-import numpy as np
 import yaml
 
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped in the package
+from secondorder.optim import arms
+from secondorder.schema import ConfigError, invalid, problems as _check
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or out of range."""
-
-
-def load_schema(path=SCHEMA_PATH) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def arm_schemas(schema: dict) -> dict[str, str]:
-    """Which schema in ``$defs`` checks an arm of each optimizer, read from the schema
-    itself: every ``$defs`` entry names its optimizers (``optimizer``'s ``const`` or
-    ``enum``). ``{"adam": "first_order", ..., "lm": "lm", ...}``."""
-    out = {}
-    for kind, sub in schema["$defs"].items():
-        prop = sub["properties"]["optimizer"]
-        for optimizer in prop["enum"] if "enum" in prop else [prop["const"]]:
-            out[optimizer] = kind
-    return out
-
-
-#: Which schema in ``$defs`` checks an arm of each optimizer (:func:`arm_schemas`); the
-#: optimizer registry (:data:`secondorder.optim.arms.REGISTRY`) holds the same names.
-ARM_SCHEMA = arm_schemas(load_schema())
-
-
-def _with_defaults(validator_class):
-    """A validator that also writes each property's ``default`` into the instance
-    (the pattern from the jsonschema FAQ)."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if "default" in sub:
-                    instance.setdefault(name, sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
-def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
-    """One line naming the key and what it must be."""
-    path = ".".join([prefix] * bool(prefix) + [str(p) for p in error.absolute_path])
-    key = f"config key '{path}'" if path else "config"
-    validator, expected = error.validator, error.validator_value
-    if validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        return f"{key}: unknown key(s) {unknown}; allowed keys are {allowed}"
-    if validator == "required":
-        return f"{key}: {error.message}"
-    if validator == "enum":
-        return f"{key}: {error.instance!r} is not allowed; allowed values are {expected}"
-    if validator == "const":
-        return f"{key}: must be {expected!r}, got {error.instance!r}"
-    if validator == "type":
-        return f"{key}: {error.instance!r} has the wrong type; expected {expected}"
-    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        words = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
-                 "exclusiveMaximum": "<"}
-        return f"{key}: {error.instance!r} is out of range; it must be {words[validator]} {expected}"
-    if validator in ("minItems", "minProperties"):
-        return f"{key}: must not be empty"
-    if validator in ("oneOf", "anyOf") and error.schema.get("description"):
-        return f"{key}: {error.instance!r} is not allowed; {error.schema['description']}"
-    return f"{key}: {error.message}"
-
-
-def _check(instance, schema, root, prefix="") -> list[str]:
-    validator = _Validator({**schema, "$defs": root.get("$defs", {})})
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    return [_describe(e, prefix) for e in errors]
-
-
-def check_arm(arm) -> dict:
-    """``arm`` checked against the config schema of its optimizer (the same check the
-    pipeline runs on ``config/*.yaml``), or ``ValueError`` naming the setting and what
-    is allowed. Returns a copy with the schema's defaults filled in."""
-    import copy
-
-    if not isinstance(arm, dict):
-        raise ValueError(f"arm must be a dict of settings (a config entry of arms), got "
-                         f"{type(arm).__name__}")
-    optimizer = arm.get("optimizer")
-    if not isinstance(optimizer, str) or optimizer not in ARM_SCHEMA:
-        raise ValueError(f"arm['optimizer'] must be one of {sorted(ARM_SCHEMA)}, got "
-                         f"{optimizer!r}")
-    schema = load_schema()
-    arm = {k: v.item() if isinstance(v, np.generic) else copy.deepcopy(v)
-           for k, v in arm.items()}  # numpy scalars as the plain numbers YAML gives
-    problems = _check(arm, schema["$defs"][ARM_SCHEMA[optimizer]], schema, prefix="arm")
-    if problems:
-        raise ConfigError("invalid arm settings:\n  " + "\n  ".join(problems))
-    return arm
+def load_schema() -> dict:
+    """The settings schema (``config.schema.yaml``) as the config is checked against
+    it: the registry's names filled in (:func:`secondorder.optim.arms.settings_schema`)
+    and the settings that say "as in an lm arm" (``bench.lm_fast``,
+    ``study.lm_jacobian``) given the lm arm's allowed values."""
+    schema = arms.settings_schema()
+    lm = schema["$defs"]["lm"]["properties"]
+    fast = schema["properties"]["bench"]["properties"]["lm_fast"]["properties"]
+    for key, sub in fast.items():
+        if "enum" in lm[key]:
+            sub["enum"] = lm[key]["enum"]
+    study = schema["properties"]["study"]["properties"]
+    study["lm_jacobian"]["enum"] = [None, *lm["jacobian"]["enum"]]
+    return schema
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:
-    """Fill defaults into ``config`` (in place) and check it; return it.
+    """Fill defaults into ``config`` (in place) and check it; return it, each arm made
+    an :class:`secondorder.optim.arms.Arm` (checked once, here, for all who use it).
 
     Raises :class:`ConfigError` listing every problem found, one per line.
     """
@@ -127,14 +43,16 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys to values")
     problems = _check(config, schema, schema)
+    typed = {}
     for name, arm in (config.get("arms") or {}).items():
-        kind = ARM_SCHEMA.get(arm.get("optimizer")) if isinstance(arm, dict) else None
-        if kind:
-            problems += _check(arm, schema["$defs"][kind], schema, prefix=f"arms.{name}")
+        if isinstance(arm, dict) and arm.get("optimizer") in arms.REGISTRY:
+            typed[name], found = arms.check(arm, prefix=f"arms.{name}")
+            problems += found
     if not problems:
+        config["arms"].update(typed)
         problems += _cross_checks(config)
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+        raise invalid(problems, "configuration")
     return config
 
 
@@ -169,10 +87,7 @@ def _cross_checks(config: dict) -> list[str]:
 def _suite_checks(suite: dict) -> list[str]:
     """The suite's arms against their optimizer's schema, the same tuning budget for
     every arm, and :func:`_suite_scope_checks`."""
-    import copy
-
     problems = []
-    schema = load_schema()
     for name, spec in suite["arms"].items():
         key = f"suite.arms.{name}"
         if len(spec["grid"]) != suite["grid_points"]:
@@ -180,13 +95,12 @@ def _suite_checks(suite: dict) -> list[str]:
                             f"every arm needs suite.grid_points = {suite['grid_points']} "
                             "(the same tuning budget)")
         for g, point in enumerate(spec["grid"]):
-            arm = copy.deepcopy({**spec["base"], **point, "inputs": "standardised"})
-            kind = ARM_SCHEMA.get(arm.get("optimizer"))
-            if kind is None:
+            arm = {**spec["base"], **point, "inputs": "standardised"}
+            if arm.get("optimizer") not in arms.REGISTRY:
                 problems.append(f"config key '{key}.base.optimizer': must be one of "
-                                f"{sorted(ARM_SCHEMA)}, got {arm.get('optimizer')!r}")
+                                f"{sorted(arms.REGISTRY)}, got {arm.get('optimizer')!r}")
                 break
-            problems += _check(arm, schema["$defs"][kind], schema, prefix=f"{key}.grid[{g}]")
+            problems += arms.check(arm, prefix=f"{key}.grid[{g}]")[1]
     problems += _suite_scope_checks(suite)
     return problems
 
@@ -276,8 +190,8 @@ def load(path) -> dict:
 # --- documentation ------------------------------------------------------------------------
 
 def _optimizers_of(kind: str) -> list[str]:
-    """The optimizers an arm schema in ``$defs`` checks (the inverse of ARM_SCHEMA)."""
-    return [o for o, k in ARM_SCHEMA.items() if k == kind]
+    """The optimizers whose arms the schema's ``$defs/<kind>`` checks."""
+    return [name for name, entry in arms.REGISTRY.items() if entry.settings == kind]
 
 
 def _type_of(sub: dict) -> str:

@@ -3,8 +3,9 @@
 :func:`format_progress` writes one line, e.g.
 ``40% done (400/1000 epochs), 12 s elapsed, about 18 s left``; :class:`Progress`
 keeps the clock of one job; :func:`study_callback` turns the progress reports of the
-optimizers (``epoch``, ``iteration`` or ``evaluations`` against the arm's budget, and
-``fits_done`` for fits trained one after another) into such lines.
+optimizers (a counter such as ``epoch``, ``iteration`` or ``evaluations`` against the
+arm's budget for it, and ``fits_done`` for fits trained one after another) into such
+lines.
 """
 
 from __future__ import annotations
@@ -61,10 +62,6 @@ class Progress:
         return format_progress(done, self.total, self.elapsed(), self.unit, left_s)
 
 
-#: Which progress key counts against which budget of the arm.
-BUDGETS = {"epoch": "epochs", "iteration": "max_iter", "evaluations": "max_nfev"}
-
-
 def _details(info: dict) -> str:
     """The scalar entries of a progress report (lowest value of an array)."""
     parts = []
@@ -80,17 +77,20 @@ def _details(info: dict) -> str:
     return "  ".join(parts)
 
 
-def study_callback(arm: dict, n_fits: int, *, batched: bool,
+def study_callback(budget: tuple[str, float], n_fits: int, *, batched: bool,
                    say: Callable[[str], None] = log.info, every_s: float = 2.0,
                    clock: Callable[[], float] = time.monotonic) -> Callable[[dict], None]:
-    """A ``progress(info)`` callback for one study job of ``n_fits`` fits of ``arm``:
-    logs the percent of the job done and the time left, at most every ``every_s``
-    seconds (always when a fit ends). Batched fits run together, so the budget
-    fraction of the batch is the job's; fits trained one after another count as
+    """A ``progress(info)`` callback for one study job of ``n_fits`` fits of an arm
+    whose reports count ``budget = (counter, value)``: the report's counter and the
+    arm's budget for it (:attr:`secondorder.optim.arms.Arm.budget`, e.g. ``("epoch",
+    10000)``). It logs the percent of the job done and the time left, at most every
+    ``every_s`` seconds (always when a fit ends). Batched fits run together, so the
+    budget fraction of the batch is the job's; fits trained one after another count as
     ``(fits done + fraction of the current one) / n_fits``. The fraction is against the
     budget (epochs, iterations, evaluations): fits that stop early finish sooner than
     the estimate. The time left goes by the pace since the first report, so that the
     set-up before it (TensorFlow's compilation) does not inflate it."""
+    counter, total = budget
     progress = Progress(1.0, clock=clock)
     state = {"fits": 0, "said": -math.inf, "first": None}
 
@@ -99,9 +99,7 @@ def study_callback(arm: dict, n_fits: int, *, batched: bool,
             state["fits"] = int(info["fits_done"])
             fraction, force = state["fits"] / max(n_fits, 1), True
         else:
-            key = next((k for k in BUDGETS if k in info), None)
-            budget = arm.get(BUDGETS[key]) if key else None
-            within = min(info[key] / budget, 1.0) if budget else 0.0
+            within = min(info[counter] / total, 1.0) if counter in info and total else 0.0
             fraction = within if batched else (state["fits"] + within) / max(n_fits, 1)
             force = False
         now = clock()

@@ -4,7 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from secondorder.optim.arms import FIRST_ORDER
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks, study_arm
 
@@ -18,7 +17,8 @@ os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
 os.environ.setdefault("MALLOC_PERTURB_", "1")
 
 try:
-    # the suite's settings: config/suite.yaml, under any `suite` keys of the config files
+    # the suite's settings: config/suite.yaml, under any `suite` keys of the config files;
+    # validating makes each arm an Arm (secondorder.optim.arms), checked once, here
     with_suite(config, Path(workflow.basedir) / "config" / "suite.yaml")
     validate(config)
 except ConfigError as err:
@@ -70,32 +70,27 @@ def caption(name):
     return str(REPORT_DIR / f"{name}.rst")
 
 
-def arms_with(*optimizers):
-    """Names of the arms to run whose optimizer is one of ``optimizers``."""
-    return [a for a in ARMS if config["arms"][a]["optimizer"] in optimizers]
-
-
-def arm_regex(*optimizers):
-    """A wildcard constraint matching exactly those arms (never-matching if none)."""
-    names = arms_with(*optimizers)
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (never-matching if none)."""
     return "|".join(names) if names else "(?!)"
 
 
 def gpus(wildcards):
     """GPUs a training job asks for (its ``gpu`` resource: ``sbatch --gpus`` on SLURM;
-    a local run is not limited by it unless ``--resources gpu=N`` is given): one for a
-    first-order arm (Keras), none for the others (their loops run on the host). A
-    cluster without GPUs sets it to 0 (profiles/slurm-cpu)."""
-    return int(config["arms"][wildcards.arm]["optimizer"] in FIRST_ORDER)
+    a local run is not limited by it unless ``--resources gpu=N`` is given): one where
+    its arm's optimizer runs on one (the registry's ``gpu``: the first-order arms, Keras),
+    none for the others (their loops run on the host). A cluster without GPUs sets it to
+    0 (profiles/slurm-cpu)."""
+    return int(config["arms"][wildcards.arm].entry.gpu)
 
 
 def arm_settings(wildcards):
-    """The config entry of the arm a job trains."""
+    """The arm a job trains (an Arm: the config entry, checked, defaults filled in)."""
     return config["arms"][wildcards.arm]
 
 
 def study_arm_settings(wildcards):
-    """The settings a study job trains its arm with (``study.lm_jacobian`` applied)."""
+    """The arm a study job trains (``study.lm_jacobian`` applied)."""
     return study_arm(config["arms"][wildcards.arm], STUDY)
 
 
@@ -237,7 +232,7 @@ def suite_scope_regex():
     """A wildcard constraint matching the suite's scopes (full and the named ones)."""
     from secondorder.pipeline.suite import scopes
 
-    return "|".join(scopes(SUITE)) if SUITE else "(?!)"
+    return one_of(scopes(SUITE) if SUITE else [])
 
 
 def suite_csv(wildcards):
@@ -272,14 +267,9 @@ def suite_in_article():
 # --- the study ----------------------------------------------------------------------------
 
 
-def study_arms(*optimizers):
-    """Study arms (many seeds and single-seed ones) with one of these optimizers."""
-    names = STUDY["arms"] + STUDY["single_seed_arms"] if STUDY else []
-    return [a for a in names if config["arms"][a]["optimizer"] in optimizers]
-
-
-def study_arm_regex(*optimizers):
-    return "|".join(study_arms(*optimizers)) or "(?!)"
+def study_arms():
+    """Study arms: those of many seeds and the single-seed ones."""
+    return STUDY["arms"] + STUDY["single_seed_arms"] if STUDY else []
 
 
 def study_blocks(arm):
@@ -295,7 +285,7 @@ def study_jobs():
         return []
     return [
         f"{arm}/{inputs}/{block}"
-        for arm in STUDY["arms"] + STUDY["single_seed_arms"]
+        for arm in study_arms()
         for inputs in STUDY["inputs"]
         for block in study_blocks(arm)
     ] + [

@@ -35,12 +35,11 @@ import pandas as pd
 import scipy.optimize
 from scipy.optimize._numdiff import approx_derivative  # what 1.15 used (ls.py:10)
 
-from secondorder.problem.data import Problem
 from secondorder.optim.fit_result import FitResult
+from secondorder.optim.lm.linalg import EPS  # machine epsilon, scipy's EPS in ls.py
 from secondorder.optim.minpack_memory import scrub_freed_blocks
+from secondorder.problem.data import Problem
 from secondorder.problem.model import Architecture, mlp_numpy
-
-EPS = np.finfo(float).eps
 
 # Everything below pins scipy 1.15.3's behaviour, read from its source,
 # scipy/optimize/_lsq/least_squares.py (cited as "ls.py:<line>" of the 1.15.3 wheel):

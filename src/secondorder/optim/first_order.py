@@ -70,7 +70,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from secondorder.config import check_arm
+from secondorder import schema
 from secondorder.problem.checks import check_init, check_problem
 from secondorder.problem.data import Problem
 from secondorder.optim.fit_result import FitResult, clock_shares
@@ -124,13 +124,17 @@ def make_optimizer(name: str, learning_rate: float, momentum: float):
 
 def check_settings(optimizer, inputs: str, settings: dict) -> dict:
     """The first-order arm ``{optimizer, inputs, **settings}`` checked against the
-    config schema (``$defs/first_order``, the one place its defaults are written) with
-    the defaults filled in; ``ValueError`` naming the first setting outside its
+    settings schema (``$defs/first_order``, the one place its defaults are written)
+    with the defaults filled in; ``ValueError`` naming each setting outside its
     domain."""
     if not isinstance(optimizer, str) or optimizer not in FIRST_ORDER:
         raise ValueError(f"unknown optimizer {optimizer!r}; a first-order fit takes one of "
                          f"{list(FIRST_ORDER)}")
-    return check_arm({"optimizer": optimizer, "inputs": inputs, **settings})
+    arm, found = schema.check_block({"optimizer": optimizer, "inputs": inputs, **settings},
+                                    "first_order")
+    if found:
+        raise schema.invalid(found)
+    return arm
 
 
 def fit_first_order(problem: Problem, ws0, *, arch: Architecture, optimizer="adam",
@@ -188,10 +192,19 @@ def fit_first_order_batch(problem: Problem, ws0, *, arch: Architecture, optimize
     check_problem(problem, arch)
     arm = check_settings(optimizer, problem.inputs, {
         "learning_rate": learning_rate, "epochs": epochs, "patience": patience, **options})
+    return train_batch(arm, problem, check_init(ws0, arch, batched=True), arch, progress)
+
+
+def train_batch(arm, problem: Problem, ws0, arch: Architecture,
+                progress=None) -> list[FitResult]:
+    """:func:`fit_first_order_batch` for an arm already checked (an
+    :class:`secondorder.optim.arms.Arm`, or :func:`check_settings`' result), on a
+    problem and ``(B, n_params)`` initial weights already checked: the trainer of the
+    optimizer registry."""
     if arm["loss"] == "crossentropy" and arch.output != "softmax":
         raise ValueError(f"the cross-entropy loss needs softmax outputs; the {arch.name} "
                          "perceptron has linear ones (use loss 'ssq')")
-    ws0 = check_init(ws0, arch, batched=True).astype(np.float32)
+    ws0 = np.asarray(ws0).astype(np.float32)
     data = [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
     progress = progress or (lambda info: None)

@@ -1,8 +1,9 @@
 """Floating-point operations each optimizer computes: the suite's measure of work.
 
 A fit's work is counted in floating-point operations (FLOPs) from closed forms of
-what its optimizer computes per step, and from the counters its progress reports
-carry (epochs; L-BFGS's iterations and loss-and-gradient evaluations; LM's
+what its optimizer computes per step (its registry entry's ``work``,
+:data:`secondorder.optim.arms.REGISTRY`, names the count here), and from the counters
+its progress reports carry (epochs; L-BFGS's iterations and loss-and-gradient evaluations; LM's
 iterations, residual and Jacobian evaluations). Counting passes over the training
 rows instead would leave out LM's linear algebra: per counted pass LM took 5-16x
 (moons) and 6-30x (wine) the wall time of Adam's (issue 24), nearly all of it in
@@ -180,30 +181,45 @@ def lm_costs(arch: Architecture, n_train: int, n_val: int, columns: int, *,
     return {"residuals": residuals, "jacobian": jacobian, "iteration": iteration + 10 * n}
 
 
-def counter(arm: dict, arch: Architecture, n_train: int, n_val: int,
+def _counts(info, name) -> np.ndarray:
+    return np.asarray(info[name], dtype=float)
+
+
+def first_order_work(arm, arch: Architecture, n_train: int, n_val: int,
+                     columns: int = 1) -> Callable[[dict], np.ndarray]:
+    """``counters -> FLOPs`` of fits of a full-batch first-order ``arm``: an epoch's
+    FLOPs (:func:`first_order_epoch`) per epoch (``nit``)."""
+    epoch = first_order_epoch(arch, n_train, n_val, arm["optimizer"], arm["momentum"])
+    return lambda info: epoch * _counts(info, "nit")
+
+
+def minibatch_work(arm, arch: Architecture, n_train: int, n_val: int,
+                   columns: int = 1) -> Callable[[dict], np.ndarray]:
+    """``counters -> FLOPs`` of mini-batch Adam fits: :func:`minibatch_epoch` per
+    epoch (``nit``)."""
+    epoch = minibatch_epoch(arch, n_train, n_val, arm["batch_size"])
+    return lambda info: epoch * _counts(info, "nit")
+
+
+def lbfgs_work(arm, arch: Architecture, n_train: int, n_val: int,
+               columns: int = 1) -> Callable[[dict], np.ndarray]:
+    """``counters -> FLOPs`` of L-BFGS fits: its evaluations (``nfev``) and the
+    two-loop recursion of its iterations (``nit``)."""
+    evaluation = lbfgs_evaluation(arch, n_train, n_val)
+    return lambda info: (evaluation * _counts(info, "nfev")
+                         + lbfgs_directions(arch.n_params, arm["memory"], info["nit"]))
+
+
+def lm_work(arm, arch: Architecture, n_train: int, n_val: int,
             columns: int = 1) -> Callable[[dict], np.ndarray]:
-    """``counters -> FLOPs`` for fits of ``arm`` (a checked arm) on a problem of
-    ``n_train`` training and ``n_val`` validation rows (``columns``: LM's residuals
-    per row): from a progress report's per-row counters (``nit``; L-BFGS also
-    ``nfev``; LM ``nfev`` and ``njev``) the FLOPs of every row so far."""
-    optimizer = arm["optimizer"]
-    if optimizer in UPDATE:
-        epoch = first_order_epoch(arch, n_train, n_val, optimizer, arm.get("momentum", 0.0))
-        return lambda info: epoch * np.asarray(info["nit"], dtype=float)
-    if optimizer == "adam_minibatch":
-        epoch = minibatch_epoch(arch, n_train, n_val, arm["batch_size"])
-        return lambda info: epoch * np.asarray(info["nit"], dtype=float)
-    if optimizer == "lbfgs":
-        evaluation = lbfgs_evaluation(arch, n_train, n_val)
-        return lambda info: (evaluation * np.asarray(info["nfev"], dtype=float)
-                             + lbfgs_directions(arch.n_params, arm["memory"], info["nit"]))
-    if optimizer == "lm":
-        costs = lm_costs(arch, n_train, n_val, columns,
-                         bayesian=arm.get("regularization") == "bayesian")
-        return lambda info: (costs["residuals"] * np.asarray(info["nfev"], dtype=float)
-                             + costs["jacobian"] * np.asarray(info["njev"], dtype=float)
-                             + costs["iteration"] * np.asarray(info["nit"], dtype=float))
-    raise ValueError(f"no FLOP count for optimizer {optimizer!r}")
+    """``counters -> FLOPs`` of LM fits with ``columns`` residuals per training row:
+    :func:`lm_costs` per residual evaluation (``nfev``), Jacobian evaluation
+    (``njev``) and iteration (``nit``)."""
+    costs = lm_costs(arch, n_train, n_val, columns,
+                     bayesian=arm["regularization"] == "bayesian")
+    return lambda info: (costs["residuals"] * _counts(info, "nfev")
+                         + costs["jacobian"] * _counts(info, "njev")
+                         + costs["iteration"] * _counts(info, "nit"))
 
 
 def per_second(fits, by=("arm", "size")):

@@ -29,6 +29,21 @@ log = logging.getLogger(__name__)
 #: Where an LM arm's Jacobian comes from (the arm's ``jacobian`` setting).
 JACOBIANS = ("tf", "closed_form")
 
+#: Bytes per float64.
+F64 = 8
+
+
+def row_bytes(m: int, n: int) -> int:
+    """Memory one row of an LM batch needs, roughly, with ``m`` residuals and ``n``
+    weights. In parameter space (``n <= m``): the Jacobian twice (evaluation and the
+    products) and four ``n x n`` matrices (``J^T J`` in the state and at the trial
+    point, the damped matrix and its Cholesky factor). In sample space (``n > m``,
+    :class:`secondorder.optim.lm.linalg.SampleSpace`): the Jacobian four times
+    (evaluation, state, trial, ``J D^-2``) and two ``m x m``."""
+    if n > m:
+        return F64 * (4 * m * n + 2 * m * m)
+    return F64 * (2 * m * n + 4 * n * n)
+
 
 def paired_softmax(problem: Problem, arch: Architecture) -> bool:
     """Whether the two-output trick of :func:`mlp_residuals_batch` applies: two softmax

@@ -29,8 +29,9 @@ own time excluded) split over the rows that worked in each interval between repo
 one rule for every arm: a fit alone is charged its own wall time.
 
 **Work** (``work``): floating-point operations, counted from a report's counters by a
-``work`` function (the suite's: :func:`secondorder.optim.flops.counter`, everything
-each optimizer computes, LM's ``J^T J`` and solve included).
+``work`` function: the suite's is made by the optimizer's entry of the registry
+(:data:`secondorder.optim.arms.REGISTRY`, its ``work``; :mod:`secondorder.optim.flops`),
+everything each optimizer computes, LM's ``J^T J`` and solve included.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class AnytimeRecorder:
     ``W0`` ``(B, n)``: the batch's initial weights (recorded at time 0, work 0).
     ``evaluate(w) -> (val_error, test_error)`` scores one weight vector.
     ``work(counters) -> (B,)``: the work so far of every row from a report's per-row
-    counters (:func:`secondorder.optim.flops.counter`).
+    counters (the suite's: :func:`secondorder.optim.arms.work_counter`).
     ``relative``: a record is kept when a row's validation or test error moved by
     more than this fraction of its last recorded value (0: any change, right for
     counts of misclassified rows).

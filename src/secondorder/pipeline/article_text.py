@@ -153,8 +153,7 @@ def settings_chain(records) -> str:
     for rec in records:
         by_rule.setdefault(rec["rule"], []).append(rec)
     lines = []
-    for rule in ("spirals", "split_scale", "shared_init", "train_adam", "train_lm",
-                 "train_lm_fd", "evaluate", "summary"):
+    for rule in ("spirals", "split_scale", "shared_init", "train", "evaluate", "summary"):
         for rec in by_rule.get(rule, []):
             name = rule + "".join(f" `{v}`" for v in rec["wildcards"].values())
             params = ", ".join(f"{k}={v}" for k, v in rec["params"].items()) or "none"

@@ -34,7 +34,6 @@ def check(hidden: int = 400, epochs: int = 500, repeats: int = 5,
     import yaml
 
     from secondorder import provenance
-    from secondorder.config import check_arm
     from secondorder.optim import arms
     from secondorder.optim.lm import TFProvider, least_squares_batch
     from secondorder.optim.lm_network import mlp_residuals_batch, paired_softmax
@@ -54,7 +53,7 @@ def check(hidden: int = 400, epochs: int = 500, repeats: int = 5,
 
     with open(config, encoding="utf-8") as fh:
         adam = yaml.safe_load(fh)["arms"]["adam"]
-    adam = check_arm({**adam, "epochs": epochs, "patience": epochs})
+    adam = arms.Arm({**adam, "epochs": epochs, "patience": epochs})
     fit = arms.fit_arm(adam, scaled, model.init_weights(1), model.ARTICLE)
     out["adam"] = {"epochs": fit.iterations, "compile_s": fit.compile_s,
                    "ms_per_epoch": 1e3 * fit.time_s / max(fit.iterations, 1),

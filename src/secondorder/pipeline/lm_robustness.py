@@ -16,8 +16,8 @@ runs, and listed under ``zero_start_problems`` in the summary) by
   default tolerances;
 * ``trf``: ``scipy.optimize.least_squares(method="trf")``, default tolerances.
 
-All use the exact Jacobian of TensorFlow autodiff (:func:`secondorder.problem.mgh.
-numpy_functions` for scipy, the package's default for ours). Budget: MINPACK's
+All use the exact Jacobian of TensorFlow autodiff (:func:`numpy_functions` for
+scipy, the package's default for ours). Budget: MINPACK's
 ``lmder1`` default, ``100 (n + 1)`` function evaluations: scipy's ``max_nfev =
 100 (n + 1)`` (evaluation at the start included), our ``max_iter = 100 (n + 1)``
 trial steps (``nfev = max_iter + 1``: one evaluation more).
@@ -80,7 +80,7 @@ import pandas as pd
 import scipy.optimize
 
 from secondorder.optim.minpack_memory import scrub_freed_blocks
-from secondorder.problem.mgh import PROBLEMS, Problem, numpy_functions
+from secondorder.problem.mgh import PROBLEMS, Problem
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,27 @@ def at_other_minimum(problem: Problem, cost: float) -> bool:
 
 
 # --- the solvers ------------------------------------------------------------------------
+
+
+def numpy_functions(problem: Problem, jit_compile: bool = False):
+    """numpy ``fun(x) -> (m,)`` and ``jac(x) -> (m, n)`` for scipy: the residuals of an
+    MGH problem and their autodiff Jacobian (:func:`secondorder.optim.lm.autodiff_jacobian`,
+    the one our LM uses), each a ``tf.function`` traced once for 1-D float64 input."""
+    import tensorflow as tf
+
+    from secondorder.optim.lm.jacobian import autodiff_jacobian
+
+    spec = [tf.TensorSpec([problem.n], tf.float64)]
+    fun_tf = tf.function(problem.residuals, input_signature=spec, jit_compile=jit_compile)
+    jac_tf = tf.function(autodiff_jacobian(problem.residuals, problem.m, problem.n),
+                         input_signature=spec, jit_compile=jit_compile)
+
+    def fun(x):
+        return fun_tf(tf.constant(np.asarray(x, np.float64))).numpy()
+
+    def jac(x):
+        return jac_tf(tf.constant(np.asarray(x, np.float64))).numpy()
+    return fun, jac
 
 
 def lm_provider(problem: Problem, jit_compile: bool = True):

@@ -92,9 +92,10 @@ def load_init(init_npy, arch: model.Architecture) -> np.ndarray:
 
 # --- training ----------------------------------------------------------------------------
 
-def train(arm_name: str, arm: dict, *, problem: data.Problem, ws0, arch, init_seed,
+def train(arm_name: str, arm, *, problem: data.Problem, ws0, arch, init_seed,
           init_sha256, out_weights, out_history, out_fit) -> FitResult:
-    """Run one arm from ``ws0`` and write weights, history and ``fit.json``."""
+    """Run one arm (an :class:`secondorder.optim.arms.Arm`, as the config holds them)
+    from ``ws0`` and write weights, history and ``fit.json``."""
     from secondorder.optim.arms import fit_arm
 
     started = provenance.now()
@@ -183,11 +184,12 @@ def summarize(fit_jsons, metrics_jsons, out_csv, *, study_csvs=(), out_robustnes
 
 # --- study ------------------------------------------------------------------------------
 
-def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_csv,
+def study_block(arm_name: str, arm, *, inputs: str, block: str, spirals_csv,
                 scaled_csv, split_json, hidden: int, init: dict, history_points: int,
                 out_csv, out_history, out_weights) -> None:
-    """Train one arm on ``inputs`` from every seed of ``block`` (e.g. ``"1-50"``) and
-    write its rows, thinned histories and final weights (one row per seed)."""
+    """Train one arm (an :class:`secondorder.optim.arms.Arm`) on ``inputs`` from every
+    seed of ``block`` (e.g. ``"1-50"``) and write its rows, thinned histories and final
+    weights (one row per seed)."""
     from secondorder.optim import arms
     from secondorder.pipeline import study
     from secondorder.progress import study_callback
@@ -196,7 +198,7 @@ def study_block(arm_name: str, arm: dict, *, inputs: str, block: str, spirals_cs
     problem = load_problem(spirals_csv, scaled_csv, split_json, inputs)
     seeds = study.block_seeds(block)
     log.info("%s on %s inputs, seeds %s (%d fits)", arm_name, inputs, block, len(seeds))
-    progress = study_callback(arm, len(seeds), batched=arms.batches(arm))
+    progress = study_callback(arm.budget, len(seeds), batched=arms.batches(arm))
     results = study.train_block(arm, problem, seeds, arch, low=init["low"],
                                 high=init["high"], progress=progress)
     table = study.rows(arm_name, arm, problem, seeds, results, arch)

@@ -14,10 +14,13 @@ import re
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
-from secondorder.problem.data import Problem
-from secondorder.pipeline.evaluate import metrics
+from secondorder.optim import arms
+from secondorder.optim.arms import Arm
 from secondorder.optim.fit_result import FitResult
+from secondorder.pipeline.evaluate import metrics
+from secondorder.problem.data import Problem
 from secondorder.problem.model import Architecture, init_weights
 
 log = logging.getLogger(__name__)
@@ -45,30 +48,29 @@ def block_seeds(block: str) -> list[int]:
     return list(range(int(match[1]), int(match[2]) + 1))
 
 
-def study_arm(arm: dict, study: dict | None) -> dict:
-    """The settings an arm trains with in the study: its own, but for an LM arm the
-    study's ``lm_jacobian`` when set (the same Jacobian computed another way: the
-    numbers agree to rounding, the cost does not)."""
+def study_arm(arm: Arm, study: dict | None) -> Arm:
+    """The arm as the study trains it: itself, but for an LM arm the study's
+    ``lm_jacobian`` when set (the same Jacobian computed another way: the numbers agree
+    to rounding, the cost does not)."""
     jacobian = (study or {}).get("lm_jacobian")
-    if arm.get("optimizer") == "lm" and jacobian:
-        return {**arm, "jacobian": jacobian}
+    if arm.optimizer == "lm" and jacobian:
+        return arm.replace(jacobian=jacobian)
     return arm
 
 
-def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-0.1,
+def train_block(arm: Arm, problem: Problem, seeds, arch: Architecture, *, low=-0.1,
                 high=0.1, progress=None) -> list[FitResult | Exception]:
-    """Train ``arm`` from each seed's initial weights; one result (or the exception that
-    stopped that fit) per seed, in order. Fits train together where the optimizer
-    allows it (:func:`secondorder.optim.arms.batches`); a batch that fails is retried fit by
-    fit."""
-    from secondorder.optim import arms
-
+    """Train ``arm`` (an :class:`~secondorder.optim.arms.Arm`, or settings checked here,
+    once) from each seed's initial weights; one result (or the exception that stopped
+    that fit) per seed, in order. Fits train together where the optimizer allows it
+    (:func:`secondorder.optim.arms.batches`); a batch that fails is retried fit by fit."""
+    arm = arms.as_arm(arm)
     W0 = np.stack([init_weights(s, arch, low, high) for s in seeds])
     try:
         if arms.batches(arm):
             return arms.train(arm, problem, W0, arch, progress)
     except Exception as err:  # a failed batch: retry its fits one by one below
-        log.exception("batched %s failed; training its fits one by one", arm.get("optimizer"))
+        log.exception("batched %s failed; training its fits one by one", arm.optimizer)
         if len(W0) == 1:
             return [err]
     results = []
@@ -83,7 +85,7 @@ def train_block(arm: dict, problem: Problem, seeds, arch: Architecture, *, low=-
     return results
 
 
-def rows(arm_name: str, arm: dict, problem: Problem, seeds, results,
+def rows(arm_name: str, arm: Arm, problem: Problem, seeds, results,
          arch: Architecture) -> pd.DataFrame:
     """One row per fit: its scores on ``problem`` and the optimizer's summary (times:
     ``time_s`` the fit's own compute, ``batch_wall_s`` and ``batch_size`` its batch's;
@@ -136,22 +138,6 @@ def histories(arm_name: str, problem: Problem, seeds, results, points: int) -> p
 
 # --- summaries ---------------------------------------------------------------------------
 
-def wilson_interval(successes, n, z: float = 1.959963984540054):
-    """Wilson score interval for a binomial proportion (Wilson 1927).
-
-    ``centre = (p + z^2 / 2n) / (1 + z^2 / n)``,
-    ``half = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)`` with ``p = k / n``;
-    returns ``(low, high)``, ``(nan, nan)`` for ``n = 0``. Default ``z``: 95%.
-    """
-    successes, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
-
 def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
     """One row per arm x inputs: fits, successes (accuracy on all points >=
     ``success_accuracy``; a failed fit counts as no success), rate with its 95% Wilson
@@ -164,7 +150,10 @@ def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFra
                        median_time_s=("time_s", "median"),
                        median_batch_wall_s=("batch_wall_s", "median")).reset_index()
     table["rate"] = table["successes"] / table["n"]
-    table["ci_low"], table["ci_high"] = wilson_interval(table["successes"], table["n"])
+    intervals = [binomtest(k, n).proportion_ci(method="wilson")  # Wilson (1927)
+                 for k, n in zip(table["successes"], table["n"])]
+    table["ci_low"] = [ci.low for ci in intervals]
+    table["ci_high"] = [ci.high for ci in intervals]
     return table[["arm", "inputs", "n", "successes", "rate", "ci_low", "ci_high",
                   "median_accuracy", "median_time_s", "median_batch_wall_s"]]
 

@@ -55,12 +55,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from secondorder.optim import arms
+from secondorder.optim.arms import Arm
 from secondorder.problem import datasets, model
 
 log = logging.getLogger(__name__)
-
-#: Bytes per float64.
-F64 = 8
 
 #: A regression fit's record is kept when its validation or test error moved by more
 #: than this fraction (classification: any change of a misclassified row).
@@ -202,17 +201,6 @@ def n_residuals(problem, arch: model.Architecture) -> int:
     return len(problem.train) * residual_columns(problem, arch)
 
 
-def lm_row_bytes(m: int, n: int) -> int:
-    """Memory one LM row needs, roughly. In parameter space (``n <= m``): the Jacobian
-    twice (evaluation and the products) and four ``n x n`` matrices (``J^T J`` in the
-    state and at the trial point, the damped matrix and its Cholesky factor). In sample
-    space (``n > m``, :class:`secondorder.optim.lm.linalg.SampleSpace`): the
-    Jacobian four times (evaluation, state, trial, ``J D^-2``) and two ``m x m``."""
-    if n > m:
-        return F64 * (4 * m * n + 2 * m * m)
-    return F64 * (2 * m * n + 4 * n * n)
-
-
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far (MB; Linux reports kilobytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -273,6 +261,7 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
             evaluate = scorer(problem, arch, info["task"])
             for arm_name in names:
                 for g, point in enumerate(grid(suite, arm_name)):
+                    arm = Arm(point)  # the config's words, checked here once
                     key = {"problem": problem_name, "size": size, "arm": arm_name,
                            "grid_point": g, "split": split}
                     base = {**key, "family": info["family"], "task": info["task"],
@@ -282,7 +271,7 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
                             "comparison": suite["arms"][arm_name].get("comparison", "ssq"),
                             "settings": json.dumps(point, sort_keys=True)}
                     for rows, results, batch, table in _train_grid_point(
-                            suite, cap, point, problem, W0, arch, m, evaluate, info["task"]):
+                            suite, cap, arm, problem, W0, arch, m, evaluate, info["task"]):
                         for j, (k, res) in enumerate(zip(rows, results)):
                             own = None if table is None else table[table["row"] == j]
                             fits.append({**base, **_fit_row(res, k, seeds[k], batch, own,
@@ -305,35 +294,36 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
     return pd.DataFrame(fits), table, record
 
 
-def _train_grid_point(suite, cap, settings, problem, W0, arch, m, evaluate, task):
+def _train_grid_point(suite, cap, arm, problem, W0, arch, m, evaluate, task):
     """Yield ``(init indices, results, batch size, records)`` per training call of one
-    grid point: one call per init, each fit trained alone (a batch of one, the way a
-    user trains one network) with the cap as its ``max_time``, so every arm is timed
-    the same way. (LM's and the compiled first-order loop's fits are the same bit for
-    bit in a batch or alone; the compiled loop compiles once per grid point and
-    reuses that compilation for the next inits, off the clock; L-BFGS's compiled loss
-    serves every init of a split.) An LM fit the memory budget forbids yields
-    ``memory_cap`` markers and no records. ``records``: the call's anytime records
-    (``row`` indexes its inits)."""
-    from secondorder.config import check_arm
-    from secondorder.optim import arms, flops
+    grid point (``arm``, an :class:`~secondorder.optim.arms.Arm`): one call per init,
+    each fit trained alone (a batch of one, the way a user trains one network) with the
+    cap as its ``max_time``, so every arm is timed the same way. (LM's fits are the
+    same bit for bit in a batch or alone; the compiled first-order loop compiles once
+    and reuses that compilation for the next inits and grid points, off the clock;
+    L-BFGS's compiled loss serves every init of a split.) Where the optimizer's entry
+    has a memory model (LM's) and one fit would need more than ``lm_memory_gb``, the
+    grid point yields ``memory_cap`` markers and no records. ``records``: the call's
+    anytime records (``row`` indexes its inits), their work counted by the entry's
+    FLOP count (:func:`secondorder.optim.arms.work_counter`)."""
     from secondorder.pipeline.anytime import AnytimeRecorder
 
-    B, optimizer = len(W0), settings["optimizer"]
+    B, entry = len(W0), arm.entry
     relative = REGRESSION_RECORD_RESOLUTION if task == "regression" else 0.0
-    work = flops.counter(check_arm(settings), arch, len(problem.train),
-                         len(problem.validation), residual_columns(problem, arch))
-    per_fit = lm_row_bytes(m, arch.n_params)
-    if optimizer == "lm" and per_fit > suite["lm_memory_gb"] * 2**30:
-        note = (f"not run: one LM fit needs ~{per_fit / 2**30:.1f} GB "
-                f"(m = {m}, n = {arch.n_params}) > lm_memory_gb = "
-                f"{suite['lm_memory_gb']}")
-        yield list(range(B)), [MemoryCap(note)] * B, 1, None
-        return
+    work = arms.work_counter(arm, arch, len(problem.train), len(problem.validation),
+                             residual_columns(problem, arch))
+    if entry.row_bytes is not None:
+        per_fit = entry.row_bytes(m, arch.n_params)
+        if per_fit > suite["lm_memory_gb"] * 2**30:
+            note = (f"not run: one LM fit needs ~{per_fit / 2**30:.1f} GB "
+                    f"(m = {m}, n = {arch.n_params}) > lm_memory_gb = "
+                    f"{suite['lm_memory_gb']}")
+            yield list(range(B)), [MemoryCap(note)] * B, 1, None
+            return
+    alone = arm.replace(max_time=cap)
     for k in range(B):
         recorder = AnytimeRecorder(W0[[k]], evaluate, work=work, relative=relative)
-        results = arms.train({**settings, "max_time": cap}, problem, W0[[k]], arch,
-                             progress=recorder)
+        results = arms.train(alone, problem, W0[[k]], arch, progress=recorder)
         yield [k], results, 1, recorder.table()
 
 
@@ -506,19 +496,6 @@ def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
                  memory_cap=("status", lambda s: bool((s == "memory_cap").any()))))
 
 
-def _record_every(base: dict) -> str:
-    """How often an arm's records are kept: ``1 epoch`` for the compiled first-order
-    loop (it lists every improvement of its chunks,
-    :mod:`secondorder.pipeline.anytime`), ``1 iteration`` for L-BFGS, LM's ``chunk``
-    iterations (``1 iteration`` in the suite)."""
-    from secondorder.optim.arms import FIRST_ORDER
-
-    if base["optimizer"] in FIRST_ORDER:
-        return "1 epoch"
-    k = 1 if base["optimizer"] == "lbfgs" else int(base.get("chunk", 1))
-    return f"{k} iteration{'s' if k != 1 else ''}"
-
-
 #: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.
 TABLES = ("selected", "targets", "hits", "success", "profiles", "verdict",
           "verdict_instances", "verdict_changes", "not_run", "lm_cost")
@@ -558,7 +535,7 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
         "comparisons": ({} if tables["success"].empty else  # those judged, with their arms
                         {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
                          for c, g in tables["success"].groupby("comparison")["arm"]}),
-        "record_every": {a: _record_every(suite["arms"][a]["base"])
+        "record_every": {a: Arm(grid(suite, a)[0]).record_every
                          for a in sorted(fits["arm"].unique())},
         "fits": int(len(fits)), "records": int(len(records)),
         "problems": sorted(fits["problem"].unique()), "sizes": sorted(fits["size"].unique()),

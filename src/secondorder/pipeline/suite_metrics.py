@@ -52,7 +52,7 @@ import math
 import numpy as np
 import pandas as pd
 
-TASKS = ("classification", "regression")
+from secondorder.problem.datasets import TASKS
 
 #: z for a two-sided 95% interval: the 0.975 quantile of the standard normal.
 Z95 = 1.959963984540054

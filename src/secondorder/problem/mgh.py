@@ -28,9 +28,6 @@ suite, which checks its solvers against them, cited as "GSL"), or refined by us
 (``scipy.optimize.least_squares(method="lm")`` with tolerances 1e-15 and this
 module's exact Jacobian, from the standard start; every refined value rounds to the
 digits MGH print, cited as "refined").
-
-:func:`numpy_functions` gives numpy ``fun(x)`` and ``jac(x)`` (compiled
-``tf.function``\\ s of the residuals and their autodiff Jacobian) for scipy.
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from secondorder.optim.lm.jacobian import autodiff_jacobian
 
 MGH = "Moré, Garbow & Hillstrom (1981), ACM TOMS 7(1):17-41"
 GSL = "GSL 2.x multifit_nlinear/test_{}.c"
@@ -545,20 +541,3 @@ def _problems() -> list[Problem]:
 
 
 PROBLEMS: dict[str, Problem] = {p.name: p for p in _problems()}
-
-
-def numpy_functions(problem: Problem, jit_compile: bool = False):
-    """numpy ``fun(x) -> (m,)`` and ``jac(x) -> (m, n)`` for scipy: the residuals and
-    their autodiff Jacobian (:func:`secondorder.optim.lm.autodiff_jacobian`, the one our LM
-    uses), each a ``tf.function`` traced once for 1-D float64 input."""
-    spec = [tf.TensorSpec([problem.n], tf.float64)]
-    fun_tf = tf.function(problem.residuals, input_signature=spec, jit_compile=jit_compile)
-    jac_tf = tf.function(autodiff_jacobian(problem.residuals, problem.m, problem.n),
-                         input_signature=spec, jit_compile=jit_compile)
-
-    def fun(x):
-        return fun_tf(tf.constant(np.asarray(x, np.float64))).numpy()
-
-    def jac(x):
-        return jac_tf(tf.constant(np.asarray(x, np.float64))).numpy()
-    return fun, jac

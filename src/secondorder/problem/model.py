@@ -61,11 +61,6 @@ class Architecture:
         return f"{self.nin}-{sizes}" + ("" if self.output == "softmax" else " linear")
 
     @property
-    def n_hidden_params(self) -> int:
-        """Weights and biases into the first hidden layer, ``(nin + 1) * nhid``."""
-        return (self.nin + 1) * self.nhid
-
-    @property
     def n_params(self) -> int:
         """All weights and biases, ``sum (fan_in + 1) * fan_out`` over the layers
         (``(nin + 1) * nhid + (nhid + 1) * nout`` with one hidden layer)."""

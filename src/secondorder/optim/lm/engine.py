@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 
 from .damping import gain_ratio
-from .linalg import ParameterSpace, gauss_newton_step, norm, qr_step, sum_of_squares
+from .linalg import EPS, ParameterSpace, gauss_newton_step, norm, qr_step, sum_of_squares
 from .objective import SumOfSquares
 from .providers import Provider
 from .result import LMResult, Status, make_result
@@ -120,7 +120,7 @@ class StepInfo:
     vetoed: np.ndarray    # a step test held but the Gauss-Newton check refused it
 
 
-EPS, TINY = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
+TINY = np.finfo(np.float64).tiny
 
 
 def mu_floor(colsq, d2):

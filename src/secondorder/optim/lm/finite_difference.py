@@ -35,9 +35,8 @@ from typing import Callable
 
 import numpy as np
 
+from .linalg import EPS
 from .providers import Provider
-
-EPS = np.finfo(np.float64).eps
 
 #: The schemes and the evaluations of ``f`` each Jacobian costs per parameter.
 METHODS = {"2-point": 1, "3-point": 2, "cs": 1}

@@ -25,13 +25,13 @@ MINPACK_OPTIONS = ("scaling",)
 
 
 def lm_options(lm_arm: dict | None) -> dict:
-    """The benchmark's options of our LM: those of the pipeline's ``lm`` arm (a config
-    entry, checked against its schema; None: an ``lm`` arm with the schema's defaults),
-    so the bench times the option set the study and the article's ``lm`` fit use. The
-    arm must use our loop (``solve: numpy``)."""
-    from secondorder.config import check_arm
+    """The benchmark's options of our LM: those of the pipeline's ``lm`` arm (an
+    :class:`~secondorder.optim.arms.Arm`, or settings checked here; None: an ``lm`` arm
+    with the schema's defaults), so the bench times the option set the study and the
+    article's ``lm`` fit use. The arm must use our loop (``solve: numpy``)."""
+    from secondorder.optim.arms import as_arm
 
-    arm = check_arm(lm_arm or {"optimizer": "lm", "inputs": "raw", "max_iter": 1})
+    arm = as_arm(lm_arm or {"optimizer": "lm", "inputs": "raw", "max_iter": 1})
     if arm["optimizer"] != "lm" or arm["solve"] != "numpy":
         raise ValueError(f"the bench times an lm arm with solve 'numpy', got optimizer "
                          f"{arm['optimizer']!r}, solve {arm.get('solve')!r}")

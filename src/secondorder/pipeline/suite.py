@@ -29,11 +29,11 @@ Protocol (``config/suite.yaml``, checked by the ``suite`` section of the config 
   the cap is scored post hoc from one run;
 * time: a fit's own compute, the callbacks' and compilation excluded, one rule for
   every arm, and every fit is timed the same way: alone (a batch of one, the way a
-  user trains one network), so its own compute is its wall time. Batching would
-  change no fit (LM's and the compiled first-order loop's rows are independent, bit
-  for bit) but would charge the batched arms a share of a batch, less than a fit
-  alone costs (L-BFGS cannot batch). The compiled first-order loop is compiled once
-  and reused by the next inits and grid points (:mod:`secondorder.optim.first_order`);
+  user trains one network), so its own compute is its wall time. In a batch a fit
+  would be charged a share of the batch, less than it costs alone (L-BFGS cannot
+  batch), and the compiled first-order loop's fits are not bit for bit those alone at
+  every shape (:mod:`secondorder.optim.first_order`; LM's are). The compiled
+  first-order loop is compiled once and reused by the next inits and grid points;
   every arm runs with ``threads`` threads (TensorFlow's pools, pinned by the job, and
   BLAS through threadpoolctl); the cap ``cap_s`` is each fit's ``max_time`` (records
   past the cap are not scored);
@@ -298,10 +298,10 @@ def _train_grid_point(suite, cap, arm, problem, W0, arch, m, evaluate, task):
     """Yield ``(init indices, results, batch size, records)`` per training call of one
     grid point (``arm``, an :class:`~secondorder.optim.arms.Arm`): one call per init,
     each fit trained alone (a batch of one, the way a user trains one network) with the
-    cap as its ``max_time``, so every arm is timed the same way. (LM's fits are the
-    same bit for bit in a batch or alone; the compiled first-order loop compiles once
-    and reuses that compilation for the next inits and grid points, off the clock;
-    L-BFGS's compiled loss serves every init of a split.) Where the optimizer's entry
+    cap as its ``max_time``, so every arm is timed the same way. (The compiled
+    first-order loop compiles once and reuses that compilation for the next inits and
+    grid points, off the clock; L-BFGS's compiled loss serves every init of a split.)
+    Where the optimizer's entry
     has a memory model (LM's) and one fit would need more than ``lm_memory_gb``, the
     grid point yields ``memory_cap`` markers and no records. ``records``: the call's
     anytime records (``row`` indexes its inits), their work counted by the entry's

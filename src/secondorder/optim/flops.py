@@ -62,9 +62,10 @@ second solve (not in the suite); the early-stopping bookkeeping and every operat
 on fewer than ``n`` numbers per step. The counts are of the arithmetic, not of its
 speed: BLAS-3 products run near the machine's peak, small TensorFlow kernels far from
 it, so work and time disagree where the problem is small (measured with
-:func:`per_second` on a loaded 2-core CPU, moons and wine, every fit alone: at the
-small size LM ran 4-13x as many FLOPs per second as Adam, at the medium size 1-4x;
-L-BFGS, driven from the host, 3-4x fewer than Adam). The suite's ``time_s`` is what a
+:func:`per_second` in two runs on a loaded 2-core CPU, moons and wine, every fit
+alone, medians: at the small size LM ran 2-13x as many FLOPs per second as Adam, at
+the medium size 1-4x; L-BFGS, driven from the host, 3-4x fewer than Adam; mini-batch
+Adam, many small steps, 1-2x fewer). The suite's ``time_s`` is what a
 fit costs on the machine that ran it; its work is what it computes on any machine.
 """
 

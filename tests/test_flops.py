@@ -40,7 +40,8 @@ def test_first_order_and_lbfgs_by_hand():
     assert flops.minibatch_epoch(SOFTMAX, 4, 2, 3) == 3 * per_row + 12 * 17 + 2 * 55
     assert flops.minibatch_epoch(SOFTMAX, 4, 2, 2) == 4 * per_row + 2 * 12 * 17 + 2 * 55
     adam = work_counter(Arm({"optimizer": "adam", "inputs": "standardised",
-                             "learning_rate": 0.01, "epochs": 9, "patience": 9}), SOFTMAX, 4, 2)
+                             "learning_rate": 0.01, "epochs": 9, "patience": 9}),
+                        SOFTMAX, 4, 2)
     assert adam({"nit": np.array([0, 3])}).tolist() == [0, 3 * 782]
     # L-BFGS, memory 2: iterations 1..4 use 0, 1, 2, 2 pairs, (8 pairs + 1) n each
     assert flops.lbfgs_directions(17, 2, [4]).tolist() == [17 * (8 * 5 + 4)]

@@ -3,11 +3,11 @@
 A fit's work is counted in floating-point operations (FLOPs) from closed forms of
 what its optimizer computes per step (its registry entry's ``work``,
 :data:`secondorder.optim.arms.REGISTRY`, names the count here), and from the counters
-its progress reports carry (epochs; L-BFGS's iterations and loss-and-gradient evaluations; LM's
-iterations, residual and Jacobian evaluations). Counting passes over the training
-rows instead would leave out LM's linear algebra: per counted pass LM took 5-16x
-(moons) and 6-30x (wine) the wall time of Adam's (issue 24), nearly all of it in
-``J^T J`` and the solve.
+its progress reports carry (epochs; L-BFGS's iterations and loss-and-gradient
+evaluations; LM's iterations, residual and Jacobian evaluations). Counting passes over
+the training rows instead would leave out LM's linear algebra: per counted pass LM
+took 5-16x (moons) and 6-30x (wine) the wall time of Adam's (issue 24), nearly all of
+it in ``J^T J`` and the solve.
 
 Conventions (Golub & Van Loan, *Matrix Computations*, 4th ed., 1.1.15): a multiply-add
 is 2 FLOPs, every other arithmetic operation 1, an ``exp``, ``log``, ``sqrt`` or
@@ -65,8 +65,8 @@ it, so work and time disagree where the problem is small (measured with
 :func:`per_second` in two runs on a loaded 2-core CPU, moons and wine, every fit
 alone, medians: at the small size LM ran 2-13x as many FLOPs per second as Adam, at
 the medium size 1-4x; L-BFGS, driven from the host, 3-4x fewer than Adam; mini-batch
-Adam, many small steps, 1-2x fewer). The suite's ``time_s`` is what a
-fit costs on the machine that ran it; its work is what it computes on any machine.
+Adam, many small steps, 1-2x fewer). The suite's ``time_s`` is what a fit costs on
+the machine that ran it; its work is what it computes on any machine.
 """
 
 from __future__ import annotations

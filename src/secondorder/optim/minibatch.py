@@ -127,7 +127,8 @@ def train_batch(arm, problem: Problem, W0, arch: Architecture,
     ``patience``, ``chunk``, ``seed``, ``loss``, ``max_time``) from every row of
     ``W0`` ``(B, n_params)`` in the compiled first-order loop; one
     :class:`FitResult` per row, as
-    :func:`secondorder.optim.first_order.fit_first_order_batch` gives them (history, statuses, times, progress reports)."""
+    :func:`secondorder.optim.first_order.fit_first_order_batch` gives them (history,
+    statuses, times, progress reports)."""
     from secondorder.optim import first_order
 
     if arm["loss"] == "crossentropy" and arch.output != "softmax":

@@ -201,17 +201,38 @@ def train_batch(arm, problem: Problem, ws0, arch: Architecture,
     :class:`secondorder.optim.arms.Arm`, or :func:`check_settings`' result), on a
     problem and ``(B, n_params)`` initial weights already checked: the trainer of the
     optimizer registry."""
+    if arm["engine"] == "compiled":
+        return run_compiled(arm, problem, ws0, arch, progress)
+    _check_loss(arm, arch)
+    progress = progress or (lambda info: None)
+    return [_run_keras_fit(arm, w0, _float32_data(problem), arch, progress)
+            for w0 in np.asarray(ws0).astype(np.float32)]
+
+
+def run_compiled(arm, problem: Problem, ws0, arch: Architecture, progress=None, *,
+                 descent=None, seeds=None) -> list[FitResult]:
+    """The compiled engine on a checked arm, problem and ``(B, n_params)`` initial
+    weights (float32 from here on), each epoch's update made by ``descent``
+    (:class:`FullBatch` by default; :class:`secondorder.optim.minibatch.MiniBatches`),
+    ``seeds`` each row's seed of its random draws; every improvement is listed in the
+    reports when ``progress`` asks for them (its ``improvements`` attribute)."""
+    _check_loss(arm, arch)
+    return _run_compiled(arm, np.asarray(ws0).astype(np.float32), _float32_data(problem),
+                         arch, progress or (lambda info: None),
+                         record=bool(getattr(progress, "improvements", False)),
+                         descent=descent or FULL_BATCH, seeds=seeds)
+
+
+def _check_loss(arm, arch: Architecture) -> None:
     if arm["loss"] == "crossentropy" and arch.output != "softmax":
         raise ValueError(f"the cross-entropy loss needs softmax outputs; the {arch.name} "
                          "perceptron has linear ones (use loss 'ssq')")
-    ws0 = np.asarray(ws0).astype(np.float32)
-    data = [a.astype(np.float32) for a in
+
+
+def _float32_data(problem: Problem) -> list:
+    """Training and validation inputs and targets, float32 (the first-order loops')."""
+    return [a.astype(np.float32) for a in
             (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
-    progress = progress or (lambda info: None)
-    if arm["engine"] == "keras_fit":
-        return [_run_keras_fit(arm, w0, data, arch, progress) for w0 in ws0]
-    return _run_compiled(arm, ws0, data, arch, progress,
-                         record=bool(getattr(progress, "improvements", False)))
 
 
 def _outcome(arm, *, weights, train_loss, val_loss, time_s, stopped, best_epoch,

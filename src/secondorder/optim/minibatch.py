@@ -129,19 +129,11 @@ def train_batch(arm, problem: Problem, W0, arch: Architecture,
     :class:`FitResult` per row, as
     :func:`secondorder.optim.first_order.fit_first_order_batch` gives them (history,
     statuses, times, progress reports)."""
-    from secondorder.optim import first_order
+    from secondorder.optim.first_order import run_compiled
 
-    if arm["loss"] == "crossentropy" and arch.output != "softmax":
-        raise ValueError(f"the cross-entropy loss needs softmax outputs; the {arch.name} "
-                         "perceptron has linear ones (use loss 'ssq')")
-    W0 = np.asarray(W0).astype(np.float32)
-    data = [a.astype(np.float32) for a in
-            (problem.x_train, problem.y_train, problem.x_val, problem.y_val)]
     descent = MiniBatches(len(problem.x_train), int(arm["batch_size"]),
                           float(arm["learning_rate"]), float(arm["final_fraction"]),
                           int(arm["decay_epochs"]))
     engine = {**arm, "optimizer": "adam", "momentum": 0.0}  # Keras' Adam does the steps
-    return first_order._run_compiled(
-        engine, W0, data, arch, progress or (lambda info: None),
-        record=bool(getattr(progress, "improvements", False)), descent=descent,
-        seeds=[fit_seed(arm["seed"], w0) for w0 in W0])
+    return run_compiled(engine, problem, W0, arch, progress, descent=descent,
+                        seeds=[fit_seed(arm["seed"], w0) for w0 in W0])

@@ -696,6 +696,55 @@ def test_vanished_residuals_need_the_model_to_explain_them():
     assert not vanished(*arrays([260.0], [1e34], [0.5 * 260.0]))[0]
 
 
+def test_rounding_is_judged_against_each_residuals_own_terms():
+    """at_rounding: every |r_i| within 10 eps of sum_j |J_ij x_j|, whatever f(x0) was
+    and wherever r lies against the range of J; a residual made of small terms is
+    judged against them, and a stall far above the rounding of its terms is not
+    rounding even where f has fallen below eps^2 f(x0)."""
+    from secondorder.optim.lm.termination import at_rounding
+
+    eps = np.finfo(float).eps
+    # x^2 - 2 at the float nearest sqrt(2): one ulp of 2, f = 4 eps^2 f(x0 = 1)
+    x = np.array([np.sqrt(2.0)])
+    r = x ** 2 - 2.0
+    assert r[0] == 2 * eps and at_rounding(r, np.array([[2 * x[0]]]), x)
+    assert not at_rounding(r + 1e-13, np.array([[2 * x[0]]]), x)
+
+    def brown(x):  # MGH Brown badly scaled: terms of size 1e6 and 2e-6 side by side
+        return (np.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0]),
+                np.array([[1.0, 0.0], [0.0, 1.0], [x[1], x[0]]]))
+
+    exact, off = np.array([1e6, 2e-6]), np.array([1e6, 2e-6 + 1e-9])
+    assert at_rounding(*brown(exact), exact)
+    assert not at_rounding(*brown(off), off)  # 1e-9 is rounding beside 1e6, not 2e-6
+
+    def jennrich_sampson(x):
+        i = np.arange(1.0, 11.0)
+        return (2 + 2 * i - np.exp(i * x[0]) - np.exp(i * x[1]),
+                -np.stack([i * np.exp(i * x[0]), i * np.exp(i * x[1])], axis=1))
+
+    stall = np.array([-139.32450248, 0.33148528])  # MGH from 10 x0, Marquardt, D = I
+    r, jac = jennrich_sampson(stall)
+    f0 = np.sum(jennrich_sampson(np.array([3.0, 4.0]))[0] ** 2)
+    assert 259 < r @ r <= eps ** 2 * f0 and not at_rounding(r, jac, stall)
+    # a residual with no terms is rounding only at 0; rows of a batch are judged apart
+    assert at_rounding(np.zeros(1), np.zeros((1, 1)), np.ones(1))
+    assert not at_rounding(np.array([1e-300]), np.zeros((1, 1)), np.ones(1))
+    rows = at_rounding(np.array([[1e-17], [1e-13]]), np.ones((2, 1, 1)), np.ones((2, 1)))
+    np.testing.assert_array_equal(rows, [True, False])
+
+
+def test_zero_residual_at_rounding_ends_on_xtol_once_a_step_fails():
+    """x^2 - 2 from 1: the residual reaches one ulp of 2, where vanished does not hold
+    (f = 4 eps^2 f(x0)); the next step fails and xtol is confirmed (it used to end on
+    mu_max after a run of failed steps). A step that still lowers f is taken."""
+    result = least_squares(lambda x: x ** 2 - 2.0, [1.0])
+    eps = np.finfo(float).eps
+    assert result.status == Status.XTOL and abs(result.fun[0]) <= 2 * eps
+    accepted = result.history["accepted"]
+    assert accepted[1:-1].all() and not accepted[-1]
+
+
 def test_sample_space_loop_follows_the_parameter_space_loop():
     """More parameters than residuals (n = 30 > m = 12): the loop solving its steps in
     sample space takes the same iterates, up to rounding, as in parameter space, for

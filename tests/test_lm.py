@@ -333,6 +333,19 @@ def test_gauss_newton_step_is_the_minimum_norm_solution():
     assert predicted == pytest.approx(best, rel=1e-12)
 
 
+def test_gauss_newton_step_without_a_model_is_nan():
+    """Non-finite J D^-1 or r (an objective that overflowed) gives NaN, which passes no
+    test: numpy's SVD raises on NaN (LAPACK does not converge), the step must not."""
+    jac, r, d2 = np.eye(2), np.ones(2), np.ones(2)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.svd(np.full((2, 2), np.nan))
+    for args in ((np.full((2, 2), np.nan), r, d2), (np.diag([np.inf, 1.0]), r, d2),
+                 (jac, np.array([1.0, np.inf]), d2), (1e300 * jac, r, np.full(2, 1e-300))):
+        with np.errstate(over="ignore"):  # 1e300 / 1e-150
+            step, predicted = gauss_newton_step(*args)
+        assert np.isnan(step).all() and np.isnan(predicted)
+
+
 def test_loop_uses_fallback_on_singular_jtj():
     residuals = linear([[1.0, 1.0], [1.0, 1.0]], [1.0, 3.0])
     result = least_squares(residuals, [0.0, 0.0], mu0=1e-20, gtol=1e-12)
@@ -922,6 +935,33 @@ def test_bayesian_reestimates_are_mackays():
     assert alpha == pytest.approx(expected_gamma / (2 * x @ x))
     assert beta == pytest.approx((m - expected_gamma) / (2 * ssq))
     assert reestimate(gram(jac), ssq, x, 0.0, 1.0, m)[2] == 4.0
+
+
+@pytest.fixture(scope="module")
+def helical_valley():
+    from secondorder.problem import mgh
+    return mgh.PROBLEMS["helical_valley"]
+
+
+def test_loop_ends_with_a_status_where_the_objective_overflows(helical_valley,
+                                                               monkeypatch):
+    """MGH helical valley (zero residual) from 10 x0, Marquardt, D^2 = diag(J^T J),
+    Bayesian, with beta forced to inf once E_D < 1e-100 (MacKay's beta = (n - gamma) /
+    (2 E_D) overflows as E_D -> 0): F and its Gauss-Newton system are not finite, the
+    check (whose SVD raised LinAlgError inside the loop) confirms nothing, and the run
+    ends on max_iter."""
+    from secondorder.optim.lm import regularization
+
+    reestimate = regularization.reestimate
+
+    def unbounded(jtj, ssq, x, alpha, beta, m):
+        alpha, beta, gamma = reestimate(jtj, ssq, x, alpha, beta, m)
+        return alpha, np.inf if ssq < 1e-100 else beta, gamma
+
+    monkeypatch.setattr(regularization, "reestimate", unbounded)
+    result = least_squares(helical_valley.residuals, 10 * helical_valley.x0,
+                           scaling="jtj_diag", regularization="bayesian", max_iter=40)
+    assert result.status == Status.MAX_ITER and np.isinf(result.history["beta"][-1])
 
 
 def test_bayesian_regularisation_smooths_a_noisy_regression():

@@ -937,10 +937,34 @@ def test_bayesian_reestimates_are_mackays():
     assert reestimate(gram(jac), ssq, x, 0.0, 1.0, m)[2] == 4.0
 
 
+def test_bayesian_reestimates_keep_what_would_overflow():
+    """A vanishing E_D (a zero-residual problem) would make beta = (n - gamma) / (2 E_D)
+    infinite, a vanishing E_W alpha: the old estimate is kept, as for E_D = 0."""
+    from secondorder.optim.lm.regularization import reestimate
+
+    jac = np.eye(3)
+    alpha, beta, gamma = reestimate(gram(jac), 5e-315, np.array([1.0, 0.0, 0.0]), 1.0,
+                                    9e287, 3)
+    assert beta == 9e287 and alpha == gamma / 2 == 1.0
+    # gamma = 3 - 3 tr((I + 3 I)^-1) = 0.75, E_W = 1e-310
+    alpha, beta, gamma = reestimate(gram(jac), 1.0, np.array([1e-155, 0.0, 0.0]), 3.0, 1.0, 4)
+    assert alpha == 3.0 and gamma == 0.75 and beta == (4 - 0.75) / 2
+
+
 @pytest.fixture(scope="module")
 def helical_valley():
     from secondorder.problem import mgh
     return mgh.PROBLEMS["helical_valley"]
+
+
+def test_bayesian_zero_residual_run_converges(helical_valley):
+    """MGH helical valley (zero residual) from 10 x0, Marquardt, D^2 = diag(J^T J),
+    Bayesian: E_D -> 0 drove beta to inf and the Gauss-Newton check's SVD raised
+    LinAlgError inside the loop. The run now converges to the zero residual."""
+    result = least_squares(helical_valley.residuals, 10 * helical_valley.x0,
+                           scaling="jtj_diag", regularization="bayesian")
+    assert result.success and result.ssq <= 1e-20, (result.status, result.ssq)
+    assert np.isfinite(result.history["beta"]).all()
 
 
 def test_loop_ends_with_a_status_where_the_objective_overflows(helical_valley,

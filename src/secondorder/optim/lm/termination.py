@@ -121,7 +121,8 @@ def vanished(ssq, ssq0, gn_predicted):
 
 
 #: How many ``eps`` of the size of its terms a residual may be and still be rounding
-#: (:func:`at_rounding`).
+#: (:func:`at_rounding`): the rounding of ``x`` alone gives up to ``eps/2``, a sum of
+#: ``k`` terms adds up to ``k eps/2``; 10 leaves room for a few operations.
 ROUNDING = 10.0
 
 

@@ -333,6 +333,19 @@ def test_gauss_newton_step_is_the_minimum_norm_solution():
     assert predicted == pytest.approx(best, rel=1e-12)
 
 
+def test_gauss_newton_step_without_a_model_is_nan():
+    """Non-finite J D^-1 or r (an objective that overflowed) gives NaN, which passes no
+    test: numpy's SVD raises on NaN (LAPACK does not converge), the step must not."""
+    jac, r, d2 = np.eye(2), np.ones(2), np.ones(2)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.svd(np.full((2, 2), np.nan))
+    for args in ((np.full((2, 2), np.nan), r, d2), (np.diag([np.inf, 1.0]), r, d2),
+                 (jac, np.array([1.0, np.inf]), d2), (1e300 * jac, r, np.full(2, 1e-300))):
+        with np.errstate(over="ignore"):  # 1e300 / 1e-150
+            step, predicted = gauss_newton_step(*args)
+        assert np.isnan(step).all() and np.isnan(predicted)
+
+
 def test_loop_uses_fallback_on_singular_jtj():
     residuals = linear([[1.0, 1.0], [1.0, 1.0]], [1.0, 3.0])
     result = least_squares(residuals, [0.0, 0.0], mu0=1e-20, gtol=1e-12)
@@ -696,6 +709,55 @@ def test_vanished_residuals_need_the_model_to_explain_them():
     assert not vanished(*arrays([260.0], [1e34], [0.5 * 260.0]))[0]
 
 
+def test_rounding_is_judged_against_each_residuals_own_terms():
+    """at_rounding: every |r_i| within 10 eps of sum_j |J_ij x_j|, whatever f(x0) was
+    and wherever r lies against the range of J; a residual made of small terms is
+    judged against them, and a stall far above the rounding of its terms is not
+    rounding even where f has fallen below eps^2 f(x0)."""
+    from secondorder.optim.lm.termination import at_rounding
+
+    eps = np.finfo(float).eps
+    # x^2 - 2 at the float nearest sqrt(2): one ulp of 2, f = 4 eps^2 f(x0 = 1)
+    x = np.array([np.sqrt(2.0)])
+    r = x ** 2 - 2.0
+    assert r[0] == 2 * eps and at_rounding(r, np.array([[2 * x[0]]]), x)
+    assert not at_rounding(r + 1e-13, np.array([[2 * x[0]]]), x)
+
+    def brown(x):  # MGH Brown badly scaled: terms of size 1e6 and 2e-6 side by side
+        return (np.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0]),
+                np.array([[1.0, 0.0], [0.0, 1.0], [x[1], x[0]]]))
+
+    exact, off = np.array([1e6, 2e-6]), np.array([1e6, 2e-6 + 1e-9])
+    assert at_rounding(*brown(exact), exact)
+    assert not at_rounding(*brown(off), off)  # 1e-9 is rounding beside 1e6, not 2e-6
+
+    def jennrich_sampson(x):
+        i = np.arange(1.0, 11.0)
+        return (2 + 2 * i - np.exp(i * x[0]) - np.exp(i * x[1]),
+                -np.stack([i * np.exp(i * x[0]), i * np.exp(i * x[1])], axis=1))
+
+    stall = np.array([-139.32450248, 0.33148528])  # MGH from 10 x0, Marquardt, D = I
+    r, jac = jennrich_sampson(stall)
+    f0 = np.sum(jennrich_sampson(np.array([3.0, 4.0]))[0] ** 2)
+    assert 259 < r @ r <= eps ** 2 * f0 and not at_rounding(r, jac, stall)
+    # a residual with no terms is rounding only at 0; rows of a batch are judged apart
+    assert at_rounding(np.zeros(1), np.zeros((1, 1)), np.ones(1))
+    assert not at_rounding(np.array([1e-300]), np.zeros((1, 1)), np.ones(1))
+    rows = at_rounding(np.array([[1e-17], [1e-13]]), np.ones((2, 1, 1)), np.ones((2, 1)))
+    np.testing.assert_array_equal(rows, [True, False])
+
+
+def test_zero_residual_at_rounding_ends_on_xtol_once_a_step_fails():
+    """x^2 - 2 from 1: the residual reaches one ulp of 2, where vanished does not hold
+    (f = 4 eps^2 f(x0)); the next step fails and xtol is confirmed (it used to end on
+    mu_max after a run of failed steps). A step that still lowers f is taken."""
+    result = least_squares(lambda x: x ** 2 - 2.0, [1.0])
+    eps = np.finfo(float).eps
+    assert result.status == Status.XTOL and abs(result.fun[0]) <= 2 * eps
+    accepted = result.history["accepted"]
+    assert accepted[1:-1].all() and not accepted[-1]
+
+
 def test_sample_space_loop_follows_the_parameter_space_loop():
     """More parameters than residuals (n = 30 > m = 12): the loop solving its steps in
     sample space takes the same iterates, up to rounding, as in parameter space, for
@@ -873,6 +935,57 @@ def test_bayesian_reestimates_are_mackays():
     assert alpha == pytest.approx(expected_gamma / (2 * x @ x))
     assert beta == pytest.approx((m - expected_gamma) / (2 * ssq))
     assert reestimate(gram(jac), ssq, x, 0.0, 1.0, m)[2] == 4.0
+
+
+def test_bayesian_reestimates_keep_what_would_overflow():
+    """A vanishing E_D (a zero-residual problem) would make beta = (n - gamma) / (2 E_D)
+    infinite, a vanishing E_W alpha: the old estimate is kept, as for E_D = 0."""
+    from secondorder.optim.lm.regularization import reestimate
+
+    jac = np.eye(3)
+    alpha, beta, gamma = reestimate(gram(jac), 5e-315, np.array([1.0, 0.0, 0.0]), 1.0,
+                                    9e287, 3)
+    assert beta == 9e287 and alpha == gamma / 2 == 1.0
+    # gamma = 3 - 3 tr((I + 3 I)^-1) = 0.75, E_W = 1e-310
+    alpha, beta, gamma = reestimate(gram(jac), 1.0, np.array([1e-155, 0.0, 0.0]), 3.0, 1.0, 4)
+    assert alpha == 3.0 and gamma == 0.75 and beta == (4 - 0.75) / 2
+
+
+@pytest.fixture(scope="module")
+def helical_valley():
+    from secondorder.problem import mgh
+    return mgh.PROBLEMS["helical_valley"]
+
+
+def test_bayesian_zero_residual_run_converges(helical_valley):
+    """MGH helical valley (zero residual) from 10 x0, Marquardt, D^2 = diag(J^T J),
+    Bayesian: E_D -> 0 drove beta to inf and the Gauss-Newton check's SVD raised
+    LinAlgError inside the loop. The run now converges to the zero residual."""
+    result = least_squares(helical_valley.residuals, 10 * helical_valley.x0,
+                           scaling="jtj_diag", regularization="bayesian")
+    assert result.success and result.ssq <= 1e-20, (result.status, result.ssq)
+    assert np.isfinite(result.history["beta"]).all()
+
+
+def test_loop_ends_with_a_status_where_the_objective_overflows(helical_valley,
+                                                               monkeypatch):
+    """MGH helical valley (zero residual) from 10 x0, Marquardt, D^2 = diag(J^T J),
+    Bayesian, with beta forced to inf once E_D < 1e-100 (MacKay's beta = (n - gamma) /
+    (2 E_D) overflows as E_D -> 0): F and its Gauss-Newton system are not finite, the
+    check (whose SVD raised LinAlgError inside the loop) confirms nothing, and the run
+    ends on max_iter."""
+    from secondorder.optim.lm import regularization
+
+    reestimate = regularization.reestimate
+
+    def unbounded(jtj, ssq, x, alpha, beta, m):
+        alpha, beta, gamma = reestimate(jtj, ssq, x, alpha, beta, m)
+        return alpha, np.inf if ssq < 1e-100 else beta, gamma
+
+    monkeypatch.setattr(regularization, "reestimate", unbounded)
+    result = least_squares(helical_valley.residuals, 10 * helical_valley.x0,
+                           scaling="jtj_diag", regularization="bayesian", max_iter=40)
+    assert result.status == Status.MAX_ITER and np.isinf(result.history["beta"][-1])
 
 
 def test_bayesian_regularisation_smooths_a_noisy_regression():

@@ -47,8 +47,8 @@ from .objective import SumOfSquares
 from .providers import Provider
 from .result import LMResult, Status, make_result
 from .steps import DampedStep
-from .termination import (RUNNING, Criteria, confirmed, gradient_cosine, step_candidates,
-                          stop_status, vanished)
+from .termination import (RUNNING, Criteria, at_rounding, confirmed, gradient_cosine,
+                          step_candidates, stop_status, vanished)
 
 logger = logging.getLogger(__name__)
 
@@ -421,12 +421,13 @@ def judge(provider: Provider, settings: LMSettings, state: LMState, rows: np.nda
         rho=outcome.rho, step_norm=norm(scale_old * delta), x_norm=norm(scale_old * old.x))
     candidate = small_f | small_x
     checked = candidate & small_x
-    gn_step_norm, zero_residual = gauss_newton_check(provider, settings, state, rows, now,
-                                                     checked)
+    gn_step_norm, zero_residual, rounding = gauss_newton_check(provider, settings, state,
+                                                               rows, now, checked)
     cosine = gradient_cosine(now.colsq, now.grad, now.value)
     ftol, xtol = confirmed(criteria, small_f=small_f, small_x=checked, cosine=cosine,
                            gn_step_norm=gn_step_norm, x_norm=norm(np.sqrt(now.d2) * now.x),
-                           zero_residual=zero_residual)
+                           zero_residual=zero_residual, rounding=rounding,
+                           failed=~outcome.accepted)
     state.status[rows] = stop_status(criteria, ssq=now.ssq, cosine=cosine,
                                      mu=state.mu[rows], floor=outcome.floor,
                                      fails=state.fails[rows], ftol=ftol, xtol=xtol)
@@ -435,12 +436,14 @@ def judge(provider: Provider, settings: LMSettings, state: LMState, rows: np.nda
 
 def gauss_newton_check(provider: Provider, settings: LMSettings, state: LMState,
                        rows: np.ndarray, now: Point, checked):
-    """``(gn_step_norm, zero_residual)`` of the rows ``checked``: the scaled norm of the
-    undamped Gauss-Newton step of the objective's least-squares system at the new point
-    (:func:`.gauss_newton_step`, ``J`` evaluated again) and whether its residuals have
-    vanished (:func:`.vanished`); zero elsewhere."""
+    """``(gn_step_norm, zero_residual, rounding)`` of the rows ``checked``: the scaled
+    norm of the undamped Gauss-Newton step of the objective's least-squares system at
+    the new point (:func:`.gauss_newton_step`, ``J`` evaluated again), whether its
+    residuals have vanished (:func:`.vanished`) and whether they are at the rounding of
+    their terms (:func:`.at_rounding`); zero elsewhere."""
     gn_step_norm = np.zeros(len(rows))
     zero_residual = np.zeros(len(rows), bool)
+    rounding = np.zeros(len(rows), bool)
     for i in np.flatnonzero(checked):
         x, d2 = now.x[i], now.d2[i]
         jac, res = settings.objective.augmented(provider.jacobian(x), now.r[i], x,
@@ -448,7 +451,8 @@ def gauss_newton_check(provider: Provider, settings: LMSettings, state: LMState,
         step, gn_predicted = gauss_newton_step(jac, res, d2)
         gn_step_norm[i] = norm(np.sqrt(d2) * step)
         zero_residual[i] = vanished(now.value[i], state.ssq0[rows[i]], gn_predicted)
-    return gn_step_norm, zero_residual
+        rounding[i] = at_rounding(res, jac, x)
+    return gn_step_norm, zero_residual, rounding
 
 
 def lm_step(provider: Provider, settings: LMSettings, state: LMState,

@@ -204,9 +204,20 @@ def gauss_newton_step(jac, r, d2):
     ``predicted = ||r||^2 - ||r + J delta||^2 = ||U_k^T r||^2`` the largest reduction
     of the SSQ that the Gauss-Newton model promises from here. Both are exact
     functions of ``J`` and ``r`` (no normal equations).
+
+    Where ``J D^-1`` or ``r`` is not finite (an objective that overflowed) or the SVD
+    does not converge, there is no model: ``delta`` and ``predicted`` are NaN, which
+    pass no test (LAPACK's SVD does not converge on NaN, and numpy raises).
     """
     scale = np.sqrt(d2)
-    u, sigma, vt = np.linalg.svd(jac / scale, full_matrices=False)
+    scaled = jac / scale
+    nothing = np.full(jac.shape[1], np.nan), np.nan
+    if not (np.isfinite(scaled).all() and np.isfinite(r).all()):
+        return nothing
+    try:
+        u, sigma, vt = np.linalg.svd(scaled, full_matrices=False)
+    except np.linalg.LinAlgError:
+        return nothing
     kept = sigma > max(jac.shape) * EPS * sigma.max(initial=0.0)
     utr = np.where(kept, u.T @ r, 0.0)
     inv = np.where(kept, 1.0 / np.where(kept, sigma, 1.0), 0.0)

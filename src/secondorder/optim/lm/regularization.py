@@ -60,7 +60,11 @@ def reestimate(jtj, ssq, x, alpha, beta, m: int):
     """New ``(alpha, beta, gamma)`` of one run at its current point (``jtj`` the upper
     triangle of ``J^T J`` there, ``m`` residuals). ``gamma`` is kept in ``[0, m - 1]``
     so that ``beta`` stays positive when there are more parameters than residuals; a
-    zero ``E_W`` or ``E_D`` keeps the old ``alpha`` or ``beta``."""
+    zero ``E_W`` or ``E_D``, or one so small that the new ``alpha`` or ``beta``
+    overflows, keeps the old one. (On a zero-residual problem ``E_D -> 0`` and
+    ``beta = (m - gamma) / (2 E_D)`` grows without bound: MGH helical valley from
+    10 x0 reaches ``E_D ~ 5e-315`` and ``beta = inf``, which made ``F`` and its
+    Gauss-Newton system infinite or NaN.)"""
     n = len(x)
     if alpha == 0:  # every parameter effective (no matrix needed: J^T J may be singular)
         gamma = float(n)
@@ -71,9 +75,11 @@ def reestimate(jtj, ssq, x, alpha, beta, m: int):
         gamma = n - alpha * system.inverse_trace()
     gamma = min(max(gamma, 0.0), m - 1.0)
     e_w = float(x @ x)
-    new_alpha = gamma / (2.0 * e_w) if e_w > 0 else alpha
-    new_beta = (m - gamma) / (2.0 * ssq) if ssq > 0 else beta
-    return new_alpha, new_beta, gamma
+    with np.errstate(divide="ignore", over="ignore"):
+        new_alpha = gamma / (2.0 * e_w) if e_w > 0 else alpha
+        new_beta = (m - gamma) / (2.0 * ssq) if ssq > 0 else beta
+    return (new_alpha if np.isfinite(new_alpha) else alpha,
+            new_beta if np.isfinite(new_beta) else beta, gamma)
 
 
 class Bayesian(SumOfSquares):

@@ -30,9 +30,13 @@ after a good one; a ``mu`` rule does not. So here ``ftol`` and ``xtol`` are only
   (:func:`.gauss_newton_step`, an SVD of ``J D^-1`` at the point) passes the same
   test, ``||D delta_GN|| <= xtol ||D x||`` (the step was small because the model says
   there is nowhere to go, not because ``mu`` was large), and the point is first-order
-  stationary to ``sqrt(xtol)`` in the cosine sense or the residuals have vanished to
-  working precision (:func:`vanished`: a zero-residual solution, where the cosines need
-  not be small). A relative step test alone also holds where the iterates drift
+  stationary to ``sqrt(xtol)`` in the cosine sense, or the point is a zero-residual
+  solution, where the cosines need not be small: the residuals have vanished against
+  those at the start and the model accounts for them (:func:`vanished`), or every
+  residual is at the rounding of its own terms (:func:`at_rounding`) and the step
+  failed: steps there are a matter of rounding, which MINPACK's trust region shrinks
+  to ``xtol``; one that still lowers the SSQ is taken (it may reach an exact zero).
+  A relative step test alone also holds where the iterates drift
   off towards a minimum at infinity, or crawl with ``||x||`` large (we saw both on
   Moré-Garbow-Hillstrom problems from 100 x0).
 
@@ -109,18 +113,51 @@ def vanished(ssq, ssq0, gn_predicted):
     enough: from a start with huge residuals (MGH Jennrich-Sampson from 10 x0,
     ``f(x0) ~ 1e34``) it holds at a stationary-looking stall with ``f = 260``. A
     zero-residual run that stops short of this ends as ``max_iter`` or ``mu_max``,
-    never as a false success."""
+    never as a false success, unless its residuals reach the rounding of their terms
+    (:func:`at_rounding`): there they are rounding noise, which the linear model does
+    not account for when ``m > n``, and ``f(x0)`` may be as small as they are."""
     eps = np.finfo(np.float64).eps
     return (ssq <= eps ** 2 * ssq0) & (ssq - gn_predicted <= 1e-4 * ssq)
 
 
+#: How many ``eps`` of the size of its terms a residual may be and still be rounding
+#: (:func:`at_rounding`): the rounding of ``x`` alone gives up to ``eps/2``, a sum of
+#: ``k`` terms adds up to ``k eps/2``; 10 leaves room for a few operations.
+ROUNDING = 10.0
+
+
+def at_rounding(r, jac, x):
+    """Every residual at the rounding of the terms it is made of: ``|r_i| <= 10 eps
+    sum_j |J_ij x_j|`` (``r`` ``(..., m)``, ``J`` ``(..., m, n)``, ``x`` ``(..., n)``;
+    10 is :data:`ROUNDING`).
+
+    ``sum_j |J_ij x_j|`` is the size of the terms of ``r_i`` as rounding sees them: a
+    zero ``x*`` of ``r`` is not a floating-point vector, the nearest one is off by up to
+    ``eps/2 |x*_j|`` in each coordinate, which leaves ``r_i ~ sum_j J_ij (x_j - x*_j)``,
+    up to ``eps/2 sum_j |J_ij x_j|``; evaluating ``r_i`` adds an error of the same
+    order. So ``x^2 - 2`` ends one ulp of 2 from 0, ``f = 4 eps^2 f(x0)`` from
+    ``x0 = 1``, and on MGH Box 3-D, Gulf and Biggs EXP6 (``m > n``) the residuals end
+    as rounding noise, mostly outside the range of ``J``: :func:`vanished` holds for
+    neither. Each residual is judged against its own terms (MGH Brown badly scaled:
+    ``x_2 - 2e-6 = 1e-9`` is not rounding, though ``x_1 - 1e6 = 1e-9`` would be), and
+    against the point's terms, not the start's (MGH Jennrich-Sampson from 10 x0 stalls
+    at ``f = 260``, below ``eps^2 f(x0)``, with terms of size ~100). A residual with
+    no terms (``J_i = 0``) is rounding only at 0, one with infinite terms never.
+    """
+    terms = np.sum(np.abs(jac * x[..., None, :]), axis=-1)
+    eps = np.finfo(np.float64).eps
+    return np.all((np.abs(r) <= ROUNDING * eps * terms) & np.isfinite(terms), axis=-1)
+
+
 def confirmed(criteria: Criteria, *, small_f, small_x, cosine, gn_step_norm, x_norm,
-              zero_residual):
+              zero_residual, rounding, failed):
     """``(ftol, xtol)``: the step tests confirmed at the point (see the module text);
-    ``zero_residual`` is :func:`vanished` at the point."""
+    ``zero_residual`` is :func:`vanished` and ``rounding`` :func:`at_rounding` at the
+    point, ``failed`` says that the last trial step did not lower the objective."""
     ftol = small_f & (cosine <= criteria.ftol ** 0.5)
+    zero = zero_residual | (rounding & failed)
     xtol = (small_x & (gn_step_norm <= criteria.xtol * x_norm)
-            & ((cosine <= criteria.xtol ** 0.5) | zero_residual))
+            & ((cosine <= criteria.xtol ** 0.5) | zero))
     return ftol, xtol
 
 

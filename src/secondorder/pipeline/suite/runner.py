@@ -1,32 +1,18 @@
-"""The multi-dataset suite: does the article's closing claim hold beyond two spirals?
+"""One job of the suite: train its arms at their grid points from every initial weight
+draw on every split of one problem at one size, each fit alone under the cap, with an
+anytime record of every fit.
 
-The article ends by suggesting second-order methods as the default "with moderately
-sized data and moderately sized models". The suite tests that on several problems
-(:mod:`secondorder.problem.datasets`, your own CSV files included), model sizes (one
-or two sigmoid hidden layers, ``~10^2`` to ``~10^4`` weights) and fairly tuned
-first-order rivals, with a yardstick in a reader's units
-(:mod:`secondorder.pipeline.suite_metrics`).
+The same runner serves both phases (:data:`secondorder.pipeline.suite.scopes.PHASES`):
+the tuning trains every grid point from the tuning seeds, the evaluation the grid
+points the tuning selected (``points``) from the evaluation seeds
+(:func:`secondorder.pipeline.suite.scopes.seed_chain`). What a fit does, in either:
 
-Protocol (``config/suite.yaml``, checked by the ``suite`` section of the config schema):
-
-* scopes: ``full`` (the top-level settings, ``snakemake --cores all suite``) and the
-  named ``scopes`` (``slice``, in the default target; ``crossover``, ...), each with
-  its problems, sizes, inits, splits, cap and arms; a scope's jobs are one per
-  (problem, size, arm) (``jobs: arm``, for a cluster) or one per (problem, size)
-  training every arm in turn (``jobs: instance``: fewer, larger jobs where start-up
-  dominates); the timing rule is the same either way;
-* splits: a problem with fewer than ``single_split_rows`` rows is split ``splits``
-  times (split seeds ``split_seed, split_seed + 1, ..``), a larger one once; every
-  arm sees the same splits and the same initial weights (seeds ``first_seed + k``):
-  fits are paired by split and init;
-* every arm has a grid of exactly ``grid_points`` settings (learning rates; LM's
-  ``max_fail`` including none and ``mu0``; L-BFGS's memory) and trains each from the
-  same inits: the same tuning budget for every arm;
-* validation rows stop (each trainer's early stopping) and tune (the grid point);
-  test rows score; every fit keeps an anytime record of its best-so-far weights by
-  validation (:mod:`secondorder.pipeline.anytime`), at every epoch or iteration for
-  every arm, stamped with the time of the improvement itself, so every budget up to
-  the cap is scored post hoc from one run;
+* validation rows stop (each trainer's early stopping) and pick the weights a fit
+  returns (its best-so-far weights by validation loss); test rows only score;
+* every fit keeps an anytime record of its best-so-far weights
+  (:class:`secondorder.pipeline.anytime.AnytimeRecorder`), at every epoch or iteration
+  for every arm, stamped with the time and work of the improvement itself, so every
+  budget up to the cap is scored post hoc from one run;
 * time: a fit's own compute, the callbacks' and compilation excluded, one rule for
   every arm, and every fit is timed the same way: alone (a batch of one, the way a
   user trains one network), so its own compute is its wall time. In a batch a fit
@@ -37,12 +23,11 @@ Protocol (``config/suite.yaml``, checked by the ``suite`` section of the config 
   every arm runs with ``threads`` threads (TensorFlow's pools, pinned by the job, and
   BLAS through threadpoolctl); the cap ``cap_s`` is each fit's ``max_time`` (records
   past the cap are not scored);
+* work: floating-point operations of everything the arm computes
+  (:mod:`secondorder.optim.flops`, LM's ``J^T J`` and solve included);
 * a size at which one LM fit would need more than ``lm_memory_gb`` (``J``, ``J^T J``
   and the solve's copies) is not run: its fits are ``memory_cap`` rows, reported as
   *not run*, never as failures.
-
-:func:`summarise` then derives the tables of the verdict (see
-:mod:`secondorder.pipeline.suite_metrics`).
 """
 
 from __future__ import annotations
@@ -57,6 +42,7 @@ import pandas as pd
 
 from secondorder.optim import arms
 from secondorder.optim.arms import Arm
+from secondorder.pipeline.suite import scopes
 from secondorder.problem import datasets, model
 
 log = logging.getLogger(__name__)
@@ -64,9 +50,6 @@ log = logging.getLogger(__name__)
 #: A regression fit's record is kept when its validation or test error moved by more
 #: than this fraction (classification: any change of a misclassified row).
 REGRESSION_RECORD_RESOLUTION = 1e-3
-
-#: The keys a scope may set; the rest come from the top-level (full) settings.
-SCOPE_KEYS = ("problems", "sizes", "inits", "splits", "cap_s", "arms", "jobs")
 
 
 def architecture(info: dict, hidden) -> model.Architecture:
@@ -80,110 +63,6 @@ def architecture(info: dict, hidden) -> model.Architecture:
         int(info["n_inputs"]), int(hidden[0]), int(info["n_outputs"]),
         nhid2=int(hidden[1]) if len(hidden) == 2 else 0,
         output="softmax" if info["task"] == "classification" else "linear")
-
-
-def arm_applies(arm: dict, task: str) -> bool:
-    """Whether a suite arm runs on a problem of ``task`` (cross-entropy arms:
-    classification only)."""
-    return arm.get("task", "any") in ("any", task)
-
-
-def problem_task(suite: dict, name: str) -> str:
-    """The task of a suite problem (a CSV problem's from its config entry)."""
-    return datasets.task_of(name, suite.get("csv_problems"))
-
-
-def scopes(suite: dict) -> list[str]:
-    """Every scope's name: ``full`` and the named ``scopes``."""
-    return ["full", *suite.get("scopes", {})]
-
-
-def scope_settings(suite: dict, scope: str) -> dict:
-    """The settings of ``scope`` (:data:`SCOPE_KEYS`): the full suite's (its problems:
-    ``suite.problems`` and every CSV problem, :func:`datasets.suite_problems`), with a
-    named scope's own values on top."""
-    full = {"problems": datasets.suite_problems(suite), "sizes": list(suite["sizes"]),
-            "inits": suite["inits"], "splits": suite["splits"], "cap_s": suite["cap_s"],
-            "arms": list(suite["arms"]), "jobs": suite["jobs"]}
-    if scope == "full":
-        return full
-    named = suite.get("scopes", {})
-    if scope not in named:
-        raise ValueError(f"scope must be one of {scopes(suite)}, got {scope!r}")
-    return {**full, **named[scope]}
-
-
-def budgets(suite: dict, scope: str) -> list[float]:
-    """The budgets of the verdict map: ``budgets_s`` below the scope's cap, and the
-    cap."""
-    cap = float(scope_settings(suite, scope)["cap_s"])
-    return sorted({float(b) for b in suite["budgets_s"] if b < cap} | {cap})
-
-
-def comparisons(suite: dict) -> dict[str, list[str]]:
-    """The rivals of each comparison: the arms that are not second-order, grouped by
-    their ``comparison`` (``ssq``: the same loss as LM; ``crossentropy``: their own
-    comparison). The second-order arms (``second_order``) are in every one."""
-    out: dict[str, list[str]] = {}
-    for name, spec in suite["arms"].items():
-        if name not in suite["second_order"]:
-            out.setdefault(spec.get("comparison", "ssq"), []).append(name)
-    return out
-
-
-def jobs(suite: dict, scope: str) -> list[tuple[str, str, str]]:
-    """``(problem, size, part)`` of every job of ``scope``: ``part`` is an arm
-    (``jobs: arm``) or ``all`` (``jobs: instance``: every arm of the scope that
-    applies to the problem, in one job)."""
-    part = scope_settings(suite, scope)
-    out = []
-    for problem in part["problems"]:
-        task = problem_task(suite, problem)
-        names = [a for a in part["arms"] if arm_applies(suite["arms"][a], task)]
-        for size in part["sizes"]:
-            if part["jobs"] == "arm":
-                out += [(problem, size, arm) for arm in names]
-            else:
-                out.append((problem, size, "all"))
-    return out
-
-
-def job_arms(suite: dict, scope: str, problem: str, part: str) -> list[str]:
-    """The arms a job trains: ``part`` itself, or with ``all`` every arm of the scope
-    that applies to ``problem``."""
-    settings = scope_settings(suite, scope)
-    if part != "all":
-        if part not in settings["arms"]:
-            raise ValueError(f"arm {part!r} is not in scope {scope!r}: {settings['arms']}")
-        return [part]
-    task = problem_task(suite, problem)
-    return [a for a in settings["arms"] if arm_applies(suite["arms"][a], task)]
-
-
-def grid(suite: dict, arm_name: str) -> list[dict]:
-    """The arm's settings at each grid point: its ``base`` updated by each grid entry,
-    on standardised inputs. Every arm has ``suite["grid_points"]`` points (the config
-    check refuses others: the same tuning budget for every arm)."""
-    spec = suite["arms"][arm_name]
-    points = [{**spec["base"], **point, "inputs": "standardised"} for point in spec["grid"]]
-    if len(points) != suite["grid_points"]:
-        raise ValueError(f"suite arm {arm_name!r} has {len(points)} grid points; every arm "
-                         f"must have grid_points = {suite['grid_points']}")
-    return points
-
-
-def init_seeds(suite: dict, inits: int) -> list[int]:
-    """The seed chain: initial weights ``k`` come from ``first_seed + k``."""
-    return [suite["first_seed"] + k for k in range(inits)]
-
-
-def split_seeds(suite: dict, scope: str, n_rows: int) -> list[int]:
-    """The split seeds of a problem of ``n_rows`` rows: ``splits`` of them
-    (``split_seed, split_seed + 1, ..``) when it has fewer than ``single_split_rows``
-    rows, else ``split_seed`` alone."""
-    count = (scope_settings(suite, scope)["splits"]
-             if n_rows < suite["single_split_rows"] else 1)
-    return [suite["split_seed"] + j for j in range(count)]
 
 
 def residual_columns(problem, arch: model.Architecture) -> int:
@@ -214,8 +93,8 @@ def predict(weights, x, arch) -> np.ndarray:
 
 def scorer(problem, arch: model.Architecture, task: str):
     """``w -> (validation error, test error)`` of one weight vector
-    (:func:`secondorder.pipeline.suite_metrics.error`)."""
-    from secondorder.pipeline.suite_metrics import error
+    (:func:`secondorder.pipeline.suite.metrics.error`)."""
+    from secondorder.pipeline.suite.metrics import error
 
     def evaluate(w):
         return (error(task, problem.y_val, predict(w, problem.x_val, arch)),
@@ -224,28 +103,38 @@ def scorer(problem, arch: model.Architecture, task: str):
     return evaluate
 
 
-def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
+def run_job(suite: dict, *, scope: str, phase: str, problem_name: str, size: str,
+            part: str, points: dict | None = None,
             progress=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Train the arms of one job (:func:`job_arms`) at every grid point from every
-    init on every split of ``problem_name`` at ``size``. Returns the fits (one row per
-    fit: status, times, work, errors at the cap, see :func:`_fit_row`), their anytime
-    records (:class:`secondorder.pipeline.anytime.AnytimeRecorder`, with the fit's
-    keys) and the job's record (the problem, its splits, architecture, seeds, grids,
-    cap and threads)."""
+    """Train the arms of one job (:func:`~secondorder.pipeline.suite.scopes.job_arms`) of
+    ``phase`` on every split of ``problem_name`` at ``size`` from every initial weight
+    draw of the phase (:func:`~secondorder.pipeline.suite.scopes.split_seeds`,
+    :func:`~secondorder.pipeline.suite.scopes.init_seeds`), at the grid points
+    ``points`` (``{arm: [grid point, ..]}``, the evaluation's: the selected ones; None:
+    every grid point, the tuning's; an arm with no point listed, where the tuning ran
+    none of its fits for lack of memory, trains its first, which is not run either).
+
+    Returns the fits (one row per fit: status, times, work, errors at the cap, see
+    :func:`_fit_row`), their anytime records
+    (:class:`secondorder.pipeline.anytime.AnytimeRecorder`, with the fit's keys) and the
+    job's record (the problem, its splits, architecture, seeds, grids and the points
+    trained, cap and threads)."""
     from threadpoolctl import threadpool_limits
 
     from secondorder.progress import format_progress
 
     say = progress or log.info
-    settings = scope_settings(suite, scope)
-    names = job_arms(suite, scope, problem_name, part)
-    seeds = init_seeds(suite, settings["inits"])
+    settings = scopes.scope_settings(suite, scope)
+    names = scopes.job_arms(suite, scope, problem_name, part)
+    seeds = scopes.init_seeds(suite, scope, phase)
+    trained = {a: (list(range(suite["grid_points"])) if points is None
+                   else list(points.get(a) or [0])) for a in names}
     cap = float(settings["cap_s"])
     csv = suite.get("csv_problems")
     _, first = datasets.load_problem(problem_name, split_seed=suite["split_seed"],
                                      data_seed=suite["data_seed"], csv_problems=csv)
-    splits = split_seeds(suite, scope, first["n"])
-    total = len(splits) * len(names) * suite["grid_points"] * len(seeds)
+    splits = scopes.split_seeds(suite, scope, phase, first["n"])
+    total = len(splits) * sum(map(len, trained.values())) * len(seeds)
     fits, records, split_records = [], [], {}
     started = time.perf_counter()
     with threadpool_limits(limits=int(suite["threads"])):
@@ -260,14 +149,16 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
             m = n_residuals(problem, arch)
             evaluate = scorer(problem, arch, info["task"])
             for arm_name in names:
-                for g, point in enumerate(grid(suite, arm_name)):
+                settings_ = scopes.grid(suite, arm_name)
+                for g in trained[arm_name]:
+                    point = settings_[g]
                     arm = Arm(point)  # the config's words, checked here once
                     key = {"problem": problem_name, "size": size, "arm": arm_name,
                            "grid_point": g, "split": split}
-                    base = {**key, "family": info["family"], "task": info["task"],
-                            "architecture": arch.name, "n_params": arch.n_params,
-                            "n_residuals": m, "n_val": len(problem.validation),
-                            "n_test": len(problem.test),
+                    base = {**key, "phase": phase, "family": info["family"],
+                            "task": info["task"], "architecture": arch.name,
+                            "n_params": arch.n_params, "n_residuals": m,
+                            "n_val": len(problem.validation), "n_test": len(problem.test),
                             "comparison": suite["arms"][arm_name].get("comparison", "ssq"),
                             "settings": json.dumps(point, sort_keys=True)}
                     for rows, results, batch, table in _train_grid_point(
@@ -279,16 +170,16 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
                             if own is not None:
                                 records.append(own.drop(columns="row")
                                                .assign(**key, init=k))
-                    say(f"{problem_name}/{size}/{arm_name} split {split}, grid point "
-                        f"{g + 1}/{len(grid(suite, arm_name))}: " + format_progress(
-                            len(fits), total, time.perf_counter() - started, "fits"))
+                    say(f"{phase} {problem_name}/{size}/{arm_name} split {split}, grid point "
+                        f"{g}: " + format_progress(len(fits), total,
+                                                   time.perf_counter() - started, "fits"))
     columns = ["problem", "size", "arm", "grid_point", "split", "init", "time_s", "work",
                "val_error", "test_error", "final"]
     record = {**{k: v for k, v in first.items() if k not in ("rows", "sizes", "split_seed")},
               "splits": split_records, "size": size, "architecture": arch.name,
               "n_params": arch.n_params, "n_residuals": m, "arms": names, "scope": scope,
-              "seeds": seeds, "cap_s": cap, "threads": int(suite["threads"]),
-              "grids": {a: grid(suite, a) for a in names}}
+              "phase": phase, "seeds": seeds, "cap_s": cap, "threads": int(suite["threads"]),
+              "grids": {a: scopes.grid(suite, a) for a in names}, "points": trained}
     table = (pd.concat(records, ignore_index=True)[columns] if records
              else pd.DataFrame(columns=columns))
     return pd.DataFrame(fits), table, record
@@ -339,7 +230,7 @@ def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
     compute over the whole run, the callbacks' excluded), ``work`` (floating-point
     operations, :mod:`secondorder.optim.flops`), ``batch_wall_s`` (its batch's),
     ``ms_per_iteration`` (own compute per iteration), the validation and test errors
-    in force at the cap (:func:`secondorder.pipeline.suite_metrics.at_budget`),
+    in force at the cap (:func:`secondorder.pipeline.suite.metrics.at_budget`),
     ``past_cap`` (it ran beyond the cap: later records not scored) and the job's peak
     memory."""
     row = {"init": k, "seed": seed, "batch_size": batch_size, "peak_rss_mb": peak_rss_mb()}
@@ -359,200 +250,3 @@ def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
             "val_error": float(in_force["val_error"]),
             "test_error": float(in_force["test_error"]),
             "past_cap": bool(final["time_s"] > cap)}
-
-
-# --- the whole suite --------------------------------------------------------------------
-
-#: Ratios of the performance profiles' tau axis (1 to 1000).
-TAUS = np.unique(np.concatenate([[1.0], np.geomspace(1, 1e3, 61)]))
-
-
-def _instances_run(fits: pd.DataFrame, arms: list[str],
-                   rivals: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (problem, size) instances of a comparison: those where every arm of
-    ``arms`` has fits and none was memory-capped, and those not run (an arm
-    memory-capped or missing, with the arms not run there). Instances without a fit of
-    any of ``rivals`` are not the comparison's (the cross-entropy arms do not apply to
-    regression)."""
-    ran = fits[fits["arm"].isin(arms)]
-    per = ran.groupby(["problem", "size"]).apply(
-        lambda g: pd.Series({
-            "arms": set(g["arm"]),
-            "not_run": sorted(set(g.loc[g["status"] == "memory_cap", "arm"])
-                              | (set(arms) - set(g["arm"])))}),
-        include_groups=False).reset_index()
-    per = per[per["arms"].apply(lambda a: bool(a & set(rivals)))]
-    complete = per["not_run"].str.len() == 0
-    return per.loc[complete, ["problem", "size"]], per.loc[~complete]
-
-
-def summarise(fits: pd.DataFrame, records: pd.DataFrame, *, suite: dict,
-              scope: str) -> dict:
-    """Every table of the suite (:mod:`secondorder.pipeline.suite_metrics`) from all
-    its fits and their anytime records, records past the cap cut:
-
-    ``selected`` (each arm's grid point tuned at each budget), and per comparison
-    (:func:`comparisons`: the second-order arms against one group of rivals, on the
-    instances every arm of the comparison ran): ``targets`` (reference and target per
-    problem, size, split and tolerance), ``hits`` (first hits of the fits at the
-    grid points tuned at the cap), ``success`` (rates at the cap with Wilson
-    intervals), ``profiles`` (data and performance profiles against time and work,
-    long format), ``verdict`` (per family, size, budget and tolerance),
-    ``verdict_instances`` (per problem and size), ``verdict_changes`` (where the
-    answer changes with the budget); ``not_run`` (memory-capped instances) and
-    ``lm_cost`` (LM's own compute per iteration by size)."""
-    from secondorder.pipeline import suite_metrics as sm
-
-    cap = float(scope_settings(suite, scope)["cap_s"])
-    points = budgets(suite, scope)
-    boot = suite["bootstrap"]
-    records = records[np.asarray(records["time_s"], dtype=float) <= cap]
-    meta = fits[["problem", "split", "task", "family", "n_test"]].drop_duplicates(
-        ["problem", "split"])
-    at = {b: sm.at_budget(records, b) for b in points}
-    selected = {b: sm.select_grid_point(at[b]) for b in points}
-    out = {key: [] for key in ("targets", "hits", "success", "profiles", "verdict",
-                               "verdict_instances")}
-    second = [a for a in suite["second_order"] if a in set(fits["arm"])]
-    not_run = []
-    for comparison, rivals in comparisons(suite).items():
-        rivals = [a for a in rivals if a in set(fits["arm"])]
-        arms = second + rivals
-        if not second or not rivals:
-            continue
-        instances, missing = _instances_run(fits, arms, rivals)
-        not_run += [{"comparison": comparison, "problem": r.problem, "size": r.size,
-                     "not_run": ", ".join(r.not_run)} for r in missing.itertuples()]
-        if instances.empty:
-            continue
-        mine = records[records["arm"].isin(arms)].merge(instances, on=["problem", "size"])
-        at_cap = sm.chosen(at[cap].merge(instances, on=["problem", "size"]),
-                           selected[cap])
-        at_cap = at_cap[at_cap["arm"].isin(arms)]
-        refs = sm.reference(at_cap).merge(meta, on=["problem", "split"])
-        tg = sm.targets(refs, suite["tolerances"])
-        hits_all = sm.first_hits(mine, tg).merge(meta[["problem", "family"]]
-                                                 .drop_duplicates(), on="problem")
-        hits_cap = sm.chosen(hits_all, selected[cap])
-        out["targets"].append(tg.assign(comparison=comparison))
-        out["hits"].append(hits_cap.assign(comparison=comparison))
-        out["success"].append(sm.success_rates(hits_cap, by=("tolerance", "arm"))
-                              .assign(comparison=comparison))
-        for tolerance, part in hits_cap.groupby("tolerance", sort=False):
-            out["profiles"] += _profiles(part, cap, comparison, tolerance)
-        solved = pd.concat([sm.chosen(hits_all, selected[b]).assign(
-            budget_s=b, solved=lambda t, b=b: t["hit_time_s"] <= b) for b in points],
-            ignore_index=True)
-        for so in second:
-            for name, by in (("verdict", ("family", "size")),
-                             ("verdict_instances", ("problem", "size"))):
-                out[name].append(sm.verdict_map(
-                    solved, second_order=so, rivals=rivals, by=by,
-                    resamples=boot["resamples"], seed=boot["seed"], level=boot["level"])
-                    .assign(comparison=comparison))
-    tables = {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame())
-              for k, v in out.items()}
-    tables["verdict_changes"] = (sm.verdict_changes(tables["verdict"]) if len(tables["verdict"])
-                                 else pd.DataFrame())
-    tables["selected"] = pd.concat([t.assign(budget_s=b) for b, t in selected.items()],
-                                   ignore_index=True)
-    tables["not_run"] = pd.DataFrame(not_run, columns=["comparison", "problem", "size",
-                                                       "not_run"])
-    tables["lm_cost"] = _lm_cost(fits, second[0] if second else "lm")
-    return tables
-
-
-def _profiles(hits: pd.DataFrame, cap: float, comparison: str, tolerance: str) -> list:
-    """Data and performance profiles against time and work of one comparison and
-    tolerance, as long tables (``comparison, tolerance, profile, measure, x, arm,
-    value``)."""
-    from secondorder.pipeline import suite_metrics as sm
-
-    work = hits["hit_work"].replace(np.inf, np.nan)
-    top = max(float(work.max()) if work.notna().any() else 1.0, 1.0)
-    axes = {"time_s": np.geomspace(cap / 1e3, cap, 61),
-            "work": np.geomspace(max(top / 1e6, 1.0), max(top, 10.0), 61)}
-    parts = []
-    for measure, grid_ in axes.items():
-        for kind, table in (
-                ("data", sm.data_profile(hits, grid_, measure)),
-                ("performance", sm.performance_profile(sm.performance_times(hits, measure),
-                                                       TAUS))):
-            long = table.reset_index().melt(id_vars=table.index.name, var_name="arm",
-                                            value_name="value")
-            parts.append(long.rename(columns={table.index.name: "x"}).assign(
-                comparison=comparison, tolerance=tolerance, profile=kind, measure=measure))
-    return parts
-
-
-def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
-    """LM's own compute per iteration (median over its fits), weights, residuals, the
-    job's peak memory and whether it was memory-capped, per (problem, size)."""
-    lm = fits[fits["arm"] == lm_arm]
-    return (lm.groupby(["problem", "size"], as_index=False)
-            .agg(n_params=("n_params", "first"), n_residuals=("n_residuals", "first"),
-                 ms_per_iteration=("ms_per_iteration", "median"),
-                 peak_rss_mb=("peak_rss_mb", "max"),
-                 memory_cap=("status", lambda s: bool((s == "memory_cap").any()))))
-
-
-#: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.
-TABLES = ("selected", "targets", "hits", "success", "profiles", "verdict",
-          "verdict_instances", "verdict_changes", "not_run", "lm_cost")
-
-
-def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dict:
-    """All fits and records of a scope in ``out.fits`` and ``out.records``, the tables
-    of :func:`summarise` in ``out.tables`` (:data:`TABLES`, in that order), the figures
-    (profiles, verdict map, LM's cost) and ``out.summary`` (JSON: the settings, counts,
-    statuses, what was not run, success at the cap and the verdict counts)."""
-    from pathlib import Path
-
-    from secondorder import io
-    from secondorder.pipeline import plots
-
-    fits = pd.concat([io.read_csv(p) for p in fit_csvs], ignore_index=True)
-    records = pd.concat([io.read_csv(p) for p in record_csvs], ignore_index=True)
-    io.write_csv(out.fits, fits)
-    io.write_csv(out.records, records)
-    tables = summarise(fits, records, suite=suite, scope=scope)
-    for name, path in zip(TABLES, out.tables):
-        io.write_csv(path, tables[name])
-    folder = Path(out.profiles_png).parent
-    plots.save(plots.suite_profiles(tables["profiles"]), folder, "fig_suite_profiles")
-    plots.save(plots.suite_verdict_map(tables["verdict"]), folder, "fig_suite_verdict")
-    plots.save(plots.suite_lm_cost(tables["lm_cost"]), folder, "fig_suite_lm_cost")
-    settings = scope_settings(suite, scope)
-    verdict = tables["verdict"]
-    summary = {
-        "scope": scope,
-        "settings": {**{k: suite[k] for k in ("grid_points", "lm_memory_gb", "first_seed",
-                                              "split_seed", "single_split_rows",
-                                              "tolerances", "bootstrap", "threads",
-                                              "second_order")},
-                     **{k: settings[k] for k in ("inits", "splits", "cap_s", "jobs")},
-                     "budgets_s": budgets(suite, scope)},
-        "comparisons": ({} if tables["success"].empty else  # those judged, with their arms
-                        {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
-                         for c, g in tables["success"].groupby("comparison")["arm"]}),
-        "record_every": {a: Arm(grid(suite, a)[0]).record_every
-                         for a in sorted(fits["arm"].unique())},
-        "fits": int(len(fits)), "records": int(len(records)),
-        "problems": sorted(fits["problem"].unique()), "sizes": sorted(fits["size"].unique()),
-        "arms": sorted(fits["arm"].unique()),
-        "splits": {p: sorted(map(int, g.unique()))
-                   for p, g in fits.groupby("problem")["split"]},
-        "statuses": fits["status"].value_counts().to_dict(),
-        "not_run": tables["not_run"].to_dict(orient="records"),
-        "fit_time_s": float(np.nansum(fits["time_s"])),
-        "past_cap": int(fits["past_cap"].sum()),
-        "success": tables["success"].to_dict(orient="records"),
-        "verdict_counts": ({} if verdict.empty else
-                           verdict.groupby(["comparison", "tolerance", "budget_s"])["verdict"]
-                           .value_counts().unstack(fill_value=0).reset_index()
-                           .to_dict(orient="records")),
-    }
-    io.write_json(out.summary, summary)
-    log.info("suite %s: %d fits, %d records; success at the cap:\n%s", scope, len(fits),
-             len(records), tables["success"].to_string(index=False))
-    return summary

@@ -30,6 +30,7 @@ localrules:
     evaluate,
     summary,
     audit,
+    portable_hashes,
     suite,
 
 

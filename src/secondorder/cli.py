@@ -2,6 +2,10 @@
 
     secondorder --version                     the package version
     secondorder audit verify [results-dir]    check every artifact against the manifest
+    secondorder audit compare [results-dir] [--reference FILE]
+                                              each portable artifact identical to the
+                                              published reference, different or missing
+    secondorder audit reference [results-dir] a reference from a run (JSON on stdout)
     secondorder config-doc                    config/README.md, from the config schema
     secondorder pins                          requirements/pins.txt, from this environment
 """
@@ -23,6 +27,8 @@ def version() -> str:
 
 
 def main(argv=None) -> int:
+    from secondorder.portable import REFERENCES
+
     parser = argparse.ArgumentParser(prog="secondorder", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"secondorder {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +38,20 @@ def main(argv=None) -> int:
         "verify", help="recompute every hash; exit 1 naming each missing, changed or stale file")
     verify.add_argument("results_dir", nargs="?", default="results",
                         help="the pipeline's results directory (default: results)")
+    compare = audit_commands.add_parser(
+        "compare", help="portable hashes against a published reference; exit 1 naming each "
+        "artifact that differs or is missing")
+    compare.add_argument("results_dir", nargs="?", default="results",
+                         help="the pipeline's results directory (default: results)")
+    compare.add_argument("--reference", default=REFERENCES["default"],
+                         help="the reference (default: %(default)s, the default config's "
+                         f"run; the test config's: {REFERENCES['test']})")
+    reference = audit_commands.add_parser(
+        "reference", help="print a reference (the portable hashes of a run and what it was "
+        "made with) as JSON: secondorder audit reference results > "
+        f"{REFERENCES['default']}")
+    reference.add_argument("results_dir", nargs="?", default="results",
+                           help="the pipeline's results directory (default: results)")
     commands.add_parser(
         "config-doc", help="print every config key with its default and meaning (Markdown; "
         "secondorder config-doc > config/README.md)")
@@ -48,6 +68,18 @@ def main(argv=None) -> int:
         from secondorder.pins import render
 
         sys.stdout.write(render())
+        return 0
+    if args.audit_command == "compare":
+        from secondorder.portable import main_compare
+
+        return main_compare(args.results_dir, args.reference)
+    if args.audit_command == "reference":
+        import json
+
+        from secondorder.portable import reference as make_reference
+
+        sys.stdout.write(json.dumps(make_reference(args.results_dir), indent=2,
+                                    sort_keys=True) + "\n")
         return 0
     from secondorder import audit as audit_module
 

@@ -16,8 +16,6 @@ rule portable_hashes:
         "benchmarks/portable_hashes.tsv"
     conda:
         SOFTWARE_ENV
-    params:
-        reference=(numerics_reference() or [None])[0],
     script:
         "../scripts/portable_hashes.py"
 

@@ -1,8 +1,9 @@
 """What a run promises to compute bit for bit on every machine, and the portable hash that
 checks it against a published reference.
 
-**The promise.** On any x86-64 Linux machine whose CPU has AVX2 and FMA, with the pinned
-versions (``requirements/pins.txt``) and the portable numerics on (the default,
+**The promise.** On any x86-64 Linux machine whose CPU has AVX2 and FMA, computing on
+that CPU (a GPU is outside the promise), with the pinned versions
+(``requirements/pins.txt``) and the portable numerics on (the default,
 :mod:`secondorder.numerics`), a run of a given config gives every *portable artifact* the
 same portable hash as the published reference of that config
 (``reference/portable-hashes/<config>.json``, :data:`REFERENCES`):
@@ -188,11 +189,14 @@ IDENTICAL, DIFFERENT, MISSING = "identical", "different", "missing"
 
 def settings_differ(run: dict, ref: dict) -> list[str]:
     """The ways the run's code paths differ from the reference's (its BLAS kernels, the
-    numerics mode, held settings, pins): where these differ, differences are expected."""
+    numerics mode, the machine's BLAS settings, pins, and the reasons its jobs gave for
+    not being portable: another glibc, a canary with other bits): where these differ,
+    differences are expected."""
     out = []
     labels = {"openblas": "OpenBLAS kernels", "mode": "numerics mode",
               "blas_settings": "the machine's own BLAS settings",
-              "pins_sha256": "pins (sha256)", "numpy_exp": "numpy's exp target"}
+              "pins_sha256": "pins (sha256)", "numpy_exp": "numpy's exp target",
+              "not_portable_because": "why jobs said they are not portable"}
     for key, label in labels.items():
         if run.get(key) != ref.get(key):
             out.append(f"{label}: this run {run.get(key)!r}, the reference "

@@ -8,7 +8,7 @@ libraries pick their code by CPU when they load:
 * **numpy** dispatches each ufunc to the best SIMD target the CPU has. Its float64
   ``exp`` and ``log`` on AVX-512 (target ``X86_V4``) are its own vector versions, which
   differ from glibc's, called on AVX2 CPUs (``X86_V3``), in the last bit on ~4.6% of
-  inputs (``log``: ~0.02%; measured here on 20,000 inputs).
+  inputs (``log``: ~0.015%; measured here on 20,000 inputs).
 * **OpenBLAS** (numpy and scipy each bundle one) picks a kernel family by CPU
   (``Haswell``, ``SkylakeX``, ``Zen``...); their sums of many terms (``J^T J``) differ in
   the last bit, and the SkylakeX kernels also changed with the thread count.
@@ -46,6 +46,21 @@ was asked, since numpy ignores a misspelt variable or value without a word
   exported by TensorFlow's libraries) and XLA's compiled ``exp`` (its non-FMA code
   gives other bits; XLA compiles the same bits for AVX2 and AVX-512, so the cap itself
   cannot be seen, only that the bits are the AVX2 ones).
+
+**Measured** on the reference machine (AMD EPYC, Zen 4 with AVX-512, glibc 2.36, the
+pins; 2 cores shared with other work): both bundled OpenBLAS copies honour
+``OPENBLAS_CORETYPE`` itself (threadpoolctl reports the kernel; a prefixed
+``SCIPY_OPENBLAS_CORETYPE`` is ignored). The article's ``lm_fd`` on the default config
+ends after scipy ``nfev`` 48,162 (48,419 residual evaluations in all) without the caps
+and after 43,679 (43,936) with them, on one weight vector with the caps under every
+emulation tried: numpy's AVX-512 targets capped by this module or disabled in the
+environment (an AVX2 CPU), one or two threads per job (OpenBLAS and TensorFlow); 43,679
+is the AVX2 EPYC's count in issue 25. Its Keras Adam (float32, XLA) changed with
+``ONEDNN_MAX_CPU_ISA=AVX2`` (1224 epochs to 1223), not with ``--xla_cpu_max_isa=AVX2``
+or ``TF_ENABLE_ONEDNN_OPTS=0`` alone. On the tiny config, 48 of its 56 portable
+artifacts changed with the caps (every fit and score; the data, the init and
+``rounding.csv`` did not), and with ``numerics: {portable: false}`` all 56 equal the
+run without this module, so the check itself changes no number.
 
 A setting the workflow requested that is not in effect, or a held value that defeats
 one, fails the job with a message naming the variable. A machine's own BLAS settings
@@ -418,7 +433,8 @@ def malloc_settings() -> dict:
 
 def tensorflow_canaries() -> dict:
     """TensorFlow's side (call only where TensorFlow is imported anyway): its thread
-    pools, and the sha256 of two compiled computations on fixed inputs: ``tf_sgemm``,
+    pools, whether it sees a GPU (the jobs then compute there, outside the promise), and
+    the sha256 of two computations compiled for the CPU on fixed inputs: ``tf_sgemm``,
     a float32 ``A^T B`` (400 x 26 by 400 x 2, the article's gradient shape), which
     oneDNN's AVX-512 sgemm kernels sum in another order than its AVX2 ones; ``xla_exp``,
     XLA's float32 and float64 ``exp``, which XLA computes differently without FMA."""
@@ -433,14 +449,17 @@ def tensorflow_canaries() -> dict:
     sgemm = tf.function(lambda a, b: tf.matmul(a, b, transpose_a=True), jit_compile=True)
     exp = tf.function(lambda v: (tf.exp(tf.cast(v, tf.float32)), tf.exp(v)),
                       jit_compile=True)
-    e32, e64 = exp(tf.constant(x))
+    with tf.device("/CPU:0"):
+        e32, e64 = exp(tf.constant(x))
+        product = sgemm(a, b)
 
     def digest(*arrays):
         return hashlib.sha256(b"".join(np.asarray(t).tobytes() for t in arrays)).hexdigest()
 
     return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "tf_sgemm": digest(sgemm(a, b)), "xla_exp": digest(e32, e64)}
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+            "tf_sgemm": digest(product), "xla_exp": digest(e32, e64)}
 
 
 def canary_digests(tensorflow: bool = True) -> dict:
@@ -580,6 +599,8 @@ def judge(plan: dict | None, environ, found: dict, *, threads: int | None = None
         elif tf_side["tf_sgemm"] != REFERENCE_DIGESTS["tf_sgemm"]:
             caveats.append("TensorFlow's float32 product (oneDNN sgemm) gives other bits "
                            "than the reference's: this CPU's kernels or another oneDNN")
+        if tf_side.get("gpus"):
+            caveats.append("TensorFlow computes on a GPU here: the promise covers CPUs")
         if tf_side["xla_exp"] != REFERENCE_DIGESTS["xla_exp"]:
             caveats.append("XLA's compiled exp gives other bits than the reference's "
                            "(XLA without FMA, or another XLA)")

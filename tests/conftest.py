@@ -90,8 +90,9 @@ def emulated_run(tmp_path_factory):
     """The tiny config's article fits and three of its study jobs as on another CPU: an
     AVX2 CPU without numpy's AVX-512 targets (disabled through numpy's own variable;
     the workflow then leaves its cap unset, as numpy refuses both) and two threads per
-    job (OpenBLAS and TensorFlow); ``tests/test_numerics.py`` compares its portable
-    hashes with ``tiny_run``'s. OPENBLAS_CORETYPE is left as the session holds it."""
+    job (TensorFlow's pools; a portable job runs OpenBLAS on one whatever its threads);
+    ``tests/test_numerics.py`` compares its portable hashes with ``tiny_run``'s.
+    OPENBLAS_CORETYPE is left as the session holds it."""
     workdir = tmp_path_factory.mktemp("emulated")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPY_")}
     env["NPY_DISABLE_CPU_FEATURES"] = "X86_V4 AVX512_ICL AVX512_SPR"

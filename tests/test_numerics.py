@@ -139,10 +139,33 @@ def test_a_kernel_the_workflow_set_but_did_not_get_fails():
     assert errors and "OPENBLAS_CORETYPE='Haswell' was set by the workflow" in errors[0]
 
 
-def test_an_openblas_ignoring_its_thread_count_fails():
+def test_an_openblas_not_on_one_thread_fails_a_portable_job():
     plan, env = planned()
     errors, _ = numerics.judge(plan, env, found(threads=2))
-    assert errors and "OPENBLAS_NUM_THREADS=1" in errors[0]
+    assert errors and "runs 2 threads, not 1" in errors[0]
+
+
+def test_an_opted_out_job_runs_the_rules_threads():
+    plan, env = planned(portable_=False)
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    assert not any("threads" in c for c in numerics.judge(plan, env, found(threads=2))[1])
+    assert any("threads" in c for c in numerics.judge(plan, env, found(threads=1))[1])
+
+
+def test_a_portable_job_runs_openblas_on_one_thread():
+    """Whatever the rule's threads (Snakemake's OPENBLAS_NUM_THREADS), in a fresh
+    process as a job starts."""
+    code = ("import json, os; from secondorder import numerics; "
+            "numerics.configure(os.environ, portable=True); "
+            "pinned = numerics.pin_blas_threads(); "
+            "print(json.dumps([pinned, [l['num_threads'] for l in numerics.openblas()]]))")
+    env = {k: v for k, v in os.environ.items() if k != numerics.PLAN_VARIABLE}
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    pinned, threads = json.loads(out)
+    assert pinned == PORTABLE_HERE
+    assert threads == ([1, 1] if PORTABLE_HERE else [2, 2])
 
 
 def test_a_held_l2_size_is_recorded():

@@ -21,6 +21,12 @@ include: "workflow/rules/robustness.smk"
 include: "workflow/rules/suite.smk"
 
 
+# One live run per directory, and no lock left behind by a killed run (the workflow
+# profile turns Snakemake's own lock off): common.smk's start_run.
+onstart:
+    start_run()
+
+
 # Jobs of a second or two: on a cluster they run in the main Snakemake process instead
 # of waiting in the queue as jobs of their own.
 localrules:

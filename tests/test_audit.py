@@ -126,7 +126,7 @@ def test_report_contains_every_captioned_figure(tiny_run, root):
     for name in ("fig1_spirals.png", "fig2_split.png", "fig_predicted.png",
                  "fig_training_curves.png", "fits.csv", "manifest.json"):
         assert name in html, name
-    for caption in ("fig1_spirals", "fits", "manifest", "predicted"):
+    for caption in ("fig1_spirals", "fits", "manifest", "fig_predicted"):
         first_line = (root / "report" / f"{caption}.rst").read_text().split("\n")[0]
         assert first_line.split(":")[0][:40] in html, caption
 

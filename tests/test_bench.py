@@ -237,15 +237,15 @@ def test_the_minpack_row_runs_the_packages_scipy_path():
     that MINPACK takes: over a few iterations it ends where that call ends; a target
     met at the start is met at iteration 0."""
     from secondorder.optim import lm
-    from secondorder.optim.lm_network import mlp_residuals
+    from secondorder.optim.lm_network import mlp_residuals_batch
 
     raw, _ = bench.article_problems()
     ws0 = model.init_weights(bench.INIT_SEED)
     options = bench.lm_options(None)
     out = bench.bench_lm_scipy(raw, ws0, target=1.01, max_iter=4, options=options)
-    residuals, jacobian, _ = mlp_residuals(raw, model.ARTICLE)
-    ref = lm.least_squares(residuals, ws0, jac=jacobian, solve="scipy", max_iter=4,
-                           scaling=options["scaling"])
+    residuals, jacobian, _ = mlp_residuals_batch(raw, model.ARTICLE)
+    ref = lm.least_squares_batch(residuals, ws0[None], jac=jacobian, solve="scipy",
+                                 max_iter=4, scaling=options["scaling"])[0]
     assert out["lm_scipy_iters"] == ref.nit and out["lm_scipy_status"] == ref.status.name.lower()
     assert out["lm_scipy_final_accuracy"] == bench.accuracy(raw, ref.x)
     assert out["lm_scipy_time_to_target_s"] is None and out["lm_scipy_iters_to_target"] is None

@@ -46,7 +46,7 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
         cfg.validate(conf)
     text = str(err.value)
     assert "suite.arms.adam.grid': has 5 points; every arm needs suite.grid_points = 4" in text
-    assert "suite.scopes.slice.problems': 'mnist' is not in the full suite's problems" in text
+    assert "suite.scopes.slice.problems': unknown problem 'mnist'; known are ['breast_cancer'," in text
     assert "suite.scopes.crossover.arms': no second-order arm" in text
     assert "suite.arms.lm.grid[0]" in text and "levenberg" in text
     assert "suite.second_order': 'lm_gn' is not one of the suite's arms" in text

@@ -2,6 +2,8 @@
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -313,6 +315,116 @@ def test_a_bad_csv_problem_says_what_is_wrong(tmp_path, text, spec, match):
     path = tmp_path / "nowhere.csv" if text is None else _csv(tmp_path, text)
     with pytest.raises(ValueError, match=match):
         datasets.csv_dataset("mine", {**_spec(path), **spec})
+
+
+# --- a real public CSV with missing values: the Palmer penguins (tests/data/README.md) ----
+
+PENGUINS = Path(__file__).parent / "data" / "penguins.csv"
+MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def _penguins(**extra):
+    return {"path": str(PENGUINS), "target": "species", "task": "classification", **extra}
+
+
+def test_penguins_with_missing_values_dropped_run_through_load_problem():
+    """features: numeric picks the four measurements and the year (island and sex are
+    text); missing: drop removes the two rows without measurements (file lines 5 and
+    273) and says so in the problem's record; the rows missing only sex, not a feature,
+    stay."""
+    csv = {"penguins": _penguins(features="numeric", missing="drop")}
+    problem, info = datasets.load_problem("penguins", split_seed=1, csv_problems=csv)
+    assert info["csv"] == {"path": str(PENGUINS), "features": [*MEASUREMENTS, "year"],
+                           "target": "species", "columns_left_out": ["island", "sex"],
+                           "missing": "drop", "rows_read": 344, "rows_dropped": 2}
+    assert (info["n"], info["n_inputs"], info["n_outputs"]) == (342, 5, 3)
+    assert info["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert sum(info["sizes"].values()) == 342 and len(problem.test) == info["sizes"]["test"]
+    assert np.isfinite(problem.x_all).all()
+    assert problem.x_train.mean(axis=0) == pytest.approx(np.zeros(5), abs=1e-9)
+    assert problem.y_all.sum(axis=0).tolist() == [151, 68, 123]  # one Adelie, one Gentoo gone
+    assert "2 of 344 rows dropped for missing values" in info["source"]
+
+
+def test_penguins_features_by_exclusion():
+    """{exclude: [...]}: every other column but the target, all numbers; a text column
+    not excluded is named."""
+    dataset = datasets.csv_dataset("penguins", _penguins(
+        features={"exclude": ["island", "sex", "year"]}, missing="drop"))
+    assert dataset.csv["features"] == MEASUREMENTS
+    x, y = dataset.load(0)
+    assert x.shape == (342, 4) and y.shape == (342, 3)
+    with pytest.raises(ValueError, match=r"column\(s\) \['island', 'sex'\] do not hold "
+                                         r"numbers.*features.exclude"):
+        datasets.csv_dataset("penguins", _penguins(features={"exclude": ["year"]}))
+    with pytest.raises(ValueError, match=r"has no column\(s\) \['colour'\]"):
+        datasets.csv_dataset("penguins", _penguins(features={"exclude": ["colour"]}))
+
+
+def test_penguins_missing_values_stop_the_run_by_default_naming_the_line():
+    with pytest.raises(ValueError, match=r"column 'bill_length_mm' .* line 5 has an empty "
+                                         r"cell \(2 such row\(s\).*missing: drop removes"):
+        datasets.csv_dataset("penguins", _penguins(features="numeric"))
+    # a named text column is no feature, missing values or not
+    with pytest.raises(ValueError, match=r"column 'sex' .* line 2 has 'male'"):
+        datasets.csv_dataset("penguins", _penguins(features=[*MEASUREMENTS, "sex"],
+                                                   missing="drop"))
+
+
+def test_a_csv_problem_joins_the_full_suite_and_any_scope(tmp_path, root):
+    """A config file adds a CSV problem without retyping suite.problems: it joins the
+    full suite, and a scope may name it (or any built-in problem)."""
+    import yaml
+
+    from secondorder import config as cfg
+    from secondorder.pipeline import suite
+
+    conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    conf["suite"] = {"csv_problems": {"penguins": _penguins(features="numeric",
+                                                           missing="drop")},
+                     "scopes": {"mine": {"problems": ["penguins", "moons"],
+                                         "sizes": ["small"], "inits": 1}}}
+    conf = cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
+    full = suite.scope_settings(conf["suite"], "full")["problems"]
+    assert full[-1] == "penguins" and full[:-1] == conf["suite"]["problems"]
+    assert "penguins" not in conf["suite"]["problems"]
+    assert {p for p, _, _ in suite.jobs(conf["suite"], "mine")} == {"penguins", "moons"}
+    conf["suite"]["scopes"]["mine"]["problems"] = ["penguins", "mnist"]
+    with pytest.raises(cfg.ConfigError, match=r"scopes.mine.problems': unknown problem "
+                                              r"'mnist'; known are \['breast_cancer'"):
+        cfg.validate(conf)
+
+
+def test_the_readme_example_of_your_own_data_is_valid(root):
+    """The config file of README's "Your own data in the suite", with its CSV file
+    the penguins, passes the config check and gives its scope's jobs."""
+    import re
+
+    import yaml
+
+    from secondorder import config as cfg
+    from secondorder.pipeline import suite
+
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("**Your own data in the suite.**"):]
+    mine = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    mine["suite"]["csv_problems"]["penguins"]["path"] = str(PENGUINS)
+    conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    conf["suite"] = mine["suite"]
+    conf = cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
+    assert {p for p, _, _ in suite.jobs(conf["suite"], "mine")} == {"penguins", "iris"}
+
+
+def test_bad_feature_forms_are_named_by_the_config_check(root):
+    import yaml
+
+    from secondorder import config as cfg
+
+    conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    conf["suite"] = {"csv_problems": {"penguins": _penguins(features="numbers")}}
+    with pytest.raises(cfg.ConfigError, match=r"csv_problems.penguins.features': 'numbers' "
+                                              r"is not allowed; input columns: a list"):
+        cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
 
 
 def test_the_config_check_reads_the_csv_file(tmp_path, root):

@@ -6,12 +6,14 @@ import tensorflow as tf
 
 from secondorder.problem import data, model
 from secondorder.optim import lm
-from secondorder.optim.lm import (LMResult, Marquardt, Nielsen, Status, cholesky_step,
-                                  identity_scaling, jtj_diag_scaling, sample_space_step)
-from secondorder.optim.lm.damping import gain_ratio, make_damping, predicted_reduction
+from secondorder.optim.lm import (LMResult, Marquardt, Nielsen, Status, identity_scaling,
+                                  jtj_diag_scaling)
+from secondorder.optim.lm.damping import (RULES, DampingRule, gain_ratio, make_damping,
+                                          predicted_reduction)
 from secondorder.optim.lm.jacobian import autodiff_jacobian, per_sample_jacobian
 from secondorder.optim.lm.keras_fit import fit_keras
-from secondorder.optim.lm.linalg import gauss_newton_step, gram, qr_step, sample_gram
+from secondorder.optim.lm.linalg import (DampedSystem, ParameterSpace, SampleSpace,
+                                         gauss_newton_step, gram, qr_step, sample_gram)
 from secondorder.optim.lm.termination import Criteria, gradient_cosine, step_candidates
 
 F64 = tf.float64
@@ -169,6 +171,55 @@ def test_nielsen_failure_rule_doubles_nu():
         assert (mu, nu) == (expected_mu, expected_nu)
 
 
+def test_every_rule_is_made_by_its_name():
+    for name, rule in RULES.items():
+        assert isinstance(make_damping(name, 0.2, 5.0), rule)
+    with pytest.raises(ValueError, match="'marquardt', 'nielsen'"):
+        make_damping("fletcher", 0.1, 10.0)
+
+
+class NielsenAsDict(DampingRule):
+    """Nielsen's rule written as a user would, its state a dict of arrays."""
+
+    def init(self, size):
+        return {"growth": np.full(size, 2.0), "steps": np.zeros(size, int)}
+
+    def update(self, mu, state, accepted, rho):
+        mu, growth = Nielsen().update(mu, state["growth"], accepted, rho)
+        return mu, {"growth": growth, "steps": state["steps"] + 1}
+
+
+def test_a_rule_object_keeps_its_own_state_per_row():
+    """A user's rule with a dict state gives Nielsen's runs bit for bit, in a batch
+    whose rows stop at different iterations (each row's state is its own)."""
+    def residuals(W):
+        return np.stack([10 * (W[:, 1] - W[:, 0] ** 2), 1 - W[:, 0], 0 * W[:, 0] + 1], 1)
+
+    def jac(W):
+        J = np.zeros((len(W), 3, 2))
+        J[:, 0, 0], J[:, 0, 1], J[:, 1, 0] = -20 * W[:, 0], 10.0, -1.0
+        return J
+    X0 = np.array([[-1.2, 1.0], [3.0, -2.0], [0.5, 0.5], [-20.0, 5.0]])
+    runs = [lm.least_squares_batch(residuals, X0, jac=jac, damping=damping, max_iter=300)
+            for damping in ("nielsen", NielsenAsDict())]
+    assert len({row.nit for row in runs[0]}) > 1
+    for ours, theirs in zip(*runs):
+        assert (ours.status, ours.nit, ours.nfev) == (theirs.status, theirs.nit, theirs.nfev)
+        np.testing.assert_array_equal(ours.history["mu"], theirs.history["mu"])
+        np.testing.assert_array_equal(ours.x, theirs.x)
+
+
+def test_settings_refuse_a_space_the_objective_has_no_system_in():
+    from secondorder.optim.lm.engine import LMSettings
+    from secondorder.optim.lm.regularization import Bayesian
+    from secondorder.optim.lm.termination import Criteria
+
+    with pytest.raises(ValueError, match="Bayesian has no damped system in samples space"):
+        LMSettings(damping=Nielsen(), scaling=identity_scaling, mu0=1e-3,
+                   criteria=Criteria(1e10, 0.0, 0.0, 0.0, 0.0, None), objective=Bayesian(),
+                   space=SampleSpace())
+
+
 def test_gain_ratio_and_predicted_reduction():
     rng = np.random.default_rng(0)
     jac, r = rng.normal(size=(6, 3)), rng.normal(size=6)
@@ -204,12 +255,25 @@ def test_gram_is_jtj_upper_triangle():
                                rtol=1e-12, atol=1e-15)
 
 
-def test_cholesky_step_solves_the_lm_equations():
+def space_step(space, jac, r, mu, d2):
+    """The damped step of ``space`` (:mod:`secondorder.optim.lm.linalg`) as the loop
+    solves it: the space's matrix at ``J`` (from the products the provider gives),
+    factored, and its step; ``(delta, ok)``."""
+    lin = lm.NumpyProvider(None, lambda x: jac, jac.shape[1], m=len(r)).linearize(
+        np.zeros(jac.shape[1]), r, space.sample_space, space.keeps_jacobian)
+    system = space.system(space.curvature(lin, d2), mu, d2)
+    if not system.ok:
+        return None, False
+    return space.step(system, lin.grad, r, lin.jac, d2), True
+
+
+def test_parameter_space_step_solves_the_lm_equations():
     rng = np.random.default_rng(1)
     jac, r = rng.normal(size=(8, 4)), rng.normal(size=8)
-    jtj, grad, d2 = gram(jac), jac.T @ r, np.array([1.0, 2.0, 3.0, 4.0])
-    delta, ok = cholesky_step(jtj, grad, 0.1, d2)
-    np.testing.assert_allclose(delta, np.linalg.solve(jac.T @ jac + 0.1 * np.diag(d2), -grad))
+    d2 = np.array([1.0, 2.0, 3.0, 4.0])
+    delta, ok = space_step(ParameterSpace(), jac, r, 0.1, d2)
+    np.testing.assert_allclose(delta, np.linalg.solve(jac.T @ jac + 0.1 * np.diag(d2),
+                                                      -jac.T @ r))
     assert ok
 
 
@@ -220,7 +284,7 @@ def test_sample_space_step_is_the_same_step(m, n):
     rng = np.random.default_rng(m)
     jac, r, d2 = rng.normal(size=(m, n)), rng.normal(size=m), rng.uniform(0.5, 2.0, n)
     exact = np.linalg.solve(jac.T @ jac + 0.1 * np.diag(d2), -jac.T @ r)
-    delta, ok = sample_space_step(jac, sample_gram(jac, d2), r, 0.1, d2)
+    delta, ok = space_step(SampleSpace(), jac, r, 0.1, d2)
     np.testing.assert_allclose(delta, exact, rtol=1e-10, atol=1e-12)
     assert ok
 
@@ -235,7 +299,7 @@ def test_cholesky_is_refused_and_qr_solves_a_singular_jtj(jac):
     along the null space of ``J``, whatever the solver.)"""
     jac, mu = np.array(jac), 1e-20
     r = -jac @ np.array([1.0, 1.0])
-    _, ok = cholesky_step(gram(jac), jac.T @ r, mu, np.ones(2))
+    _, ok = space_step(ParameterSpace(), jac, r, mu, np.ones(2))
     assert not ok
     np.testing.assert_allclose(qr_step(jac, r, mu, np.ones(2)), -np.linalg.pinv(jac) @ r,
                                atol=1e-12)
@@ -357,10 +421,15 @@ def test_nan_trial_is_never_accepted(damping):
 
 @pytest.mark.parametrize("solve", ["numpy", "scipy"])
 def test_nonfinite_start_is_a_failed_status(solve):
-    result = least_squares(lambda x: tf.math.log(x) * tf.ones([2], F64), [-1.0], solve=solve)
+    """A batch row gets status -1; a lone fit raises scipy's error."""
+    def residuals(x):  # one parameter, two residuals; x or a one-row W
+        return tf.math.log(x) * tf.ones([2], F64)
+    result = lm.least_squares_batch(residuals, [[-1.0]], solve=solve)[0]
     assert result.status == Status.NONFINITE_START and result.status < 0
     assert not result.success and result.nit == 0
     assert "not finite" in result.message
+    with pytest.raises(ValueError, match="Residuals are not finite in the initial point"):
+        least_squares(residuals, [-1.0], solve=solve)
 
 
 # --- Input validation --------------------------------------------------------------------
@@ -670,21 +739,29 @@ def test_numpy_residuals_with_jac_follow_the_tensorflow_run():
     assert ours.compile_s >= 0 and ours.time_s > 0
 
 
-def test_numpy_residuals_without_jac_say_what_to_pass():
-    with pytest.raises(ValueError, match=r"pass its Jacobian as jac=callable.*scipy"):
-        least_squares(rosenbrock_numpy, [-1.2, 1.0])
+def test_numpy_residuals_without_jac_get_finite_differences():
+    """As in scipy: numpy residuals without ``jac`` get ``"2-point"`` differences (the
+    run is tested against scipy's in ``test_lm_scipy_compat.py``); residuals that fail
+    on numpy and on tensors are named with the numpy error."""
+    result = least_squares(rosenbrock_numpy, [-1.2, 1.0])
+    assert result.success and result.njev is None
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
 
     def needs_floats(x):  # numpy calls that fail on a TensorFlow tensor
         return np.array([float(x[0]) - 1.0, float(x[1]) + 2.0])
-    with pytest.raises(ValueError, match=r"jac=callable"):
-        least_squares(needs_floats, [0.0, 0.0])
+    assert least_squares(needs_floats, [0.0, 0.0]).success
+
+    def fails(x):
+        raise KeyError("no such column")
+    with pytest.raises(ValueError, match="residuals failed at the starting point: KeyError"):
+        least_squares(fails, [0.0, 0.0])
 
 
-def test_plain_arithmetic_runs_as_tensorflow_without_jac():
-    """``x - 1`` works on numpy and on tensors: without ``jac`` it is compiled and
-    differentiated by TensorFlow."""
+def test_plain_arithmetic_runs_as_numpy_without_jac():
+    """``x - 1`` works on numpy and on tensors: given numpy, it returns numpy, so it
+    runs as numpy with finite differences (as in scipy)."""
     result = least_squares(lambda x: x - 1.0, [3.0, -2.0], gtol=1e-12)
-    assert result.success
+    assert result.success and result.njev is None
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-8)
 
 
@@ -718,8 +795,8 @@ def test_geodesic_acceleration_of_a_quadratic_is_exact():
     """``r = (x0^2 - 1, x0 x1 - 2)``: along ``v`` the second directional derivative is
     ``(2 v0^2, 2 v0 v1)`` exactly, and the finite difference of the engine finds it
     (the residuals are quadratic), so ``a = -(J^T J + mu I)^-1 J^T r_vv``."""
-    from secondorder.optim.lm.engine import LMSettings, geodesic_acceleration, init_state
-    from secondorder.optim.lm.linalg import DampedSystem, identity_scaling
+    from secondorder.optim.lm.engine import LMSettings, init_state
+    from secondorder.optim.lm.steps import Geodesic
     from secondorder.optim.lm.termination import Criteria
 
     def fun(x):
@@ -730,11 +807,14 @@ def test_geodesic_acceleration_of_a_quadratic_is_exact():
 
     provider = lm.NumpyProvider(fun, jac, 2, m=2)
     settings = LMSettings(damping=Marquardt(), scaling=identity_scaling, mu0=0.5,
-                          criteria=Criteria(1e10, 0.0, 0.0, 0.0, 0.0, None), geodesic=True)
+                          criteria=Criteria(1e10, 0.0, 0.0, 0.0, 0.0, None),
+                          step=Geodesic())
     state = init_state(provider, settings, np.array([[1.5, 0.5]]))
-    system = DampedSystem(state.curvature[0], state.mu[0], state.d2[0])
-    v = system.step(grad=state.grad[0])
-    accel, ratio = geodesic_acceleration(provider, settings, state, 0, v, system)
+    space = settings.space
+    system = space.system(state.curvature[0], state.mu[0], state.d2[0])
+    v = space.step(system, state.grad[0], state.r[0], state.jac[0], state.d2[0])
+    accel, ratio = settings.step.acceleration(provider, space, system, v, state.x[0],
+                                              state.r[0], state.jac[0], state.d2[0])
     j = jac(np.array([1.5, 0.5]))
     r_vv = np.array([2 * v[0] ** 2, 2 * v[0] * v[1]])
     expected = -np.linalg.solve(j.T @ j + 0.5 * np.eye(2), j.T @ r_vv)
@@ -769,8 +849,6 @@ def test_geodesic_runs_converge_and_report_only_true_successes(damping):
 def test_damped_system_adds_its_diagonal_whatever_the_memory_order():
     """``dsyrk`` returns Fortran-ordered matrices, a scaled copy keeps that order: the
     damping and the shift must land on the diagonal either way."""
-    from secondorder.optim.lm.linalg import DampedSystem
-
     jac = np.random.default_rng(0).normal(size=(20, 5))
     d2 = np.arange(1.0, 6.0)
     for curvature in (gram(jac), np.ascontiguousarray(gram(jac))):

@@ -34,8 +34,8 @@ def article():
     spirals = data.spiral_data(500)
     trn, val = data.split_indices(500)
     problem = data.Problem(spirals[:, 0:2], spirals[:, 2:4], trn, val, "raw")
-    return dict(problem=problem, single=lm_network.mlp_residuals(problem, model.ARTICLE),
-                batch=lm_network.mlp_residuals_batch(problem, model.ARTICLE))
+    batch = lm_network.mlp_residuals_batch(problem, model.ARTICLE)
+    return dict(problem=problem, single=tuple(one_row(fn) for fn in batch), batch=batch)
 
 
 def assert_same_run(batch, single, rtol=1e-10):

@@ -98,6 +98,31 @@ def test_version_option():
     assert proc.stdout.strip() == f"secondorder {PYPROJECT['project']['version']}"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["audit", "--help"], ["audit", "verify", "--help"]])
+def test_cli_help_is_plain_text(argv):
+    """The help a user reads has no reStructuredText or Markdown markup (``...``,
+    :func:, backticks) and names every command."""
+    proc = subprocess.run([sys.executable, "-m", "secondorder.cli", *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for markup in ("``", ":func:", ":data:", ":mod:", "`"):
+        assert markup not in proc.stdout, (markup, proc.stdout)
+    if argv == ["--help"]:
+        for command in ("audit verify", "config-doc", "pins", "--version"):
+            assert f"secondorder {command}" in proc.stdout, command
+
+
+def test_citation_names_the_package_version():
+    """CITATION.cff's version is pyproject's (the installed package's), and it says where
+    the code lives and when this version was released."""
+    from secondorder.cli import version
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == PYPROJECT["project"]["version"] == version()
+    for key in ("url", "repository-code", "date-released"):
+        assert citation.get(key), f"CITATION.cff has no {key}"
+
+
 # --- conda environment files --------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -292,3 +317,17 @@ def test_every_config_key_is_documented():
              if line.startswith("| `") and line.rstrip().endswith("|  |")]
     assert not blank, (f"keys without a `description` in config.schema.yaml: {blank}; "
                        "add one, then `secondorder config-doc > config/README.md`")
+
+
+def test_code_host_ci_runs_the_ci_entry_point():
+    """.github/workflows/ci.yml runs .ci/run (the one CI entry point, as root for its
+    SLURM) on an Ubuntu runner with the Python the pins were frozen with, within 90
+    minutes."""
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = ci["jobs"].values()
+    assert job["runs-on"].startswith("ubuntu") and job["timeout-minutes"] == 90
+    setup = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/setup-python")]
+    frozen = Version(pins.python_version(PINS))
+    assert setup and setup[0]["with"]["python-version"] == f"{frozen.major}.{frozen.minor}"
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert any(r.startswith("sudo") and r.endswith("bash .ci/run") for r in runs), runs

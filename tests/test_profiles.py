@@ -1,6 +1,8 @@
 """The Snakemake profiles and the rules' resources, checked statically (no cluster):
-every profile parses and names real options, the two SLURM profiles stay in step,
-CPUs follow the rules' threads, runtimes grow with each attempt, tiny jobs are local.
+every profile parses and names real options, the workflow profile (profiles/default,
+applied to every run) and the machine profiles (--profile: local, slurm, slurm-cpu)
+share no key, the two SLURM profiles stay in step, the GPU request is the rule's, CPUs
+follow the rules' threads, runtimes grow with each attempt, tiny jobs are local.
 tests/test_slurm.py runs profiles/slurm-cpu on a real SLURM."""
 
 from pathlib import Path
@@ -12,6 +14,8 @@ from conftest import ROOT
 PROFILES = {p.parent.name: yaml.safe_load(p.read_text())
             for p in sorted((ROOT / "profiles").glob("*/config.yaml"))}
 SLURM = ("slurm", "slurm-cpu")
+#: The machine profiles, given with --profile; profiles/default is the workflow profile.
+MACHINES = ("local", *SLURM)
 #: Keys only one of the SLURM profiles may set: the no-accounting plugin options.
 NO_ACCOUNTING = {"slurm-no-account", "slurm-status-command",
                  "slurm-init-seconds-before-status-checks"}
@@ -44,7 +48,7 @@ def test_profiles_parse_and_name_real_options():
     from snakemake.cli import get_argument_parser
 
     options = {o for a in get_argument_parser()._actions for o in a.option_strings}
-    assert set(PROFILES) >= {"default", *SLURM}
+    assert set(PROFILES) == {"default", *MACHINES}
     for name, profile in PROFILES.items():
         assert isinstance(profile, dict), name
         unknown = [k for k in profile if f"--{k}" not in options]
@@ -52,7 +56,7 @@ def test_profiles_parse_and_name_real_options():
 
 
 def test_slurm_profiles_stay_in_step():
-    """profiles/slurm-cpu is profiles/slurm minus the GPU, plus the no-accounting
+    """profiles/slurm-cpu is profiles/slurm with no GPU, plus the no-accounting
     options: every other key and default resource is the same."""
     gpu, cpu = PROFILES["slurm"], PROFILES["slurm-cpu"]
     assert set(cpu) - set(gpu) <= NO_ACCOUNTING
@@ -60,9 +64,69 @@ def test_slurm_profiles_stay_in_step():
     for key in set(gpu) & set(cpu) - {"set-resources"}:
         assert gpu[key] == cpu[key], key
     assert gpu["executor"] == "slurm" and gpu["retries"] >= 1
-    assert gpu["set-resources"]["train_adam"]["gpu"] == 1
+    assert not any("gpu" in res for res in (gpu.get("set-resources") or {}).values()), (
+        "profiles/slurm keeps the rules' GPU request")
     for rule, res in (cpu.get("set-resources") or {}).items():
         assert not res.get("gpu"), f"slurm-cpu asks for a GPU for {rule}"
+
+
+def test_workflow_and_machine_profiles_share_no_key():
+    """Snakemake layers the workflow profile on top of --profile and its keys win
+    whole (a `default-resources:` there would drop a site's partition and account), so
+    profiles/default sets only what holds on every machine, and no machine setting."""
+    workflow_keys = set(PROFILES["default"])
+    for name in MACHINES:
+        assert not workflow_keys & set(PROFILES[name]), (name, workflow_keys & set(PROFILES[name]))
+    assert not workflow_keys & {"cores", "jobs", "executor", "latency-wait", "retries",
+                                "default-resources", "set-resources", "set-threads"}
+    assert PROFILES["default"]["rerun-incomplete"] is True
+    assert PROFILES["local"]["cores"] == "all"
+
+
+def test_the_workflow_profile_wins_over_a_machine_profile():
+    """How Snakemake 9 combines them, read from its own parser: the workflow profile's
+    keys are appended after --profile's, so they win; every other key comes through."""
+    from snakemake.cli import get_argument_parser
+
+    parser = get_argument_parser(profiles=[ROOT / "profiles" / "slurm-cpu",
+                                           ROOT / "profiles" / "default"])
+    args = parser.parse_args([])
+    assert args.executor == "slurm" and args.latency_wait == 60
+    assert args.rerun_incomplete and args.nolock
+
+
+def test_first_order_training_asks_for_a_gpu_and_nothing_else_does(workflow):
+    """The GPU request is the rule's: the article's training asks for one for a
+    first-order arm (a function of the arm, so it holds whichever rule trains it),
+    other rules for none; profiles/slurm-cpu sets it to 0."""
+    from types import SimpleNamespace
+
+    from secondorder.optim.first_order import FIRST_ORDER
+
+    arms = workflow.config["arms"]
+    asked = {}
+    for rule in workflow.rules:
+        res = declared(rule, "gpu")
+        if res is None:
+            continue
+        func = getattr(res, "_evaluator", None)
+        if not callable(func):
+            assert int(res._value) == 0, f"{rule.name} asks for a GPU"
+            continue
+        for arm, spec in arms.items():
+            asked[arm] = func(SimpleNamespace(arm=arm))
+    assert asked and all(asked[a] == int(arms[a]["optimizer"] in FIRST_ORDER) for a in asked)
+    assert {a for a in asked if asked[a]} >= {"adam"}
+    cpu = PROFILES["slurm-cpu"]["set-resources"]
+    assert [rule for rule, res in cpu.items() if res.get("gpu") == 0], cpu
+
+
+def test_no_profile_prints_shell_commands_of_a_workflow_without_shell_rules(workflow):
+    """Every rule runs a script; Snakemake 9.27 prints "Shell command: None" for
+    each script job under printshellcmds (jobs.py logs job.shellcmd, None but for
+    shell: rules), so no profile sets it."""
+    assert all(rule.shellcmd is None for rule in workflow.rules)
+    assert not [name for name, p in PROFILES.items() if p.get("printshellcmds")]
 
 
 def test_set_resources_name_real_rules(workflow):
@@ -126,9 +190,10 @@ def test_tiny_jobs_are_local(workflow):
                                             if r.name.startswith(("train_", "study_"))}
 
 
-def test_local_profile_is_layered_on_top_only_locally():
-    """profiles/default is the workflow profile: no executor, and no keys that would
-    change a SLURM run (which passes --workflow-profile none)."""
+def test_the_workflow_profile_is_found_beside_the_snakefile():
+    """profiles/default is applied to every run without a flag: no executor, cores or
+    resources (machine settings), Snakemake's lock off for the workflow's own."""
     default = PROFILES["default"]
     assert "executor" not in default and "default-resources" not in default
+    assert default["nolock"] is True
     assert Path(ROOT / "profiles" / "default" / "config.yaml").is_file()

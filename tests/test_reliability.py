@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, configs, run_snakemake, set_key
 
-from secondorder import audit, io
+from secondorder import audit, io, run_lock
 from secondorder.pipeline import study
 from secondorder.problem import data, model
 from secondorder.config import ConfigError
@@ -219,13 +219,13 @@ def _kill_leftovers(workdir):
 
 
 class Run:
-    """``snakemake --cores 2`` on the tiny config (``extra`` config files on top) in its own
-    session, killable as a whole."""
+    """``snakemake --cores 2`` on the tiny config (``extra`` config files on top; the
+    default target, or ``targets``) in its own session, killable as a whole."""
 
-    def __init__(self, workdir, log, *extra):
+    def __init__(self, workdir, log, *extra, targets=()):
         self.workdir, self.log = workdir, log
         cmd = [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2",
-               *map(str, configs(TINY, *extra))]
+               *map(str, configs(TINY, *extra)), *(["--", *targets] if targets else [])]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -336,8 +336,9 @@ def plant_stale_lock(workdir):
 
 
 def test_a_stale_lock_blocks_only_runs_without_the_default_profile(tmp_path):
-    """Why the default profile says ``nolock``: Snakemake cannot tell a stale lock from a
-    live one, so without it the next run refuses until ``snakemake --unlock``."""
+    """Why the workflow profile says ``nolock`` (the workflow takes its own lock, tested
+    below): Snakemake cannot tell its stale lock from a live one, so with it the next run
+    refuses until ``snakemake --unlock``."""
     conf = tmp_path / "tiny.yaml"
     conf.write_text(yaml.safe_dump(tiny_config()))
     plant_stale_lock(tmp_path / "work")
@@ -349,6 +350,101 @@ def test_a_stale_lock_blocks_only_runs_without_the_default_profile(tmp_path):
     plain = _run_cli(tmp_path / "work", target, "--configfile", str(conf))
     assert plain["code"] == 0, plain["output"][-3000:]
     assert (tmp_path / "work" / target).is_file()
+
+
+# --- the workflow's run lock: one live run per directory, none left by a killed run -----------
+
+#: A target of a few seconds to a minute on the tiny config (data, the shared init, one LM fit).
+LOCK_TARGET = "results/fits/lm/fit.json"
+
+
+def _lock_owner(workdir) -> dict:
+    return run_lock.read_owner(workdir / run_lock.LOCK_FILE)
+
+
+def test_run_lock_names_its_live_owner_and_dies_with_it(tmp_path):
+    """secondorder.run_lock without Snakemake: a second process is refused while the
+    first holds the lock (the message names its pid and host), and once the first is
+    killed with SIGKILL the lock is free again, though its file stays."""
+    hold = ("import sys, time; from secondorder import run_lock; "
+            "run_lock.acquire(sys.argv[1], command=['holder']); print('held', flush=True); "
+            "time.sleep(300)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        owner = _lock_owner(tmp_path)
+        assert owner["pid"] == holder.pid and owner["command"] == "holder"
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys; from secondorder import run_lock; "
+             "run_lock.acquire(sys.argv[1])", str(tmp_path)],
+            capture_output=True, text=True, timeout=60)
+        assert probe.returncode != 0
+        assert f"pid {holder.pid} on host {owner['host']}" in probe.stderr, probe.stderr
+        assert "RunLocked" in probe.stderr
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert (tmp_path / run_lock.LOCK_FILE).is_file()
+    again = subprocess.run([sys.executable, "-c", "import sys; from secondorder import "
+                            "run_lock; print(run_lock.acquire(sys.argv[1]))", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.strip().endswith("secondorder.lock"), (
+        again.stderr)
+
+
+@pytest.mark.slow
+def test_a_second_live_run_is_refused_and_the_first_completes(tmp_path):
+    """Two real runs in one directory: the first takes the lock and is paused (SIGSTOP,
+    so the second surely meets it alive); the second, the same command, stops before
+    starting a job with a message naming the first (a dry run is not refused); the
+    first, resumed, completes."""
+    work = tmp_path / "work"
+    first = Run(work, tmp_path / "first.log", targets=[LOCK_TARGET])
+    try:
+        first.wait_for(lambda: _lock_owner(work).get("pid") == first.proc.pid,
+                       "the run lock")
+        os.killpg(first.proc.pid, signal.SIGSTOP)
+        try:
+            second = run_snakemake(work, "--cores", "2", *configs(TINY), "--", LOCK_TARGET,
+                                   timeout=300, check=False)
+            dry = run_snakemake(work, "-n", *configs(TINY), "--", LOCK_TARGET, timeout=300,
+                                check=False)
+        finally:
+            os.killpg(first.proc.pid, signal.SIGCONT)
+        out = second.stdout + second.stderr
+        assert second.returncode != 0, out[-3000:]
+        assert "another run of this workflow is running" in out, out[-3000:]
+        assert f"pid {first.proc.pid} on host " in out, out[-3000:]
+        assert "Select jobs to execute" not in out and "Traceback" not in out, out[-3000:]
+        assert dry.returncode == 0, (dry.stdout + dry.stderr)[-3000:]  # a dry run reads only
+        assert first.proc.wait(timeout=600) == 0, Path(first.log).read_text()[-3000:]
+    finally:
+        first.kill()
+    assert io.read_json(work / LOCK_TARGET)["status"]
+    assert "Finished" in Path(first.log).read_text()
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_lock(tmp_path):
+    """A run SIGKILLed while it holds the lock and runs a job: its lock file stays,
+    naming the dead run, yet the next plain run (the same command, no --unlock) takes the
+    lock and finishes."""
+    work = tmp_path / "work"
+    run = Run(work, tmp_path / "killed.log", targets=[LOCK_TARGET])
+    try:
+        run.wait_for(lambda: _lock_owner(work).get("pid") == run.proc.pid and
+                     "rule " in Path(run.log).read_text(), "a job under the run lock")
+        time.sleep(1)
+    finally:
+        run.kill()
+    assert _lock_owner(work)["pid"] == run.proc.pid
+    proc = run_snakemake(work, "--cores", "2", *configs(TINY), "--", LOCK_TARGET,
+                         timeout=600)
+    out = proc.stdout + proc.stderr
+    assert "another run" not in out and "cannot be locked" not in out, out[-3000:]
+    assert io.read_json(work / LOCK_TARGET)["status"]
+    assert _lock_owner(work)["pid"] != run.proc.pid
 
 
 # --- 3. numerical faults through the pipeline -------------------------------------------------

@@ -92,8 +92,7 @@ def _env():
 def _start(workdir, *args):
     """Start the workflow in ``workdir`` on SLURM; its output goes to ``workdir/slurm-run.log``."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--profile", str(PROFILE),
-           "--workflow-profile", "none", *map(str, args)]
+           "--directory", str(workdir), "--profile", str(PROFILE), *map(str, args)]
     log = open(workdir / "slurm-run.log", "w")  # noqa: SIM115 (closed in _finish)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(),
                             start_new_session=True)
@@ -179,8 +178,10 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
           + (f"{local_wall:.1f} s wall (--cores 2)" if local_wall else
              "built earlier in this session, not timed"))
 
-    # The SLURM profile alone was used (no workflow profile layered on top).
-    assert "slurm-cpu" in log and "workflow specific profile" not in log, log[:2000]
+    # The SLURM profile was used, with the workflow profile layered on top (as for
+    # every run: rerun-incomplete and the workflow's own run lock).
+    assert "slurm-cpu" in log, log[:2000]
+    assert re.search(r"workflow specific profile \S*profiles/default", log), log[:2000]
 
     # Every training job ran as its own SLURM job on a SLURM node; the one evaluation
     # job, a second of numpy, ran in the Snakemake process (a localrule).

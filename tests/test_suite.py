@@ -162,15 +162,17 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
 
 
 def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path):
-    """A CSV problem (your own data) runs like a built-in one, on every split."""
+    """A CSV problem (your own data) runs like a built-in one, on every split; it joins
+    the full suite unlisted, and the job's record counts the rows it dropped."""
     rows = "".join(f"{np.sin(i)},{np.cos(3 * i)},{'a' if np.sin(i) > 0 else 'b'}\n"
                    for i in range(60))
     path = tmp_path / "own.csv"
-    path.write_text("x1,x2,cls\n" + rows)
+    path.write_text("x1,x2,cls\n" + rows + "0.5,,a\n")
     mine = _tiny(settings, splits=2, cap_s=0.2)
     mine["csv_problems"] = {"own": {"path": str(path), "features": ["x1", "x2"],
-                                    "target": "cls", "task": "classification"}}
-    mine["problems"] = [*mine["problems"], "own"]
+                                    "target": "cls", "task": "classification",
+                                    "missing": "drop"}}
+    assert "own" in suite.scope_settings(mine, "full")["problems"]
     mine["scopes"]["slice"]["problems"] = ["own"]
     mine["arms"]["lbfgs"]["base"]["max_iter"] = 5
     assert suite.jobs(mine, "slice") == [("own", "small", "all")]
@@ -179,6 +181,7 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
     assert sorted(fits["split"].unique()) == [0, 1] and set(record["splits"]) == {"0", "1"}
     assert len(fits) == 2 * 4 * 2 and (fits["family"] == "own").all()
     assert record["classes"] == ["a", "b"] and (fits["n_test"] == 12).all()
+    assert record["csv"]["rows_read"] == 61 and record["csv"]["rows_dropped"] == 1
     assert set(map(tuple, records[["split", "grid_point", "init"]].drop_duplicates()
                    .to_numpy())) == set(map(tuple, fits[["split", "grid_point", "init"]]
                                             .to_numpy()))

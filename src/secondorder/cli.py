@@ -1,19 +1,27 @@
-"""The ``secondorder`` command.
-
-    secondorder --version                     the package version
-    secondorder audit verify [results-dir]    check every artifact against the manifest
-    secondorder audit compare [results-dir] [--reference FILE]
-                                              each portable artifact identical to the
-                                              published reference, different or missing
-    secondorder audit reference [results-dir] a reference from a run (JSON on stdout)
-    secondorder config-doc                    config/README.md, from the config schema
-    secondorder pins                          requirements/pins.txt, from this environment
-"""
+"""The ``secondorder`` command: :data:`DESCRIPTION` and :data:`EXAMPLES` are its help
+text, shown as written (plain text, no markup)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+#: The first lines of ``secondorder --help``.
+DESCRIPTION = """Tools around the secondorder pipeline (Levenberg-Marquardt versus Adam on
+two spirals): check its results, document its config, pin its software."""
+
+#: The last lines of ``secondorder --help``.
+EXAMPLES = """examples:
+  secondorder --version                      the package version
+  secondorder audit verify results           check every artifact against the manifest
+  secondorder audit compare results          each portable artifact identical to the
+                                             published reference, different or missing
+  secondorder audit reference results > reference/portable-hashes/default.json
+                                             a reference from a run
+  secondorder config-doc > config/README.md  every config key, from the config schema
+  secondorder pins > requirements/pins.txt   the exact versions installed here
+
+The pipeline itself runs with snakemake (see README.md)."""
 
 
 def version() -> str:
@@ -29,7 +37,9 @@ def version() -> str:
 def main(argv=None) -> int:
     from secondorder.portable import REFERENCES
 
-    parser = argparse.ArgumentParser(prog="secondorder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="secondorder", description=DESCRIPTION,
+                                     epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"secondorder {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="provenance of the pipeline's artifacts")
@@ -48,8 +58,7 @@ def main(argv=None) -> int:
                          f"run; the test config's: {REFERENCES['test']})")
     reference = audit_commands.add_parser(
         "reference", help="print a reference (the portable hashes of a run and what it was "
-        "made with) as JSON: secondorder audit reference results > "
-        f"{REFERENCES['default']}")
+        "made with) as JSON")
     reference.add_argument("results_dir", nargs="?", default="results",
                            help="the pipeline's results directory (default: results)")
     commands.add_parser(

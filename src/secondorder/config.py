@@ -85,6 +85,8 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
         return f"{key}: {error.instance!r} is out of range; it must be {words[validator]} {expected}"
     if validator in ("minItems", "minProperties"):
         return f"{key}: must not be empty"
+    if validator in ("oneOf", "anyOf") and error.schema.get("description"):
+        return f"{key}: {error.instance!r} is not allowed; {error.schema['description']}"
     return f"{key}: {error.message}"
 
 
@@ -191,8 +193,9 @@ def _suite_checks(suite: dict) -> list[str]:
 
 def _suite_scope_checks(suite: dict) -> list[str]:
     """Known problems (built in or ``csv_problems``, whose files are read and checked
-    here), second-order arms among the arms, and every scope inside the full suite."""
-    from secondorder.problem.datasets import DATASETS, csv_dataset
+    here: each joins the full suite), second-order arms among the arms, and every scope
+    inside the full suite (its problems: any known one)."""
+    from secondorder.problem.datasets import DATASETS, csv_dataset, known_problems
 
     problems = []
     csv = suite.get("csv_problems") or {}
@@ -204,7 +207,7 @@ def _suite_scope_checks(suite: dict) -> list[str]:
         if name in DATASETS:
             problems.append(f"config key 'suite.csv_problems.{name}': the name is taken by a "
                             "built-in problem")
-        elif name in suite["problems"]:
+        else:
             try:
                 csv_dataset(name, spec)
             except ValueError as exc:
@@ -218,9 +221,11 @@ def _suite_scope_checks(suite: dict) -> list[str]:
         problems.append(f"config key 'suite.in_article': must be one of "
                         f"{scope_names + ['none']}, got {suite['in_article']!r}")
     for scope, part in suite["scopes"].items():
-        pools = (("problems", suite["problems"]), ("sizes", list(suite["sizes"])),
-                 ("arms", list(suite["arms"])))
-        for what, pool in pools:
+        for item in part.get("problems", []):
+            if item not in known_problems(suite):
+                problems.append(f"config key 'suite.scopes.{scope}.problems': unknown problem "
+                                f"{item!r}; known are {known_problems(suite)}")
+        for what, pool in (("sizes", list(suite["sizes"])), ("arms", list(suite["arms"]))):
             for item in part.get(what, []):
                 if item not in pool:
                     problems.append(f"config key 'suite.scopes.{scope}.{what}': {item!r} is "

@@ -23,11 +23,7 @@ rule article:
         suite=suite_in_article(),
     output:
         notebook="results/article/article.ipynb",
-        html=report(
-            "results/article/article.html",
-            caption=caption("article"),
-            category="article",
-        ),
+        html=in_report("results/article/article.html", "article"),
         figures=article_figures(),
         provenance="results/provenance/article.json",
     log:

@@ -29,11 +29,7 @@ rule audit:
         ],
         portable="results/audit/portable.json",
     output:
-        manifest=report(
-            "results/audit/manifest.json",
-            caption=caption("manifest"),
-            category="audit",
-        ),
+        manifest=in_report("results/audit/manifest.json", "manifest"),
     log:
         "logs/audit.log",
     benchmark:

@@ -4,11 +4,7 @@
 
 rule bench:
     output:
-        summary=report(
-            "results/bench/summary.json",
-            caption=caption("bench"),
-            category="evaluation",
-        ),
+        summary=in_report("results/bench/summary.json", "bench"),
         table="results/bench/table.csv",
         provenance="results/provenance/bench.json",
     log:

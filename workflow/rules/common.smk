@@ -46,6 +46,21 @@ REPORT_DIR = Path(workflow.basedir) / "report"
 report: "../../report/workflow.rst"
 
 
+def start_run():
+    """At the start of a real run (``onstart``, in the Snakefile), its main process takes
+    the run lock (secondorder/run_lock.py): a second run started in this directory while
+    this one lives stops there, naming this one, and a run that was killed leaves no
+    lock, so the next plain run resumes. Job processes never take it."""
+    from secondorder import run_lock
+
+    if workflow.remote_exec or workflow.subprocess_exec:
+        return
+    try:
+        run_lock.acquire(command=["snakemake", *sys.argv[1:]])
+    except run_lock.RunLocked as err:
+        sys.exit(f"Error: {err}")
+
+
 def minutes(base):
     """A rule's ``runtime`` (minutes; ``sbatch -t`` on SLURM) that grows with each attempt:
     a job resubmitted after hitting its time limit (``retries:`` in the SLURM profiles)
@@ -67,6 +82,14 @@ def arm_regex(*optimizers):
     """A wildcard constraint matching exactly those arms (never-matching if none)."""
     names = arms_with(*optimizers)
     return "|".join(names) if names else "(?!)"
+
+
+def gpus(wildcards):
+    """GPUs a training job asks for (its ``gpu`` resource: ``sbatch --gpus`` on SLURM;
+    a local run is not limited by it unless ``--resources gpu=N`` is given): one for a
+    first-order arm (Keras), none for the others (their loops run on the host). A
+    cluster without GPUs sets it to 0 (profiles/slurm-cpu)."""
+    return int(config["arms"][wildcards.arm]["optimizer"] in FIRST_ORDER)
 
 
 def arm_settings(wildcards):
@@ -103,42 +126,81 @@ def upstream_records():
     ]
 
 
-FIGURES = {
-    "fig1_spirals": "data",
-    "fig2_split": "data",
-    "fig_training_curves": "training",
-    "fig_predicted": "evaluation",
-    **(
-        {
-            "fig_success_rates": "study",
-            "fig_accuracy_distributions": "study",
-            "fig_time_distributions": "study",
-            "fig_median_curves": "study",
-            "fig_decision_surfaces": "study",
-        }
-        if STUDY
-        else {}
-    ),
-    **({"fig_scaling": "study"} if "scaling" in config else {}),
-    **(
-        {
-            "fig_suite_profiles": "suite",
-            "fig_suite_verdict": "suite",
-            "fig_suite_lm_cost": "suite",
-        }
-        if SUITE and SUITE["in_article"] != "none"
-        else {}
-    ),
+#: Every item of the Snakemake report (``snakemake --report``): its caption
+#: (``report/<name>.rst``) -> (category, subcategory); rules wrap an output in
+#: :func:`in_report`. Wildcards name a subcategory per scope of the suite. The training
+#: histories are the one item outside this table (train.smk: one subcategory per arm).
+REPORT = {
+    "spirals": ("data", "two spirals"),
+    "fig1_spirals": ("data", "two spirals"),
+    "scaler": ("data", "split and scaling"),
+    "inputs_scaled": ("data", "split and scaling"),
+    "fig2_split": ("data", "split and scaling"),
+    "shared_init": ("data", "initial weights"),
+    "fig_training_curves": ("training", "every arm"),
+    "fits": ("evaluation", "every fit"),
+    "fig_predicted": ("evaluation", "the article's arms"),
+    "robustness": ("study", "robustness"),
+    "fig_success_rates": ("study", "robustness"),
+    "fig_accuracy_distributions": ("study", "robustness"),
+    "fig_time_distributions": ("study", "robustness"),
+    "fig_median_curves": ("study", "robustness"),
+    "fig_decision_surfaces": ("study", "robustness"),
+    "rounding": ("study", "rounding"),
+    "scaling": ("study", "cost"),
+    "fig_scaling": ("study", "cost"),
+    "fig_suite_profiles": ("suite", "{scope}"),
+    "fig_suite_verdict": ("suite", "{scope}"),
+    "fig_suite_lm_cost": ("suite", "{scope}"),
+    "bench": ("benchmarks", "speed"),
+    "lm_robustness": ("benchmarks", "LM robustness (MGH)"),
+    "article": ("article", "the article"),
+    "manifest": ("audit", "provenance"),
 }
 
 
+def in_report(path, name):
+    """``path`` as an item of the Snakemake report, with the caption
+    ``report/<name>.rst`` and the category and subcategory :data:`REPORT` gives it."""
+    category, subcategory = REPORT[name]
+    return report(
+        path, caption=caption(name), category=category, subcategory=subcategory
+    )
+
+
+#: The suite's figures, in the report once: as the suite's own outputs
+#: (results/suite/<scope>/, suite.smk), not again as the article's copies.
+SUITE_FIGURES = ["fig_suite_profiles", "fig_suite_verdict", "fig_suite_lm_cost"]
+
+#: The article's figures (results/article/figures/<name>.png and .svg).
+FIGURES = [
+    "fig1_spirals",
+    "fig2_split",
+    "fig_training_curves",
+    "fig_predicted",
+    *(
+        [
+            "fig_success_rates",
+            "fig_accuracy_distributions",
+            "fig_time_distributions",
+            "fig_median_curves",
+            "fig_decision_surfaces",
+        ]
+        if STUDY
+        else []
+    ),
+    *(["fig_scaling"] if "scaling" in config else []),
+    *(SUITE_FIGURES if SUITE and SUITE["in_article"] != "none" else []),
+]
+
+
 def article_figures():
-    """Every figure of the article, PNG (in the report, with a caption) and SVG."""
+    """Every figure of the article, PNG and SVG; the PNGs in the report (with their
+    caption) except the suite's, which are there as the suite's outputs."""
     figures = []
-    for name, category in FIGURES.items():
+    for name in FIGURES:
         png = f"results/article/figures/{name}.png"
-        stem = "predicted" if name == "fig_predicted" else name
-        figures.append(report(png, caption=caption(stem), category=category))
+        figures.append(png if name in SUITE_FIGURES else in_report(png, name))
         figures.append(f"results/article/figures/{name}.svg")
     return figures
 

@@ -3,9 +3,7 @@
 
 rule spirals:
     output:
-        csv=report(
-            "results/data/spirals.csv", caption=caption("spirals"), category="data"
-        ),
+        csv=in_report("results/data/spirals.csv", "spirals"),
         provenance="results/provenance/spirals.json",
     log:
         "logs/spirals.log",
@@ -24,14 +22,8 @@ rule split_scale:
         "results/data/spirals.csv",
     output:
         split="results/data/split.json",
-        scaler=report(
-            "results/data/scaler.json", caption=caption("scaler"), category="data"
-        ),
-        scaled=report(
-            "results/data/inputs_scaled.csv",
-            caption=caption("inputs_scaled"),
-            category="data",
-        ),
+        scaler=in_report("results/data/scaler.json", "scaler"),
+        scaled=in_report("results/data/inputs_scaled.csv", "inputs_scaled"),
         provenance="results/provenance/split_scale.json",
     log:
         "logs/split_scale.log",
@@ -48,11 +40,7 @@ rule split_scale:
 rule shared_init:
     output:
         npy="results/init/shared_init.npy",
-        json=report(
-            "results/init/shared_init.json",
-            caption=caption("shared_init"),
-            category="data",
-        ),
+        json=in_report("results/init/shared_init.json", "shared_init"),
         provenance="results/provenance/shared_init.json",
     log:
         "logs/shared_init.log",

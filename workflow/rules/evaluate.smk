@@ -31,19 +31,9 @@ rule summary:
         metrics=expand("results/eval/{arm}/metrics.json", arm=ARMS),
         study=study_files("fits.csv"),
     output:
-        csv=report(
-            "results/summary/fits.csv", caption=caption("fits"), category="evaluation"
-        ),
-        robustness=report(
-            "results/summary/robustness.csv",
-            caption=caption("robustness"),
-            category="study",
-        ),
-        rounding=report(
-            "results/summary/rounding.csv",
-            caption=caption("rounding"),
-            category="study",
-        ),
+        csv=in_report("results/summary/fits.csv", "fits"),
+        robustness=in_report("results/summary/robustness.csv", "robustness"),
+        rounding=in_report("results/summary/rounding.csv", "rounding"),
         provenance="results/provenance/summary.json",
     log:
         "logs/summary.log",

@@ -8,11 +8,7 @@ rule lm_robustness:
     output:
         table="results/bench/lm_robustness.csv",
         summary="results/bench/lm_robustness_summary.json",
-        solvers=report(
-            "results/bench/lm_robustness_solvers.csv",
-            caption=caption("lm_robustness"),
-            category="benchmarks",
-        ),
+        solvers=in_report("results/bench/lm_robustness_solvers.csv", "lm_robustness"),
         provenance="results/provenance/lm_robustness.json",
     log:
         "logs/lm_robustness.log",

@@ -73,9 +73,7 @@ rule study_second_order:
 
 rule scaling:
     output:
-        csv=report(
-            "results/summary/scaling.csv", caption=caption("scaling"), category="study"
-        ),
+        csv=in_report("results/summary/scaling.csv", "scaling"),
         provenance="results/provenance/scaling.json",
     log:
         "logs/scaling.log",

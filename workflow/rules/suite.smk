@@ -53,20 +53,14 @@ rule suite_summary:
             "not_run.csv",
             "lm_cost.csv",
         ),
-        profiles_png=report(
-            "results/suite/{scope}/fig_suite_profiles.png",
-            caption=caption("fig_suite_profiles"),
-            category="suite",
+        profiles_png=in_report(
+            "results/suite/{scope}/fig_suite_profiles.png", "fig_suite_profiles"
         ),
-        verdict_png=report(
-            "results/suite/{scope}/fig_suite_verdict.png",
-            caption=caption("fig_suite_verdict"),
-            category="suite",
+        verdict_png=in_report(
+            "results/suite/{scope}/fig_suite_verdict.png", "fig_suite_verdict"
         ),
-        cost_png=report(
-            "results/suite/{scope}/fig_suite_lm_cost.png",
-            caption=caption("fig_suite_lm_cost"),
-            category="suite",
+        cost_png=in_report(
+            "results/suite/{scope}/fig_suite_lm_cost.png", "fig_suite_lm_cost"
         ),
         svgs=multiext(
             "results/suite/{scope}/",

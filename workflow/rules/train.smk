@@ -35,7 +35,7 @@ rule train_adam:
         SOFTWARE_ENV
     threads: 1
     resources:
-        gpu=0,
+        gpu=gpus,
         mem_mb=4000,
         runtime=minutes(60),
     params:

@@ -89,15 +89,6 @@ def mlp_residuals_batch(problem: Problem, arch: Architecture, pair_outputs: bool
     return residuals, jacobian, validation_residuals
 
 
-def mlp_residuals(problem: Problem, arch: Architecture):
-    """:func:`mlp_residuals_batch` as functions of one flat weight vector ``w`` (each
-    applied to ``w`` as a one-row batch), for code that drives one start itself."""
-    def one_row(fn):
-        return lambda w: fn(w[None])[0]
-
-    return tuple(one_row(fn) for fn in mlp_residuals_batch(problem, arch))
-
-
 def mlp_residuals_numpy(problem: Problem, arch: Architecture, pair_outputs: bool = True):
     """The same residuals as :func:`mlp_residuals_batch` as numpy functions of one flat
     weight vector ``w``: ``(residuals, jacobian, validation_residuals)``, the Jacobian

@@ -96,9 +96,10 @@ def scopes(suite: dict) -> list[str]:
 
 
 def scope_settings(suite: dict, scope: str) -> dict:
-    """The settings of ``scope`` (:data:`SCOPE_KEYS`): the full suite's, with a named
-    scope's own values on top."""
-    full = {"problems": list(suite["problems"]), "sizes": list(suite["sizes"]),
+    """The settings of ``scope`` (:data:`SCOPE_KEYS`): the full suite's (its problems:
+    ``suite.problems`` and every CSV problem, :func:`datasets.suite_problems`), with a
+    named scope's own values on top."""
+    full = {"problems": datasets.suite_problems(suite), "sizes": list(suite["sizes"]),
             "inits": suite["inits"], "splits": suite["splits"], "cap_s": suite["cap_s"],
             "arms": list(suite["arms"]), "jobs": suite["jobs"]}
     if scope == "full":
@@ -201,7 +202,7 @@ def lm_row_bytes(m: int, n: int) -> int:
     """Memory one LM row needs, roughly. In parameter space (``n <= m``): the Jacobian
     twice (evaluation and the products) and four ``n x n`` matrices (``J^T J`` in the
     state and at the trial point, the damped matrix and its Cholesky factor). In sample
-    space (``n > m``, :func:`secondorder.optim.lm.linalg.sample_space_step`): the
+    space (``n > m``, :class:`secondorder.optim.lm.linalg.SampleSpace`): the
     Jacobian four times (evaluation, state, trial, ``J D^-2``) and two ``m x m``."""
     if n > m:
         return F64 * (4 * m * n + 2 * m * m)

@@ -30,16 +30,19 @@ column, as the least-squares (SSQ) losses of every arm expect.
 
 Your own data (``family="own"``): a CSV file named in the config
 (``suite.csv_problems``), with its feature columns, its target column and its task,
-becomes a problem like the others (:func:`csv_dataset`); it is checked when it is
-read, with an error naming the file and the column for a missing file, a missing
-column, a value that is not a number, or a class with too few rows.
+becomes a problem like the others (:func:`csv_dataset`) and joins the full suite's
+problems (:func:`suite_problems`); it is checked when it is read, with an error naming
+the file and the column for a missing file, a missing column, a value that is not a
+number, or a class with too few rows. Its features may be named, or picked by type
+(every numeric column, or every column but some); rows with missing values stop the
+run, naming the line, or are dropped and counted (``missing: drop``).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +68,9 @@ class Dataset:
     ``load(seed)`` returns ``(x, y)``: float64 inputs ``(n, d)`` and targets, one-hot
     ``(n, k)`` for classification, ``(n, 1)`` for regression. ``source`` says in one
     line where the data come from, with a reference. ``classes``: the labels of the
-    one-hot columns, in order, where the data name them (a CSV problem's).
+    one-hot columns, in order, where the data name them (a CSV problem's). ``csv``: how
+    a CSV problem's file was read (JSON-ready: its feature columns, the rows read and
+    dropped, the columns left out), recorded in each suite job's JSON.
     """
 
     name: str
@@ -74,6 +79,7 @@ class Dataset:
     source: str
     load: Callable[[int], tuple[np.ndarray, np.ndarray]]
     classes: tuple = ()
+    csv: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -213,19 +219,84 @@ DATASETS: dict[str, Dataset] = {ds.name: ds for ds in (
 MIN_ROWS_PER_CLASS = 5
 
 
+#: What ``missing`` may say of a CSV problem's rows with a missing value.
+MISSING = ("error", "drop")
+
+
+def _is_numeric(column) -> bool:
+    """Whether a column as pandas read it holds numbers (booleans are not features)."""
+    import pandas as pd
+
+    return (pd.api.types.is_numeric_dtype(column)
+            and not pd.api.types.is_bool_dtype(column))
+
+
+def csv_features(table, spec: dict, name: str = "csv") -> tuple[list[str], list[str]]:
+    """The feature columns of a CSV problem ``name`` (its ``table`` as pandas read it)
+    and the columns left out.
+
+    ``spec["features"]`` is a list of column names (those, in that order), ``numeric``
+    (every column but the target that pandas reads as numbers, missing cells allowed;
+    the others are left out and listed), or ``{"exclude": [names]}`` (every column but
+    the target and those, each of which must hold numbers). Non-numeric features are
+    not encoded (one-hot): their categories would have to be chosen before the split
+    and their columns scaled like numbers, so the file's author encodes them, or leaves
+    them out. ValueError naming the problem, the file and the config key for a column
+    that does not exist, a non-numeric column under ``exclude``, or no feature at all.
+    """
+    key = f"suite.csv_problems.{name}"
+    where = f"suite problem {name!r}: {str(spec['path'])!r}"
+    target, chosen = spec["target"], spec["features"]
+    columns = [c for c in table.columns if c != target]
+    named = [*chosen, target] if isinstance(chosen, list) else [target]
+    absent = [c for c in named if c not in table.columns]
+    if isinstance(chosen, dict) and isinstance(chosen.get("exclude"), list):
+        absent += [c for c in chosen["exclude"] if c not in table.columns]
+    if absent:
+        raise ValueError(f"{where} has no column(s) {absent} (config key '{key}'); its "
+                         f"columns are {list(table.columns)}")
+    if isinstance(chosen, list):
+        if target in chosen:
+            raise ValueError(f"suite problem {name!r}: the target column {target!r} is also "
+                             f"a feature (config key '{key}.features')")
+        return list(chosen), [c for c in columns if c not in chosen]
+    if chosen == "numeric":
+        features = [c for c in columns if _is_numeric(table[c])]
+    elif isinstance(chosen, dict) and set(chosen) == {"exclude"}:
+        features = [c for c in columns if c not in chosen["exclude"]]
+        text = [c for c in features if not _is_numeric(table[c])]
+        if text:
+            raise ValueError(f"{where}: column(s) {text} do not hold numbers, and features "
+                             "are numbers (categories are not encoded): add them to "
+                             f"features.exclude, or use features: numeric (config key "
+                             f"'{key}.features')")
+    else:
+        raise ValueError(f"suite problem {name!r}: features must be a list of columns, "
+                         f"'numeric' or {{exclude: [columns]}}, got {chosen!r} (config key "
+                         f"'{key}.features')")
+    if not features:
+        raise ValueError(f"{where}: no feature column is left (config key "
+                         f"'{key}.features': {chosen!r})")
+    return features, [c for c in columns if c not in features]
+
+
 def csv_dataset(name: str, spec: dict) -> Dataset:
     """Your own problem from a CSV file (``spec``: an entry of ``suite.csv_problems``:
-    ``path`` (relative to the working directory), ``features`` (column names),
-    ``target`` (a column name), ``task`` (classification or regression) and
-    optionally ``family``, default ``own``).
+    ``path`` (relative to the working directory), ``features`` (column names,
+    ``numeric`` or ``{exclude: [...]}``: :func:`csv_features`), ``target`` (a column
+    name), ``task`` (classification or regression) and optionally ``missing``
+    (``error``, the default, or ``drop``) and ``family`` (default ``own``)).
 
     The file is read and checked here, so a bad file stops the run before any job:
     ValueError naming the file (and the config key) when it does not exist or cannot
     be parsed, the column when a named column is missing, the column, line and value
-    when a feature (or a regression target) is not a number (empty cells included),
-    and the class when a classification target has a class with fewer than
-    :data:`MIN_ROWS_PER_CLASS` rows. Classes are the target's distinct values in
-    sorted order (``Dataset.classes``); ``load`` ignores its seed.
+    when a feature (or a regression target) is not a number, and the class when a
+    classification target has a class with fewer than :data:`MIN_ROWS_PER_CLASS` rows.
+    A missing value (an empty cell, or one of pandas' missing-value markers such as
+    ``NA``) in a feature or the target stops the run naming its line, or with
+    ``missing: drop`` removes its row; the rows read and dropped are recorded
+    (``Dataset.csv``). Classes are the target's distinct values in sorted order
+    (``Dataset.classes``); ``load`` ignores its seed.
     """
     import pandas as pd
 
@@ -239,17 +310,20 @@ def csv_dataset(name: str, spec: dict) -> Dataset:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"suite problem {name!r}: cannot read {str(path)!r} as CSV: "
                          f"{exc}") from None
-    features, target, task = list(spec["features"]), spec["target"], spec["task"]
+    target, task = spec["target"], spec["task"]
+    missing_rule = spec.get("missing", "error")
     if task not in TASKS:
         raise ValueError(f"suite problem {name!r}: task must be one of {list(TASKS)}, got "
                          f"{task!r} (config key '{key}.task')")
-    missing = [c for c in features + [target] if c not in table.columns]
-    if missing:
-        raise ValueError(f"suite problem {name!r}: {str(path)!r} has no column(s) {missing} "
-                         f"(config key '{key}'); its columns are {list(table.columns)}")
-    if target in features:
-        raise ValueError(f"suite problem {name!r}: the target column {target!r} is also a "
-                         f"feature (config key '{key}.features')")
+    if missing_rule not in MISSING:
+        raise ValueError(f"suite problem {name!r}: missing must be one of {list(MISSING)}, "
+                         f"got {missing_rule!r} (config key '{key}.missing')")
+    features, left_out = csv_features(table, spec, name)
+    rows_read = len(table)
+    used = [*features, target]
+    incomplete = table[used].isna().any(axis=1)
+    if missing_rule == "drop":
+        table = table[~incomplete]
     numeric = features + ([target] if task == "regression" else [])
     for column in numeric:
         values = pd.to_numeric(table[column], errors="coerce")
@@ -257,10 +331,11 @@ def csv_dataset(name: str, spec: dict) -> Dataset:
         if len(bad):
             value = table[column].iloc[bad[0]]
             shown = "an empty cell" if pd.isna(value) else repr(value)
+            hint = "; missing: drop removes such rows" if pd.isna(value) else ""
             raise ValueError(
                 f"suite problem {name!r}: column {column!r} of {str(path)!r} must hold "
-                f"finite numbers; line {bad[0] + 2} has {shown} "
-                f"({len(bad)} such row(s); line 1 is the header)")
+                f"finite numbers; line {table.index[bad[0]] + 2} has {shown} "
+                f"({len(bad)} such row(s); line 1 is the header){hint}")
     x = table[features].apply(pd.to_numeric).to_numpy(dtype=np.float64)
     if task == "regression":
         y = table[[target]].apply(pd.to_numeric).to_numpy(dtype=np.float64)
@@ -268,9 +343,10 @@ def csv_dataset(name: str, spec: dict) -> Dataset:
     else:
         labels = table[target]
         if labels.isna().any():
-            line = int(np.flatnonzero(labels.isna().to_numpy())[0]) + 2
+            line = int(table.index[np.flatnonzero(labels.isna().to_numpy())[0]]) + 2
             raise ValueError(f"suite problem {name!r}: the target column {target!r} of "
-                             f"{str(path)!r} is empty on line {line}")
+                             f"{str(path)!r} is empty on line {line}; missing: drop "
+                             "removes such rows")
         counts = labels.value_counts()
         few = counts[counts < MIN_ROWS_PER_CLASS]
         if len(few) or len(counts) < 2:
@@ -282,10 +358,30 @@ def csv_dataset(name: str, spec: dict) -> Dataset:
         classes = tuple(sorted(counts.index.tolist()))
         index = {c: i for i, c in enumerate(classes)}
         x, y = _classes(x, labels.map(index).to_numpy(), len(classes))
+    dropped = rows_read - len(x)
+    record = {"path": str(path), "features": features, "target": target,
+              "columns_left_out": left_out, "missing": missing_rule,
+              "rows_read": rows_read, "rows_dropped": dropped}
     source = (f"your own data: {str(path)}, features {features}, target {target!r}; "
-              f"{len(x)} x {x.shape[1]}" + (f", {len(classes)} classes" if classes else ""))
+              f"{len(x)} x {x.shape[1]}" + (f", {len(classes)} classes" if classes else "")
+              + (f"; {dropped} of {rows_read} rows dropped for missing values"
+                 if dropped else ""))
     return Dataset(name, spec.get("family", "own"), task, source,
-                   lambda seed: (x.copy(), y.copy()), classes=tuple(map(str, classes)))
+                   lambda seed: (x.copy(), y.copy()), classes=tuple(map(str, classes)),
+                   csv=record)
+
+
+def suite_problems(suite: dict) -> list[str]:
+    """The full suite's problems: ``suite.problems``, then every CSV problem of
+    ``suite.csv_problems`` not already named there (so adding a CSV problem needs no
+    retyping of the list, which a config file would replace whole)."""
+    named = list(suite["problems"])
+    return named + [p for p in (suite.get("csv_problems") or {}) if p not in named]
+
+
+def known_problems(suite: dict) -> list[str]:
+    """Every problem a scope may name: the built-in ones and the CSV problems."""
+    return sorted(DATASETS) + sorted(suite.get("csv_problems") or {})
 
 
 def get_dataset(name: str, csv_problems: dict | None = None) -> Dataset:
@@ -394,8 +490,8 @@ def load_problem(name: str, *, split_seed: int = 0, data_seed: int = 0,
     ``problem.inputs == "standardised"`` with train, validation and test rows;
     ``info`` a JSON-ready dict of what was done (name, family, task, source, n,
     n_inputs, n_outputs, seeds, fractions, split sizes, the three index lists, input
-    mean/std, for regression target mean/std, for a CSV problem its classes). Unknown
-    names: ValueError; ``csv_problems``: the config's CSV problems (:func:`get_dataset`).
+    mean/std, for regression target mean/std, for a CSV problem its classes and how its
+    file was read: ``csv``, with the rows dropped). Unknown names: ValueError; ``csv_problems``: the config's CSV problems (:func:`get_dataset`).
     """
     dataset = get_dataset(name, csv_problems)
     x, y = dataset.load(data_seed)
@@ -415,6 +511,8 @@ def load_problem(name: str, *, split_seed: int = 0, data_seed: int = 0,
     }
     if dataset.classes:
         info["classes"] = list(dataset.classes)
+    if dataset.csv:
+        info["csv"] = dataset.csv
     if dataset.task == "regression":
         y, target_scaler = standardise(y, train)
         info["target_mean"] = target_scaler["mean"]

@@ -1,13 +1,27 @@
 """Damping rules: how the LM parameter ``mu`` changes after a trial step.
 
-A rule is an object with ``update(mu, nu, accepted, rho) -> (mu, nu)``, elementwise on
-numpy arrays (one entry per run of a batch). ``accepted`` says whether the trial step
-lowered the SSQ, ``rho`` is the gain ratio
+A rule owns the state it needs, one entry per run of a batch. Its protocol:
 
-    rho = (ssq(x) - ssq(x + delta)) / (L(0) - L(delta)),  L(d) = ||r + J d||^2,
+* ``init(size) -> state``: the state of ``size`` runs before their first step:
+  ``None`` (no state), a numpy array with a leading axis ``size``, or a dict of such
+  arrays;
+* ``update(mu, state, accepted, rho) -> (mu, state)``: elementwise on numpy arrays
+  (one entry per run, ``state`` those runs' entries): the next ``mu`` and state after a
+  trial step. ``accepted`` says whether the step lowered the objective and was taken,
+  ``rho`` is the gain ratio
 
-the actual over the predicted reduction (:func:`gain_ratio`). ``nu`` is Nielsen's
-growth factor; rules that do not use it pass it through.
+      rho = (ssq(x) - ssq(x + delta)) / (L(0) - L(delta)),  L(d) = ||r + J d||^2,
+
+  the actual over the predicted reduction (:func:`gain_ratio`).
+
+The loop (:mod:`.engine`) keeps the state, hands each iteration's running runs their
+entries and never reads it; it keeps ``mu`` at or above its floor afterwards
+(:func:`.engine.mu_floor`). :class:`DampingRule` is a base with no state.
+
+:data:`RULES` maps the configuration's names to the rule classes and
+:func:`make_damping` builds one from the options (``mu_dec``, ``mu_inc``;
+:meth:`DampingRule.from_options`): a new rule is its class and one entry in
+:data:`RULES`.
 """
 
 from __future__ import annotations
@@ -38,13 +52,30 @@ def gain_ratio(actual, predicted):
     return np.where(np.isnan(rho), 0.0, rho)
 
 
+class DampingRule:
+    """The base of the rules: no state, built from the options by calling the class
+    with none of them (a rule that takes ``mu_dec`` or ``mu_inc`` overrides
+    :meth:`from_options`). Subclasses give :meth:`update`."""
+
+    @classmethod
+    def from_options(cls, mu_dec: float, mu_inc: float) -> DampingRule:
+        return cls()
+
+    def init(self, size: int):
+        """The state of ``size`` runs: none."""
+        return None
+
+    def update(self, mu, state, accepted, rho):
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Marquardt:
+class Marquardt(DampingRule):
     """Marquardt (1963) multiply/divide rule with MATLAB ``trainlm`` defaults.
 
     ``mu <- mu * decrease`` after an accepted step, ``mu <- mu * increase`` after a
     rejected one (``trainlm``: ``mu = 1e-3``, ``mu_dec = 0.1``, ``mu_inc = 10``).
-    ``rho`` and ``nu`` are not used.
+    ``rho`` is not used; no state.
     """
 
     decrease: float = 0.1
@@ -56,18 +87,27 @@ class Marquardt:
         if not self.increase > 1.0:
             raise ValueError(f"mu_inc must be > 1, got {self.increase!r}")
 
-    def update(self, mu, nu, accepted, rho):
-        return np.where(accepted, mu * self.decrease, mu * self.increase), nu
+    @classmethod
+    def from_options(cls, mu_dec: float, mu_inc: float) -> Marquardt:
+        return cls(mu_dec, mu_inc)
+
+    def update(self, mu, state, accepted, rho):
+        return np.where(accepted, mu * self.decrease, mu * self.increase), state
 
 
 @dataclass(frozen=True)
-class Nielsen:
+class Nielsen(DampingRule):
     """Nielsen's gain-ratio rule (Nielsen 1999, IMM-REP-1999-05, eq. 4.1; Madsen,
-    Nielsen & Tingleff 2004, Algorithm 3.16).
+    Nielsen & Tingleff 2004, Algorithm 3.16). Its state is the growth factor ``nu``,
+    2 at the start.
 
     Accepted step: ``mu <- mu * max(1/3, 1 - (2 rho - 1)^3)``, ``nu <- 2``.
     Rejected step: ``mu <- mu * nu``, ``nu <- 2 nu``.
     """
+
+    def init(self, size: int) -> np.ndarray:
+        """``nu = 2`` for each of ``size`` runs."""
+        return np.full(size, 2.0)
 
     def update(self, mu, nu, accepted, rho):
         shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
@@ -76,14 +116,18 @@ class Nielsen:
         return mu_new, nu_new
 
 
+#: The damping rules by their names in the options and the configuration.
+RULES: dict[str, type] = {"marquardt": Marquardt, "nielsen": Nielsen}
+
+
 def make_damping(damping, mu_dec: float, mu_inc: float):
-    """A damping rule from its name (``"marquardt"``, ``"nielsen"``) or a rule object
-    (anything with an ``update`` method, returned as is)."""
-    if hasattr(damping, "update"):
+    """A damping rule from its name in :data:`RULES` (built by its ``from_options``
+    with ``mu_dec`` and ``mu_inc``) or a rule object (anything with ``init`` and
+    ``update`` methods, see the module text), returned as it is."""
+    if hasattr(damping, "update") and hasattr(damping, "init"):
         return damping
-    if damping == "marquardt":
-        return Marquardt(mu_dec, mu_inc)
-    if damping == "nielsen":
-        return Nielsen()
-    raise ValueError(f"damping must be 'marquardt', 'nielsen' or an object with an "
-                     f"update(mu, nu, accepted, rho) method, got {damping!r}")
+    if isinstance(damping, str) and damping in RULES:
+        return RULES[damping].from_options(mu_dec, mu_inc)
+    names = ", ".join(repr(name) for name in RULES)
+    raise ValueError(f"damping must be one of {names} or an object with init(size) and "
+                     f"update(mu, state, accepted, rho) methods, got {damping!r}")

@@ -6,11 +6,26 @@ as scipy's ``_lsq/trf.py`` is written; the model's numbers come from a provider
 directly (:mod:`.linalg`), so an iteration costs what its products cost.
 
 The state (:class:`LMState`) holds ``B`` runs, each field with a leading axis ``B``.
-One iteration, :func:`lm_step`, advances the running rows: the damping rule
-(:mod:`.damping`), the scaling and the linear solve (:mod:`.linalg`) and the stopping
-tests (:mod:`.termination`) are separate pieces. Each row's arithmetic is its own
-(per-row BLAS calls), so a row's iterates, evaluations and history are bit for bit
-those it has alone; a row that stops leaves the batch and costs nothing more.
+One iteration, :func:`lm_step`, advances the running rows in four phases:
+
+1. :func:`propose` -- the damped step of each row, solved in the space and corrected
+   by the step (the geodesic acceleration);
+2. :func:`try_step` -- the residuals and the objective at ``x + delta``, and the
+   linearisation where the objective went down;
+3. :func:`accept` -- the gain ratio, the damping rule, the accepted trials taken (and
+   the objective's re-estimates there), the validation bookkeeping;
+4. :func:`judge` -- the stopping tests (:mod:`.termination`), with the Gauss-Newton
+   confirmation of the step tests.
+
+The variants are small objects held by :class:`LMSettings`, each owning its state and
+its arithmetic, so that the loop has no branch on them: the objective (the SSQ,
+:mod:`.objective`, or Bayesian regularisation, :mod:`.regularization`), the step
+(damped, or with geodesic acceleration, :mod:`.steps`), the space where the damped
+system is solved (parameters or samples, :mod:`.linalg`) and the damping rule
+(:mod:`.damping`). Each row's arithmetic is its own: elementwise operations on the
+rows' stacked arrays, per-row BLAS and LAPACK calls; so a row's iterates, evaluations
+and history are bit for bit those it has alone, and a row that stops leaves the batch
+and costs nothing more.
 
 Times. Each iteration is timed; its seconds are split evenly over the rows that took
 part (:func:`secondorder.optim.fit_result.time_shares`), so each row's ``time_s`` is
@@ -21,16 +36,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from . import regularization
-from .linalg import DampedSystem, gauss_newton_step, qr_step, sample_gram
-from .damping import gain_ratio, predicted_reduction
+from .damping import gain_ratio
+from .linalg import ParameterSpace, gauss_newton_step, norm, qr_step, sum_of_squares
+from .objective import SumOfSquares
 from .providers import Provider
 from .result import LMResult, Status, make_result
+from .steps import DampedStep
 from .termination import (RUNNING, Criteria, confirmed, gradient_cosine, step_candidates,
                           stop_status, vanished)
 
@@ -42,28 +58,30 @@ class LMSettings:
     """The rules of a run besides its provider: a damping rule (:mod:`.damping`), a
     scaling ``(colsq, d2_previous) -> d2`` of the squared column norms of ``J``
     (:mod:`.linalg`), the :class:`.Criteria`, the starting ``mu0`` and whether it is
-    relative to ``J^T J`` at the start (:func:`init_state`), whether the steps are
-    solved in sample space (``sample_space``, for ``n > m``), and the geodesic
-    acceleration (``geodesic``, :func:`geodesic_acceleration`, with its finite
-    difference ``geodesic_h`` and the largest ``2 ||a|| / ||v||``, ``geodesic_alpha``),
-    and Bayesian regularisation (``bayesian``, :mod:`.regularization`: the loop then
-    minimises ``F = beta ssq + alpha ||x||^2``)."""
+    relative to ``J^T J`` at the start (:func:`init_state`), the objective
+    (:class:`.SumOfSquares`, or :class:`.regularization.Bayesian`: the loop then
+    minimises ``F = beta ssq + alpha ||x||^2``), the step (:class:`.DampedStep`, or
+    :class:`.steps.Geodesic`) and the space where the damped system is solved
+    (:class:`.ParameterSpace`, or :class:`.linalg.SampleSpace` for ``n > m``)."""
 
     damping: object
     scaling: Callable
     criteria: Criteria
     mu0: float
     mu0_relative: bool = False
-    sample_space: bool = False
-    geodesic: bool = False
-    geodesic_h: float = 0.1
-    geodesic_alpha: float = 0.75
-    bayesian: bool = False
+    objective: object = SumOfSquares()
+    step: object = DampedStep()
+    space: object = ParameterSpace()
+
+    def __post_init__(self):
+        if self.space.name not in self.objective.spaces:
+            raise ValueError(f"{type(self.objective).__name__} has no damped system in "
+                             f"{self.space.name} space")
 
     @property
     def keeps_jacobian(self) -> bool:
         """Whether the state keeps ``J`` itself (sample space, geodesic acceleration)."""
-        return self.sample_space or self.geodesic
+        return self.space.keeps_jacobian or self.step.keeps_jacobian
 
 
 @dataclass
@@ -75,12 +93,13 @@ class LMState:
     ssq: np.ndarray           # (B,) sum of squares r^T r
     ssq0: np.ndarray          # (B,) sum of squares at the start
     grad: np.ndarray          # (B, n) J^T r, gradient of cost = ssq / 2
-    curvature: list           # per row: J^T J (n, n), or J D^-2 J^T (m, m) in sample space
+    curvature: list           # per row: the space's matrix, J^T J (n, n) or J D^-2 J^T (m, m)
     jac: list                 # per row: J (m, n) if settings.keeps_jacobian, else None
     colsq: np.ndarray         # (B, n) squared column norms of J, diag(J^T J)
     d2: np.ndarray            # (B, n) squared scaling D^T D
     mu: np.ndarray            # (B,) damping parameter for the next step
-    nu: np.ndarray            # (B,) Nielsen's growth factor
+    damping_state: object     # the damping rule's state (rule.init(B); Nielsen's nu)
+    objective_state: dict     # the objective's state, arrays (B,) (Bayesian: alpha, beta, gamma)
     val_ssq: np.ndarray       # (B,) validation SSQ at x (0 without validation)
     best_val_ssq: np.ndarray  # (B,) lowest validation SSQ seen
     best_x: np.ndarray        # (B, n) parameters where it was seen
@@ -90,31 +109,18 @@ class LMState:
     njev: np.ndarray          # (B,) Jacobian evaluations
     status: np.ndarray        # (B,) Status code, RUNNING while going
     time_s: np.ndarray        # (B,) own compute so far, seconds
-    alpha: np.ndarray         # (B,) weight of ||x||^2 in the objective (0: plain LM)
-    beta: np.ndarray          # (B,) weight of the SSQ in the objective (1: plain LM)
-    gamma: np.ndarray         # (B,) effective number of parameters (Bayesian; else n)
 
 
 @dataclass
 class StepInfo:
     """Per-iteration facts recorded in the history besides the state (running rows)."""
 
-    accepted: np.ndarray  # the trial step lowered the SSQ and was taken
+    accepted: np.ndarray  # the trial step lowered the objective and was taken
     fallback: np.ndarray  # Cholesky was unreliable and the QR solve was used
     vetoed: np.ndarray    # a step test held but the Gauss-Newton check refused it
 
 
-def sum_of_squares(r):
-    """``ssq = r^T r`` (over the last axis)."""
-    return np.einsum("...i,...i->...", r, r)
-
-
 EPS, TINY = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
-
-
-def norm(v):
-    """Euclidean norm over the last axis."""
-    return np.sqrt(np.einsum("...i,...i->...", v, v))
 
 
 def mu_floor(colsq, d2):
@@ -128,34 +134,62 @@ def mu_floor(colsq, d2):
     return np.maximum(EPS * np.max(colsq / d2, axis=-1), TINY)
 
 
-def _linearize_rows(provider: Provider, settings: LMSettings, x, r, d2_previous):
-    """Linearise runs at the rows of ``x``, ``r``: the products, the scaling, the
-    sample-space Gram matrix. Returns ``(finite, colsq, grad, d2, curvature, jac)``
-    (one entry per row)."""
-    lins = [provider.linearize(x[i], r[i], settings.sample_space, settings.keeps_jacobian)
-            for i in range(len(x))]
-    return _assemble(provider, settings, lins, d2_previous)
+def rows_of(state, rows):
+    """The entries ``rows`` (indices, or one index) of a per-run state: ``None``, an
+    array with a leading axis, or a dict of such arrays."""
+    if isinstance(state, dict):
+        return {name: values[rows] for name, values in state.items()}
+    return None if state is None else state[rows]
 
 
-def _assemble(provider: Provider, settings: LMSettings, lins, d2_previous):
-    """:func:`_linearize_rows` from the rows' linearisations (:class:`.Linearization`)."""
+def set_rows(state, rows, values) -> None:
+    """Write ``values`` (as :func:`rows_of` gives them) into the entries ``rows`` of a
+    per-run state, in place."""
+    if isinstance(state, dict):
+        for name, column in state.items():
+            column[rows] = values[name]
+    elif state is not None:
+        state[rows] = values
+
+
+@dataclass
+class Linearized:
+    """Rows linearised at new points: their indices ``rows`` (into the rows being
+    stepped), whether ``J`` is finite, ``colsq``, ``grad = J^T r``, the scaling ``d2``
+    updated from ``colsq``, the space's matrix and ``J`` (per row, when kept)."""
+
+    rows: np.ndarray
+    finite: np.ndarray
+    colsq: np.ndarray
+    grad: np.ndarray
+    d2: np.ndarray
+    curvature: list
+    jac: list
+
+
+def linearized(provider: Provider, settings: LMSettings, lins, d2_previous,
+               rows) -> Linearized:
+    """:class:`Linearized` from the rows' linearisations (:class:`.Linearization`)."""
     k = len(lins)
     finite = np.zeros(k, bool)
     colsq = np.empty((k, provider.n))
     grad = np.empty((k, provider.n))
-    curvature, jac = [None] * k, [None] * k
     for i, lin in enumerate(lins):
         finite[i], colsq[i], grad[i] = lin.finite, lin.colsq, lin.grad
-        curvature[i], jac[i] = lin.curvature, lin.jac
     d2 = settings.scaling(colsq, d2_previous)
-    if settings.sample_space:
-        curvature = [sample_gram(jac[i], d2[i]) for i in range(k)]
-    return finite, colsq, grad, d2, curvature, jac
+    curvature = [settings.space.curvature(lin, d2[i]) for i, lin in enumerate(lins)]
+    return Linearized(rows, finite, colsq, grad, d2, curvature, [lin.jac for lin in lins])
+
+
+def linearize(provider: Provider, settings: LMSettings, x, r):
+    """The provider's linearisation of one run at ``x`` (residuals ``r``)."""
+    return provider.linearize(x, r, settings.space.sample_space, settings.keeps_jacobian)
 
 
 def init_state(provider: Provider, settings: LMSettings, X0: np.ndarray) -> LMState:
     """The state of ``B`` runs at the rows of ``X0``: residuals, normal equations,
-    scaling, the ``ssq_goal`` and ``gtol`` tests.
+    scaling, the state of the damping rule and of the objective, the ``ssq_goal`` and
+    ``gtol`` tests (of the SSQ: the objective's weights start at those of plain LM).
 
     The starting ``mu`` is ``mu0``, or with ``mu0_relative`` ``mu0 * max_j
     (J^T J)_jj / d2_j`` (Madsen, Nielsen & Tingleff 2004, eq. 3.14: ``tau * max a_ii``),
@@ -165,178 +199,200 @@ def init_state(provider: Provider, settings: LMSettings, X0: np.ndarray) -> LMSt
     B = X0.shape[0]
     r = np.stack([provider.residuals(x) for x in X0])
     ssq = sum_of_squares(r)
-    finite, colsq, grad, d2, curvature, jac = _linearize_rows(
-        provider, settings, X0, r, np.zeros((B, provider.n)))
+    lin = linearized(provider, settings, [linearize(provider, settings, x, r[b])
+                                          for b, x in enumerate(X0)],
+                     np.zeros((B, provider.n)), np.arange(B))
     mu = np.full(B, float(settings.mu0))
     if settings.mu0_relative:
-        mu = mu * np.max(colsq / d2, axis=-1)
-    floor = mu_floor(colsq, d2)
+        mu = mu * np.max(lin.colsq / lin.d2, axis=-1)
+    floor = mu_floor(lin.colsq, lin.d2)
     mu = np.maximum(mu, floor)
     zero = np.zeros(B, int)
     val = (np.array([sum_of_squares(provider.validation(x)) for x in X0])
            if provider.has_validation else np.zeros(B))
     no = np.zeros(B, bool)
-    status = stop_status(settings.criteria, ssq=ssq, cosine=gradient_cosine(colsq, grad, ssq),
-                         mu=mu, floor=floor, fails=zero, ftol=no, xtol=no)
-    status = np.where(np.isfinite(ssq) & finite, status, int(Status.NONFINITE_START))
-    return LMState(x=X0.copy(), r=r, ssq=ssq, ssq0=ssq.copy(), grad=grad,
-                   curvature=curvature, jac=jac, colsq=colsq, d2=d2, mu=mu,
-                   nu=np.full(B, 2.0), val_ssq=val, best_val_ssq=val.copy(),
-                   best_x=X0.copy(), fails=zero.copy(), nit=zero.copy(),
-                   nfev=np.ones(B, int), njev=np.ones(B, int), status=status,
-                   time_s=np.zeros(B), alpha=np.zeros(B), beta=np.ones(B),
-                   gamma=np.full(B, float(provider.n)))
+    status = stop_status(settings.criteria, ssq=ssq,
+                         cosine=gradient_cosine(lin.colsq, lin.grad, ssq), mu=mu,
+                         floor=floor, fails=zero, ftol=no, xtol=no)
+    status = np.where(np.isfinite(ssq) & lin.finite, status, int(Status.NONFINITE_START))
+    return LMState(x=X0.copy(), r=r, ssq=ssq, ssq0=ssq.copy(), grad=lin.grad,
+                   curvature=lin.curvature, jac=lin.jac, colsq=lin.colsq, d2=lin.d2,
+                   mu=mu, damping_state=settings.damping.init(B),
+                   objective_state=settings.objective.init(B, provider.n),
+                   val_ssq=val, best_val_ssq=val.copy(), best_x=X0.copy(),
+                   fails=zero.copy(), nit=zero.copy(), nfev=np.ones(B, int),
+                   njev=np.ones(B, int), status=status, time_s=np.zeros(B))
 
 
-def damped_step(provider: Provider, settings: LMSettings, state: LMState, b: int, grad):
-    """Solve ``(J^T J + mu diag(d2)) delta = -grad`` for row ``b`` (``grad = J^T r``;
-    with Bayesian regularisation ``(beta J^T J + alpha I + mu D^2) delta = -grad``,
-    ``grad`` then the objective's): ``(delta, fallback, system)``. Cholesky
-    (:class:`.DampedSystem`, in parameter or sample space); where it is unreliable, QR
-    of the augmented system (:func:`.qr_step`) from ``J`` at the current point (kept in
-    the state, else evaluated again: one more Jacobian), and ``system`` is None."""
-    mu, d2 = state.mu[b], state.d2[b]
-    alpha, beta = state.alpha[b], state.beta[b]
-    system = DampedSystem(state.curvature[b], mu, d2, settings.sample_space, scale=beta,
-                          shift=alpha)
+@dataclass
+class Point:
+    """The rows being stepped at their current points, in the objective's terms."""
+
+    x: np.ndarray          # (k, n)
+    r: np.ndarray          # (k, m) residuals
+    ssq: np.ndarray        # (k,) their SSQ
+    value: np.ndarray      # (k,) the objective F (the SSQ for plain LM)
+    grad: np.ndarray       # (k, n) its gradient (J^T r for plain LM)
+    colsq: np.ndarray      # (k, n) its squared column norms (diag(J^T J) for plain LM)
+    d2: np.ndarray         # (k, n) the squared scaling
+    objective: dict        # the objective's state of the rows
+
+
+def point(settings: LMSettings, state: LMState, rows) -> Point:
+    """The rows ``rows`` of ``state`` as a :class:`Point` (copies)."""
+    objective, own = settings.objective, rows_of(state.objective_state, rows)
+    x, ssq = state.x[rows], state.ssq[rows]
+    return Point(x=x, r=state.r[rows], ssq=ssq, value=objective.value(ssq, x, own),
+                 grad=objective.gradient(state.grad[rows], x, own),
+                 colsq=objective.column_norms(state.colsq[rows], own), d2=state.d2[rows],
+                 objective=own)
+
+
+# --- 1. propose ----------------------------------------------------------------------
+
+def damped_step(provider: Provider, settings: LMSettings, state: LMState, b: int,
+                now: Point, i: int):
+    """Solve the damped system of row ``b`` (``i`` among the rows stepped, at ``now``),
+    ``(scale J^T J + shift I + mu D^2) delta = -g`` with the objective's terms and
+    gradient ``g`` (``J^T J + mu D^2`` and ``J^T r`` for plain LM): ``(delta,
+    system)``. Cholesky in the settings' space (:mod:`.linalg`); where it is
+    unreliable, QR of the objective's augmented system (:func:`.qr_step`) from ``J`` at
+    the current point (kept in the state, else evaluated again: one more Jacobian), and
+    ``system`` is None."""
+    space, objective = settings.space, settings.objective
+    own = rows_of(now.objective, i)
+    mu, d2, x, r = state.mu[b], now.d2[i], now.x[i], now.r[i]
+    scale, shift = objective.system_terms(own)
+    system = space.system(state.curvature[b], mu, d2, scale, shift)
     if system.ok:
-        if settings.sample_space:
-            delta = system.step(r=state.r[b], jac=state.jac[b], d2=d2)
-        else:
-            delta = system.step(grad=grad)
+        delta = space.step(system, now.grad[i], r, state.jac[b], d2)
         if np.isfinite(delta).all():
-            return delta, False, system
-    jac = state.jac[b] if settings.keeps_jacobian else provider.jacobian(state.x[b])
-    if settings.bayesian:
-        jac, r = regularization.augmented(jac, state.r[b], state.x[b], alpha, beta)
-        return qr_step(jac, r, mu, d2), True, None
-    return qr_step(jac, state.r[b], mu, d2), True, None
+            return delta, system
+    jac = provider.jacobian(x) if state.jac[b] is None else state.jac[b]
+    return qr_step(*objective.augmented(jac, r, x, own), mu, d2), None
 
 
-def geodesic_acceleration(provider: Provider, settings: LMSettings, state: LMState, b: int,
-                          velocity, system):
-    """The geodesic acceleration of row ``b``'s step (Transtrum & Sethna 2012, "Improvements
-    to the Levenberg-Marquardt algorithm for nonlinear least-squares minimization",
-    arXiv:1201.5885, eqs. 14-15): ``(a, ratio)``.
-
-    ``a`` solves ``(J^T J + mu D^2) a = -J^T r_vv`` with the same factor as the step
-    ``v`` (``velocity``), ``r_vv`` the second directional derivative of the residuals
-    along ``v`` by finite differences, ``(2 / h) ((r(x + h v) - r(x)) / h - J v)``
-    (one more residual evaluation); ``ratio = 2 ||D a|| / ||D v||``. The step taken is
-    ``v + a / 2`` when ``ratio <= geodesic_alpha``; a larger ratio means the second-
-    order term is not small (or, near a minimum where ``v ~ 0``, that the finite
-    difference is all rounding), and the plain step ``v`` is tried instead. (Transtrum
-    & Sethna refuse the step there, which raises ``mu``: near a minimum it refuses
-    steps for rounding noise.)
-    """
-    h, d2, jac, r = settings.geodesic_h, state.d2[b], state.jac[b], state.r[b]
-    r_h = provider.residuals(state.x[b] + h * velocity)
-    r_vv = (2.0 / h) * ((r_h - r) / h - jac @ velocity)
-    if settings.sample_space:
-        accel = system.step(r=r_vv, jac=jac, d2=d2)
-    else:  # with Bayesian regularisation the objective's residuals are sqrt(beta) r
-        accel = system.step(grad=state.beta[b] * (jac.T @ r_vv))
-    scale = np.sqrt(d2)
-    return accel, 2.0 * norm(scale * accel) / norm(scale * velocity)
-
-
-def lm_step(provider: Provider, settings: LMSettings, state: LMState,
-            rows: np.ndarray) -> StepInfo:
-    """One Levenberg-Marquardt iteration of the running rows ``rows`` (indices), which
-    it updates in ``state``; the other rows are not touched.
-
-    1. Solve ``(J^T J + mu D^T D) delta = -J^T r`` (:func:`damped_step`).
-    2. Residuals at the trial points ``x + delta``. A trial is accepted only if its
-       SSQ is finite and lower and its Jacobian (evaluated only for such rows) is
-       finite; a NaN/Inf trial is a rejection.
-    3. ``mu`` (and ``nu``) from the damping rule, given acceptance and the gain ratio
-       ``rho``, never below :func:`mu_floor`; on acceptance the scaling is updated.
-    4. On acceptance, the validation SSQ and the count of steps without a new best.
-    5. Stopping tests (:mod:`.termination`): the step tests ``ftol``/``xtol`` are
-       confirmed at the current point (gradient cosines; the Gauss-Newton step,
-       computed only for the rows whose ``xtol`` step test held).
-    """
-    criteria = settings.criteria
+def propose(provider: Provider, settings: LMSettings, state: LMState, rows: np.ndarray,
+            now: Point):
+    """The step of each row (:func:`damped_step`, then the settings' step's correction,
+    :mod:`.steps`, where Cholesky served): ``(delta, fallback, evaluations)``, the
+    last two per row (QR used; residual evaluations the step cost)."""
     k = len(rows)
-    x_old, ssq_old, grad_old = state.x[rows], state.ssq[rows], state.grad[rows]
-    mu_old, d2_old = state.mu[rows], state.d2[rows]
-    bayes = settings.bayesian
-    if bayes:  # the objective F = beta ssq + alpha ||x||^2, its gradient
-        alpha, beta = state.alpha[rows], state.beta[rows]
-        f_old = regularization.objective(ssq_old, x_old, alpha, beta)
-        grad_old = regularization.gradient(grad_old, x_old, alpha, beta)
-    else:
-        f_old = ssq_old
     delta = np.empty((k, provider.n))
     fallback = np.zeros(k, bool)
-    extra_fev = np.zeros(k, int)
+    evaluations = np.zeros(k, int)
     for i, b in enumerate(rows):
-        delta[i], fallback[i], system = damped_step(provider, settings, state, b,
-                                                    grad_old[i])
-        if settings.geodesic and system is not None:
-            accel, ratio = geodesic_acceleration(provider, settings, state, b, delta[i],
-                                                 system)
-            extra_fev[i] = 1
-            if ratio <= settings.geodesic_alpha:
-                delta[i] += 0.5 * accel
-    x_trial = x_old + delta
-    # each row's trial residuals and, where the objective went down, its linearisation
-    # right after (a provider may reuse the forward pass it just made)
-    r_trial = np.empty((k, provider.m))
-    ssq_trial, f_trial = np.empty(k), np.empty(k)
+        delta[i], system = damped_step(provider, settings, state, b, now, i)
+        fallback[i] = system is None
+        if system is not None:
+            delta[i], evaluations[i] = settings.step.correct(
+                provider, settings.space, system, delta[i], now.x[i], now.r[i],
+                state.jac[b], now.d2[i])
+    return delta, fallback, evaluations
+
+
+# --- 2. try --------------------------------------------------------------------------
+
+@dataclass
+class Trial:
+    """The rows' trial points ``x + delta``: residuals, SSQ, objective, whether it went
+    down, and the rows linearised there (those where it went down)."""
+
+    x: np.ndarray
+    r: np.ndarray
+    ssq: np.ndarray
+    value: np.ndarray
+    decreased: np.ndarray
+    linear: Linearized
+
+
+def try_step(provider: Provider, settings: LMSettings, now: Point, delta) -> Trial:
+    """Residuals at the trial points ``x + delta`` and, where the objective went down
+    (a finite value, lower), the linearisation right after (a provider may reuse the
+    forward pass it just made). A NaN/Inf trial is a failed one."""
+    k = len(delta)
+    x = now.x + delta
+    r = np.empty((k, provider.m))
+    ssq, value = np.empty(k), np.empty(k)
     decreased = np.zeros(k, bool)
     lins = []
     for i in range(k):
-        r_trial[i] = provider.residuals(x_trial[i])
-        ssq_trial[i] = sum_of_squares(r_trial[i])
-        f_trial[i] = (regularization.objective(ssq_trial[i], x_trial[i], alpha[i], beta[i])
-                      if bayes else ssq_trial[i])
-        if np.isfinite(f_trial[i]) and f_trial[i] < f_old[i]:
+        r[i] = provider.residuals(x[i])
+        ssq[i] = sum_of_squares(r[i])
+        value[i] = settings.objective.value(ssq[i], x[i], rows_of(now.objective, i))
+        if np.isfinite(value[i]) and value[i] < now.value[i]:
             decreased[i] = True
-            lins.append(provider.linearize(x_trial[i], r_trial[i], settings.sample_space,
-                                           settings.keeps_jacobian))
-    lin_rows = np.flatnonzero(decreased)
-    finite, colsq_t, grad_t, d2_t, curv_t, jac_t = _assemble(provider, settings, lins,
-                                                             d2_old[lin_rows])
-    accepted = np.zeros(k, bool)
-    accepted[lin_rows] = finite
+            lins.append(linearize(provider, settings, x[i], r[i]))
+    down = np.flatnonzero(decreased)
+    return Trial(x, r, ssq, value, decreased,
+                 linearized(provider, settings, lins, now.d2[down], down))
 
-    if settings.geodesic:  # the linear model at the step taken: -2 delta^T g - ||J delta||^2
-        jac_delta = np.stack([state.jac[b] @ delta[i] for i, b in enumerate(rows)])
-        model_sq = sum_of_squares(jac_delta)
-        if bayes:
-            model_sq = beta * model_sq + alpha * sum_of_squares(delta)
-        predicted = -2.0 * np.einsum("ij,ij->i", delta, grad_old) - model_sq
-    else:
-        predicted = predicted_reduction(delta, grad_old, mu_old, d2_old)
-    rho = gain_ratio(f_old - f_trial, predicted)
-    mu, nu = settings.damping.update(mu_old, state.nu[rows], accepted, rho)
 
-    # take the accepted trials
-    for j, i in enumerate(lin_rows):
-        if finite[j]:
-            b = rows[i]
-            state.x[b], state.r[b], state.ssq[b] = x_trial[i], r_trial[i], ssq_trial[i]
-            state.colsq[b], state.grad[b], state.d2[b] = colsq_t[j], grad_t[j], d2_t[j]
-            state.curvature[b], state.jac[b] = curv_t[j], jac_t[j]
-            if bayes:  # MacKay's re-estimates at the new point
-                state.alpha[b], state.beta[b], state.gamma[b] = regularization.reestimate(
-                    curv_t[j], ssq_trial[i], x_trial[i], state.alpha[b], state.beta[b],
-                    provider.m)
-    colsq = state.colsq[rows]
-    x, r, ssq, d2 = state.x[rows], state.r[rows], state.ssq[rows], state.d2[rows]
-    grad = state.grad[rows]
-    if bayes:  # the tests below are of the objective, with the new alpha and beta
-        alpha, beta = state.alpha[rows], state.beta[rows]
-        colsq = regularization.column_norms(colsq, alpha, beta)
-        grad = regularization.gradient(grad, x, alpha, beta)
-        f_now = regularization.objective(ssq, x, alpha, beta)
-    else:
-        f_now = ssq
-    floor = mu_floor(colsq, state.d2[rows])
-    mu = np.maximum(mu, floor)
-    state.mu[rows], state.nu[rows] = mu, nu
+# --- 3. accept -----------------------------------------------------------------------
 
+@dataclass
+class Outcome:
+    """What acceptance decided for the rows stepped: accepted, the predicted reduction
+    and gain ratio, the rows' new points (:class:`Point`) and floors of ``mu``."""
+
+    accepted: np.ndarray
+    predicted: np.ndarray
+    rho: np.ndarray
+    now: Point
+    floor: np.ndarray
+
+
+def accept(provider: Provider, settings: LMSettings, state: LMState, rows: np.ndarray,
+           old: Point, delta, trial: Trial) -> Outcome:
+    """A trial is accepted if its objective is finite and lower and its Jacobian is
+    finite. The gain ratio ``rho`` (the step's predicted reduction, :mod:`.steps`)
+    drives the damping rule; the accepted trials are taken (point, products, scaling)
+    and the objective re-estimated there; ``mu`` is kept at or above its floor
+    (:func:`mu_floor`, of the objective's new column norms); on acceptance the
+    validation SSQ and the count of steps without a new best."""
+    lin = trial.linear
+    accepted = np.zeros(len(rows), bool)
+    accepted[lin.rows] = lin.finite
+    mu_old = state.mu[rows]
+    predicted = settings.step.predicted(delta, old.grad, mu_old, old.d2,
+                                        [state.jac[b] for b in rows], settings.objective,
+                                        old.objective)
+    rho = gain_ratio(old.value - trial.value, predicted)
+    mu, damping_state = settings.damping.update(mu_old, rows_of(state.damping_state, rows),
+                                                accepted, rho)
+    take(provider, settings, state, rows, trial)
+    now = point(settings, state, rows)
+    floor = mu_floor(now.colsq, now.d2)
+    state.mu[rows] = np.maximum(mu, floor)
+    set_rows(state.damping_state, rows, damping_state)
+    validate(provider, state, rows, trial.x, accepted)
+    return Outcome(accepted, predicted, rho, now, floor)
+
+
+def take(provider: Provider, settings: LMSettings, state: LMState, rows: np.ndarray,
+         trial: Trial) -> None:
+    """Move the rows whose trial is accepted to it: point, residuals, products, scaling,
+    and the objective's re-estimates there."""
+    lin = trial.linear
+    kept = np.flatnonzero(lin.finite)  # among the rows linearised
+    stepped = lin.rows[kept]           # among the rows stepped
+    taken = rows[stepped]              # in the state
+    state.x[taken], state.r[taken], state.ssq[taken] = (trial.x[stepped], trial.r[stepped],
+                                                        trial.ssq[stepped])
+    state.colsq[taken], state.grad[taken], state.d2[taken] = (lin.colsq[kept],
+                                                              lin.grad[kept], lin.d2[kept])
+    curvature = [lin.curvature[j] for j in kept]
+    for b, j in zip(taken, kept):  # per-row arrays
+        state.curvature[b], state.jac[b] = lin.curvature[j], lin.jac[j]
+    set_rows(state.objective_state, taken, settings.objective.reestimate(
+        rows_of(state.objective_state, taken), curvature, trial.ssq[stepped],
+        trial.x[stepped], provider.m))
+
+
+def validate(provider: Provider, state: LMState, rows: np.ndarray, x_trial,
+             accepted) -> None:
+    """The validation SSQ at each accepted trial, the lowest seen and where, and the
+    count of accepted steps since (``fails``)."""
     val = state.val_ssq[rows]
     if provider.has_validation:
         for i in np.flatnonzero(accepted):
@@ -348,37 +404,73 @@ def lm_step(provider: Provider, settings: LMSettings, state: LMState,
     state.best_val_ssq[rows] = np.where(improved, val, state.best_val_ssq[rows])
     state.best_x[rows] = np.where(improved[:, None], x_trial, state.best_x[rows])
 
-    scale_old = np.sqrt(d2_old)
+
+# --- 4. judge ------------------------------------------------------------------------
+
+def judge(provider: Provider, settings: LMSettings, state: LMState, rows: np.ndarray,
+          old: Point, delta, trial: Trial, outcome: Outcome):
+    """The stopping tests (:mod:`.termination`) of the objective: the step tests
+    ``ftol``/``xtol`` of the last step are confirmed at the new point (gradient cosines;
+    the Gauss-Newton step, :func:`gauss_newton_check`, only for the rows whose ``xtol``
+    step test held). Sets the rows' status; returns ``(vetoed, checked)`` (a step test
+    held but was refused; the Gauss-Newton check was made: one more Jacobian)."""
+    criteria, now = settings.criteria, outcome.now
+    scale_old = np.sqrt(old.d2)
     small_f, small_x = step_candidates(
-        criteria, ssq_old=f_old, ssq_trial=f_trial, predicted=predicted, rho=rho,
-        step_norm=norm(scale_old * delta), x_norm=norm(scale_old * x_old))
+        criteria, ssq_old=old.value, ssq_trial=trial.value, predicted=outcome.predicted,
+        rho=outcome.rho, step_norm=norm(scale_old * delta), x_norm=norm(scale_old * old.x))
     candidate = small_f | small_x
-    check_step = candidate & small_x
-    gn_step_norm = np.zeros(k)
-    zero_residual = np.zeros(k, bool)
-    for i in np.flatnonzero(check_step):
-        jac, res = provider.jacobian(x[i]), r[i]
-        if bayes:
-            jac, res = regularization.augmented(jac, res, x[i], alpha[i], beta[i])
-        step, gn_predicted = gauss_newton_step(jac, res, d2[i])
-        gn_step_norm[i] = norm(np.sqrt(d2[i]) * step)
-        zero_residual[i] = vanished(f_now[i], state.ssq0[rows[i]], gn_predicted)
-    cosine = gradient_cosine(colsq, grad, f_now)
-    ftol, xtol = confirmed(criteria, small_f=small_f, small_x=check_step, cosine=cosine,
-                           gn_step_norm=gn_step_norm,
-                           x_norm=norm(np.sqrt(d2) * x),
+    checked = candidate & small_x
+    gn_step_norm, zero_residual = gauss_newton_check(provider, settings, state, rows, now,
+                                                     checked)
+    cosine = gradient_cosine(now.colsq, now.grad, now.value)
+    ftol, xtol = confirmed(criteria, small_f=small_f, small_x=checked, cosine=cosine,
+                           gn_step_norm=gn_step_norm, x_norm=norm(np.sqrt(now.d2) * now.x),
                            zero_residual=zero_residual)
-    state.status[rows] = stop_status(criteria, ssq=ssq, cosine=cosine, mu=mu, floor=floor,
-                                     fails=fails, ftol=ftol, xtol=xtol)
+    state.status[rows] = stop_status(criteria, ssq=now.ssq, cosine=cosine,
+                                     mu=state.mu[rows], floor=outcome.floor,
+                                     fails=state.fails[rows], ftol=ftol, xtol=xtol)
+    return candidate & ~(ftol | xtol), checked
+
+
+def gauss_newton_check(provider: Provider, settings: LMSettings, state: LMState,
+                       rows: np.ndarray, now: Point, checked):
+    """``(gn_step_norm, zero_residual)`` of the rows ``checked``: the scaled norm of the
+    undamped Gauss-Newton step of the objective's least-squares system at the new point
+    (:func:`.gauss_newton_step`, ``J`` evaluated again) and whether its residuals have
+    vanished (:func:`.vanished`); zero elsewhere."""
+    gn_step_norm = np.zeros(len(rows))
+    zero_residual = np.zeros(len(rows), bool)
+    for i in np.flatnonzero(checked):
+        x, d2 = now.x[i], now.d2[i]
+        jac, res = settings.objective.augmented(provider.jacobian(x), now.r[i], x,
+                                                rows_of(now.objective, i))
+        step, gn_predicted = gauss_newton_step(jac, res, d2)
+        gn_step_norm[i] = norm(np.sqrt(d2) * step)
+        zero_residual[i] = vanished(now.value[i], state.ssq0[rows[i]], gn_predicted)
+    return gn_step_norm, zero_residual
+
+
+def lm_step(provider: Provider, settings: LMSettings, state: LMState,
+            rows: np.ndarray) -> StepInfo:
+    """One Levenberg-Marquardt iteration of the running rows ``rows`` (indices), which
+    it updates in ``state``; the other rows are not touched: :func:`propose`,
+    :func:`try_step`, :func:`accept`, :func:`judge`, and the count of evaluations."""
+    old = point(settings, state, rows)
+    delta, fallback, evaluations = propose(provider, settings, state, rows, old)
+    trial = try_step(provider, settings, old, delta)
+    outcome = accept(provider, settings, state, rows, old, delta, trial)
+    vetoed, checked = judge(provider, settings, state, rows, old, delta, trial, outcome)
     state.nit[rows] += 1
-    state.nfev[rows] += 1 + extra_fev
-    state.njev[rows] += (decreased.astype(int) + fallback.astype(int)
-                         + check_step.astype(int))
-    return StepInfo(accepted, fallback, candidate & ~(ftol | xtol))
+    state.nfev[rows] += 1 + evaluations
+    state.njev[rows] += (trial.decreased.astype(int) + fallback.astype(int)
+                         + checked.astype(int))
+    return StepInfo(outcome.accepted, fallback, vetoed)
 
 
-#: Per-iteration history columns and their dtypes (row 0 is the start); with Bayesian
-#: regularisation also ``alpha``, ``beta``, ``gamma`` (the effective parameters).
+#: Per-iteration history columns and their dtypes (row 0 is the start); and the
+#: objective's (its ``history``: with Bayesian regularisation ``alpha``, ``beta``,
+#: ``gamma``, the effective parameters).
 HISTORY = {"ssq": float, "val_ssq": float, "mu": float, "accepted": bool,
            "fallback": bool, "vetoed": bool, "time_s": float}
 
@@ -411,10 +503,8 @@ def _solve(provider, settings, X0, *, max_iter, max_time, chunk, progress):
     columns = {"ssq": state.ssq, "val_ssq": state.val_ssq, "mu": state.mu,
                "accepted": np.zeros(B, bool), "fallback": np.zeros(B, bool),
                "vetoed": np.zeros(B, bool), "time_s": state.time_s}
-    tracked = ["ssq", "val_ssq", "mu", "time_s"]
-    if settings.bayesian:
-        columns.update(alpha=state.alpha, beta=state.beta, gamma=state.gamma)
-        tracked += ["alpha", "beta", "gamma"]
+    own = settings.objective.history
+    columns.update({name: state.objective_state[name] for name in own})
     history = {name: [np.array(values, dtype=HISTORY.get(name, float))]
                for name, values in columns.items()}
     unfinished = np.full(B, int(Status.MAX_ITER))
@@ -429,8 +519,10 @@ def _solve(provider, settings, X0, *, max_iter, max_time, chunk, progress):
         batch_s += step_s
         state.time_s[rows] += step_s / rows.size
         iteration += 1
-        for name in tracked:
+        for name in ("ssq", "val_ssq", "mu", "time_s"):
             history[name].append(getattr(state, name).copy())
+        for name in own:
+            history[name].append(state.objective_state[name].copy())
         for name in ("accepted", "fallback", "vetoed"):
             flags = np.zeros(B, bool)
             flags[rows] = getattr(info, name)

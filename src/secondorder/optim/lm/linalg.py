@@ -1,5 +1,5 @@
-"""The damped Gauss-Newton step: scaling ``D``, the normal products, the linear solve,
-the Gauss-Newton check.
+"""The damped Gauss-Newton step: scaling ``D``, the normal products, the spaces where
+the damped system is solved, the QR fallback, the Gauss-Newton check.
 
 Each iteration solves the Levenberg-Marquardt equations (Levenberg 1944; Marquardt
 1963; Moré 1978, eq. 2.2)
@@ -13,10 +13,10 @@ wrappers of ``dsyrk``, ``dpotrf``, ``dpotrs``), so one iteration costs what its 
 algebra costs: the floor of the cost study.
 
 The normal equations are fast (one ``J^T J`` by ``dsyrk`` and one Cholesky of
-``n x n``) but square the condition number of ``J``. With more parameters than
-residuals (``n > m``) the same step comes cheaper in sample space: one ``m x m``
-system ``(J D^-2 J^T + mu I) y = r``, then ``delta = -D^-2 J^T y``
-(:func:`sample_space_step`). When Cholesky is unreliable, the step is solved from the
+``n x n``, :class:`ParameterSpace`) but square the condition number of ``J``. With more
+parameters than residuals (``n > m``) the same step comes cheaper in sample space: one
+``m x m`` system ``(J D^-2 J^T + mu I) y = r``, then ``delta = -D^-2 J^T y``
+(:class:`SampleSpace`). When Cholesky is unreliable, the step is solved from the
 augmented system by a QR factorisation instead (:func:`qr_step`), whose condition
 number is that of ``[J; sqrt(mu) D]`` itself (Golub & Van Loan, *Matrix
 Computations*, 4th ed., 5.3.7; MINPACK ``lmpar`` works with the QR factors of ``J``
@@ -31,6 +31,16 @@ from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
 
 EPS = np.finfo(np.float64).eps
+
+
+def sum_of_squares(r):
+    """``ssq = r^T r`` (over the last axis)."""
+    return np.einsum("...i,...i->...", r, r)
+
+
+def norm(v):
+    """Euclidean norm over the last axis."""
+    return np.sqrt(np.einsum("...i,...i->...", v, v))
 
 
 def identity_scaling(colsq, d2_previous):
@@ -85,7 +95,7 @@ class DampedSystem:
     (``m x m``) in sample space; ``curvature`` is ``J^T J`` or ``J D^-2 J^T``
     (upper triangle, as :func:`gram` and :func:`sample_gram` give them; not modified).
     ``scale`` and ``shift`` make it ``scale J^T J + shift I + mu D^2`` (Bayesian
-    regularisation's ``beta`` and ``alpha``, :mod:`.regularization`).
+    regularisation's ``beta`` and ``alpha``, :mod:`.regularization`); ``scale`` is kept.
 
     ``ok`` is False when the factorisation fails (not positive definite) or the factor
     is numerically singular: ``min(diag R)^2 <= k eps max(diag R)^2`` (``k`` its
@@ -97,6 +107,7 @@ class DampedSystem:
 
     def __init__(self, curvature, mu, d2, sample_space: bool = False, scale: float = 1.0,
                  shift: float = 0.0):
+        self.scale = scale
         matrix = curvature * scale if scale != 1.0 else curvature.copy()
         matrix.ravel(order="K")[::matrix.shape[0] + 1] += (mu if sample_space else mu * d2) + shift
         self.factor, info = dpotrf(matrix, lower=0, clean=0, overwrite_a=1)
@@ -113,41 +124,65 @@ class DampedSystem:
         inverse, _ = dtrtri(np.triu(self.factor), lower=0)
         return float(np.sum(np.square(inverse)))
 
-    def step(self, grad=None, r=None, jac=None, d2=None):
-        """The damped step: ``-(J^T J + mu D^2)^-1 grad`` in parameter space (``grad =
-        J^T s``), ``-D^-2 J^T (J D^-2 J^T + mu I)^-1 r`` in sample space (``r = s``)."""
-        if grad is not None:
-            return -self.solve(grad)
-        return -(jac.T @ self.solve(r)) / d2
+
+class ParameterSpace:
+    """The damped system in parameter space, ``n x n``: ``(scale J^T J + shift I + mu
+    D^2) delta = -g`` with ``g`` the objective's gradient (``J^T r`` for the SSQ), its
+    matrix formed from ``J^T J`` as the provider gives it (:func:`gram`)."""
+
+    name = "parameters"
+    sample_space = False   # the provider's linearisation forms J^T J
+    keeps_jacobian = False
+
+    def curvature(self, lin, d2):
+        """The matrix of the system at a linearisation: ``J^T J`` (upper triangle)."""
+        return lin.curvature
+
+    def system(self, curvature, mu, d2, scale=1.0, shift=0.0) -> DampedSystem:
+        return DampedSystem(curvature, mu, d2, scale=scale, shift=shift)
+
+    def step(self, system, grad, r, jac, d2):
+        """The damped step ``-(scale J^T J + shift I + mu D^2)^-1 grad`` (``system`` that
+        matrix, factored; ``r`` and ``jac`` are not needed)."""
+        return -system.solve(grad)
+
+    def residual_step(self, system, s, jac, d2):
+        """The damped step of residuals ``s``: ``-(...)^-1 scale J^T s`` (the objective's
+        gradient for residuals ``s``: Bayesian regularisation weighs them by ``beta``)."""
+        return -system.solve(system.scale * (jac.T @ s))
 
 
-def cholesky_step(jtj, grad, mu, d2):
-    """Cholesky attempt at ``(J^T J + mu diag(d2)) delta = -J^T r``: ``(delta, ok)``
-    (``jtj`` upper triangle, as :func:`gram` gives it; not modified). ``ok`` also
-    needs a finite ``delta`` (see :class:`DampedSystem`)."""
-    system = DampedSystem(jtj, mu, d2)
-    if not system.ok:
-        return np.full(grad.shape, np.nan), False
-    delta = system.step(grad=grad)
-    return delta, bool(np.isfinite(delta).all())
-
-
-def sample_space_step(jac, gram_d, r, mu, d2):
-    """The same step as :func:`cholesky_step` through an ``m x m`` system, for
-    ``n > m``: ``(delta, ok)``. ``gram_d`` is ``J D^-2 J^T`` (:func:`sample_gram`).
+class SampleSpace(ParameterSpace):
+    """The same step through an ``m x m`` system, for ``n > m``: ``(J D^-2 J^T + mu I) y
+    = r``, ``delta = -D^-2 J^T y``.
 
     With ``delta = -D^-2 J^T y``, ``(J^T J + mu D^2) delta = -J^T (J D^-2 J^T + mu I) y``,
     which is ``-J^T r`` when ``(J D^-2 J^T + mu I) y = r`` (the push-through identity;
     Nocedal & Wright, *Numerical Optimization*, 2nd ed., sec. 10.3 for the
     minimum-norm form). The matrix is symmetric positive definite for ``mu > 0``, so
-    one Cholesky of order ``m`` replaces one of order ``n``, and ``J D^-2 J^T`` costs
-    ``m^2 n`` instead of ``m n^2``. ``ok`` as for :func:`cholesky_step`.
+    one Cholesky of order ``m`` replaces one of order ``n``, and ``J D^-2 J^T``
+    (:func:`sample_gram`, formed once ``D`` is known) costs ``m^2 n`` instead of
+    ``m n^2``. ``J`` is kept. The SSQ's system only (``scale = 1``, ``shift = 0``).
     """
-    system = DampedSystem(gram_d, mu, d2, sample_space=True)
-    if not system.ok:
-        return np.full(d2.shape, np.nan), False
-    delta = system.step(r=r, jac=jac, d2=d2)
-    return delta, bool(np.isfinite(delta).all())
+
+    name = "samples"
+    sample_space = True    # the provider's linearisation forms no J^T J
+    keeps_jacobian = True
+
+    def curvature(self, lin, d2):
+        """``J D^-2 J^T`` (upper triangle)."""
+        return sample_gram(lin.jac, d2)
+
+    def system(self, curvature, mu, d2, scale=1.0, shift=0.0) -> DampedSystem:
+        return DampedSystem(curvature, mu, d2, sample_space=True)
+
+    def step(self, system, grad, r, jac, d2):
+        """``-D^-2 J^T (J D^-2 J^T + mu I)^-1 r`` (``grad = J^T r`` is not needed)."""
+        return self.residual_step(system, r, jac, d2)
+
+    def residual_step(self, system, s, jac, d2):
+        """``-D^-2 J^T (J D^-2 J^T + mu I)^-1 s``."""
+        return -(jac.T @ system.solve(s)) / d2
 
 
 def qr_step(jac, r, mu, d2):

@@ -22,6 +22,9 @@ I``, its squared column norms ``beta diag(J^T J) + alpha``.
 Validation early stopping is what regularisation replaces (``trainbr`` turns it off);
 it can still be recorded. Steps are solved in parameter space only: the regularised
 matrix has no sample-space form of the same cost.
+
+:class:`Bayesian` is this objective for the loop (:mod:`.objective` gives the
+protocol); the functions below are its arithmetic, on rows of a batch or one run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .linalg import DampedSystem
+from .objective import SumOfSquares
 
 
 def objective(ssq, x, alpha, beta):
@@ -70,3 +74,46 @@ def reestimate(jtj, ssq, x, alpha, beta, m: int):
     new_alpha = gamma / (2.0 * e_w) if e_w > 0 else alpha
     new_beta = (m - gamma) / (2.0 * ssq) if ssq > 0 else beta
     return new_alpha, new_beta, gamma
+
+
+class Bayesian(SumOfSquares):
+    """``F = beta ssq + alpha ||x||^2`` (see the module text). Its state per run:
+    ``alpha`` (0 at the start), ``beta`` (1) and ``gamma``, the effective number of
+    parameters (``n``), all three recorded in the history."""
+
+    history = ("alpha", "beta", "gamma")
+    spaces = ("parameters",)
+
+    def init(self, size: int, n: int) -> dict:
+        return {"alpha": np.zeros(size), "beta": np.ones(size),
+                "gamma": np.full(size, float(n))}
+
+    def value(self, ssq, x, state):
+        return objective(ssq, x, state["alpha"], state["beta"])
+
+    def gradient(self, grad, x, state):
+        return gradient(grad, x, state["alpha"], state["beta"])
+
+    def column_norms(self, colsq, state):
+        return column_norms(colsq, state["alpha"], state["beta"])
+
+    def system_terms(self, state) -> tuple:
+        """``(beta, alpha)``: the Gauss-Newton matrix ``beta J^T J + alpha I``."""
+        return state["beta"], state["alpha"]
+
+    def model(self, jdelta_sq, delta, state):
+        """``beta ||J delta||^2 + alpha ||delta||^2``."""
+        return state["beta"] * jdelta_sq + state["alpha"] * np.einsum("...i,...i->...",
+                                                                     delta, delta)
+
+    def augmented(self, jac, r, x, state) -> tuple:
+        return augmented(jac, r, x, state["alpha"], state["beta"])
+
+    def reestimate(self, state, curvature, ssq, x, m: int) -> dict:
+        """MacKay's re-estimates (:func:`reestimate`) at each accepted row's new point,
+        from its own ``alpha`` and ``beta`` (one LAPACK call per row)."""
+        new = {name: values.copy() for name, values in state.items()}
+        for j, jtj in enumerate(curvature):
+            new["alpha"][j], new["beta"][j], new["gamma"][j] = reestimate(
+                jtj, ssq[j], x[j], state["alpha"][j], state["beta"][j], m)
+        return new

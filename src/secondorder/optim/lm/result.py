@@ -1,9 +1,13 @@
 """Stopping codes and the result record of :func:`secondorder.optim.lm.least_squares`.
 
 The vocabulary follows ``scipy.optimize.least_squares`` (``x``, ``cost``, ``fun``,
-``status``, ``message``, ``success``, ``nfev``, ``njev``); codes -1..4 mean what
-they mean there, codes 5..9 are the stopping rules scipy does not have (MATLAB
-``trainlm``'s goal, ``mu_max``, ``max_fail`` and ``time``, and a user callback).
+``jac``, ``grad``, ``optimality``, ``active_mask``, ``status``, ``message``,
+``success``, ``nfev``, ``njev``); codes 0..4 mean what they mean there (0: the
+budget of evaluations or iterations is spent), codes 5..9 are the stopping rules
+scipy does not have (MATLAB ``trainlm``'s goal, ``mu_max``, ``max_fail`` and
+``time``, and a user callback), and -1 is a start where the
+residuals or the Jacobian are not finite (scipy's -1, "improper input parameters",
+is MINPACK's refusal of its arguments, which scipy's own checks pre-empt).
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ class Status(IntEnum):
      7   VALIDATION       ``max_fail`` accepted steps in a row without a new best
                           validation SSQ (trainlm's ``max_fail``)
      8   MAX_TIME         ``max_time`` seconds of the run's own compute used
-     9   CALLBACK         the ``progress`` callback returned ``True``
+     9   CALLBACK         the ``progress`` callback returned ``True`` (or a scipy-style
+                          ``callback`` raised ``StopIteration``: scipy's -2)
     ===  ===============  ===========================================================
 
     ``RUNNING`` marks a run still going inside the loop; it is never returned.
+    scipy's ``success`` is ``status > 0``; here only 1-5 are successes (6-9 are not:
+    nothing says the point is a minimum).
     """
 
     NONFINITE_START = -1
@@ -83,7 +90,9 @@ class LMResult:
     ssq : ``sum(fun**2)`` (the article's loss), ``2 * cost``.
     status, message, success : see :class:`Status`.
     nit : iterations, i.e. trial steps (accepted or not); ``nfev - 1`` for both solvers.
-    nfev, njev : residual and Jacobian evaluations (validation not counted).
+    nfev, njev : residual and Jacobian evaluations (validation not counted). As in
+        scipy 1.17, the evaluations of the residuals spent on a finite-difference
+        Jacobian are not in ``nfev``, and ``njev`` is then ``None``.
     time_s : this run's own compute, seconds: alone, its wall time from the start of
         the solve until it stopped; in a batch, its share of the batch's (each
         iteration's seconds split over the runs that took part in it). Compilation
@@ -96,6 +105,13 @@ class LMResult:
     history : per-iteration numpy arrays ``iteration, ssq, val_ssq (if validation),
         mu, accepted, fallback, vetoed, time_s`` (``time_s`` cumulative); row 0 is the start ``x0``. ``ssq`` is the
         SSQ of the current (last accepted) iterate.
+    jac, grad, optimality, active_mask : scipy's: the ``(m, n)`` Jacobian at ``x``
+        (by the same rule as during the run: the given ``jac``, autodiff or finite
+        differences), the gradient ``J^T fun`` of ``cost``, its largest absolute
+        entry (scipy's first-order optimality of an unbounded problem), and ``n``
+        integer zeros (no bound is ever active). :func:`.least_squares` fills them
+        (one more Jacobian at ``x``, not counted in ``njev``, as in scipy);
+        :func:`.least_squares_batch` leaves them ``None`` (no extra work per row).
     """
 
     x: np.ndarray
@@ -107,12 +123,16 @@ class LMResult:
     success: bool
     nit: int
     nfev: int
-    njev: int
+    njev: int | None
     time_s: float
     compile_s: float
     batch_wall_s: float = 0.0
     batch_size: int = 1
     history: dict = field(default_factory=dict, repr=False)
+    jac: np.ndarray | None = field(default=None, repr=False)
+    grad: np.ndarray | None = None
+    optimality: float | None = None
+    active_mask: np.ndarray | None = None
 
 
 def make_result(x, fun, status, *, nit, nfev, njev, time_s, compile_s, history,
@@ -128,3 +148,14 @@ def make_result(x, fun, status, *, nit, nfev, njev, time_s, compile_s, history,
                     compile_s=float(compile_s),
                     batch_wall_s=float(time_s if batch_wall_s is None else batch_wall_s),
                     batch_size=int(batch_size), history=history)
+
+
+def add_derivatives(result: LMResult, jac) -> LMResult:
+    """``result`` with scipy's ``jac`` (the Jacobian at ``result.x``), ``grad =
+    J^T fun``, ``optimality = max |grad|`` and ``active_mask`` (zeros: no bounds)."""
+    jac = np.asarray(jac, dtype=np.float64)
+    result.jac = jac
+    result.grad = jac.T @ result.fun
+    result.optimality = float(np.max(np.abs(result.grad), initial=0.0))
+    result.active_mask = np.zeros(result.x.size, dtype=int)
+    return result

@@ -2,9 +2,11 @@
 :func:`least_squares_batch` (one start per row), and their one set of input checks.
 
 Both run the same loop (:mod:`.engine`) on a provider (:mod:`.providers`) built from
-the functions given: numpy functions (scipy's convention, with ``jac``) are called as
-they are; TensorFlow functions are compiled, their Jacobian by autodiff unless given.
-A lone fit is a batch of one.
+the functions given: numpy functions (scipy's convention) are called as they are,
+their Jacobian ``jac`` or finite differences (:mod:`.finite_difference`); TensorFlow
+functions are compiled, their Jacobian by autodiff unless given. A lone fit is a batch
+of one. :func:`least_squares` also takes ``scipy.optimize.least_squares``' arguments
+(:mod:`.scipy_arguments`).
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ from typing import Callable
 
 import numpy as np
 
+from . import scipy_arguments as scipy_args
 from .damping import make_damping
 from .engine import LMSettings, solve
-from .linalg import SCALINGS
+from .finite_difference import FiniteDifference, FiniteDifferenceProvider
+from .linalg import SCALINGS, ParameterSpace, SampleSpace
+from .objective import SumOfSquares
 from .providers import NumpyProvider, Provider, TFProvider
-from .result import LMResult
+from .regularization import Bayesian
+from .result import LMResult, Status, add_derivatives
 from .scipy_backend import solve_scipy
+from .steps import DampedStep, Geodesic
 from .termination import Criteria
 
 OPTIONS_DOC = """
-    jac : callable, optional: the Jacobian ``x -> (m, n)`` (scipy's name and
-        convention). Required when ``residuals`` is a numpy function; for TensorFlow
-        residuals the default is TensorFlow autodiff (:func:`.autodiff_jacobian`), and
-        a given ``jac`` must be TensorFlow too (it is compiled). For residuals of a
-        model applied sample by sample, :func:`.per_sample_jacobian` is much faster.
+    jac : the Jacobian: a callable ``x -> (m, n)`` (scipy's name and convention), or
+        finite differences of numpy residuals by scipy's rule: ``"2-point"``,
+        ``"3-point"``, ``"cs"`` (complex step) or a :class:`.FiniteDifference`
+        (:mod:`.finite_difference`). Left out: ``"2-point"`` for numpy residuals (as in
+        scipy), TensorFlow autodiff (:func:`.autodiff_jacobian`) for TensorFlow ones,
+        whose ``jac``, if given, must be TensorFlow too (it is compiled). For residuals
+        of a model applied sample by sample, :func:`.per_sample_jacobian` is much
+        faster.
     solve : ``"numpy"`` (default) the loop of :mod:`.engine` (numpy on the host, BLAS
         and LAPACK for the linear algebra); ``"scipy"`` MINPACK through
         ``scipy.optimize.least_squares(method="lm")`` with the same residuals and
@@ -45,14 +55,14 @@ OPTIONS_DOC = """
         below :func:`.engine.mu_floor` (``eps`` relative to ``J^T J``).
     step_space : where the damped system is solved: ``"parameters"`` (``n x n``:
         ``J^T J + mu D^2``), ``"samples"`` (``m x m``: ``J D^-2 J^T + mu I``, then
-        ``delta = -D^-2 J^T y``; :func:`.linalg.sample_space_step`) or ``"auto"``
+        ``delta = -D^-2 J^T y``; :class:`.linalg.SampleSpace`) or ``"auto"``
         (default): samples when there are more parameters than residuals
         (``n > m``), the smaller system. Both give the same step up to rounding.
     mu0_relative : if True the starting ``mu`` is ``mu0 * max_j (J^T J)_jj / d2_j``
         at ``x0`` (Madsen, Nielsen & Tingleff 2004: ``tau * max a_ii``), so ``mu0`` is
         a pure number, independent of the scale of the problem.
     geodesic : add the geodesic acceleration to each step (Transtrum & Sethna 2012:
-        :func:`.engine.geodesic_acceleration`; one more residual evaluation and two
+        :class:`.steps.Geodesic`; one more residual evaluation and two
         triangular solves per iteration, ``J`` kept in memory); default False.
     regularization : ``None`` (default) or ``"bayesian"``: minimise ``beta ssq +
         alpha ||x||^2`` with ``alpha`` and ``beta`` re-estimated after every accepted
@@ -88,6 +98,16 @@ OPTIONS_DOC = """
         ``tf.function`` graph, for functions using ops XLA lacks.
 """
 
+
+def documented(doc: str) -> Callable:
+    """Give the decorated function the docstring ``doc`` (built from parts, so not a
+    literal, which Python would not take as the docstring)."""
+    def decorate(fn):
+        fn.__doc__ = doc
+        return fn
+    return decorate
+
+
 #: The defaults, chosen from the Moré-Garbow-Hillstrom table of ``snakemake
 #: lm_robustness`` (README, "Choosing the defaults"): Nielsen's damping with Moré's
 #: running-maximum scaling solved as many problems as MINPACK there, with no false
@@ -101,44 +121,160 @@ DEFAULTS = dict(jac=None, solve="numpy", damping="nielsen", scaling="jtj_diag",
                 progress=None, jit_compile=True)
 
 
-def least_squares(residuals: Callable, x0, **options) -> LMResult:
-    """Minimise ``ssq(x) = sum(residuals(x)**2)`` by Levenberg-Marquardt.
+@documented("""Minimise ``cost(x) = 0.5 * sum(fun(x)**2)``, ``fun`` the residuals, by
+    Levenberg-Marquardt; a drop-in for ``scipy.optimize.least_squares(...,
+    method="lm")``.
 
     Each iteration solves ``(J^T J + mu D^T D) delta = -J^T r`` (Levenberg 1944;
     Marquardt 1963; Moré 1978) and takes ``x + delta`` only if it lowers the SSQ
     (finite values only); the damping rule then updates ``mu``. This is
-    :func:`least_squares_batch` with one row.
+    :func:`least_squares_batch` with one row. scipy's arguments come first, in scipy's
+    order and with scipy's meaning (the table of :mod:`.scipy_arguments` says how each
+    maps onto this loop); the loop's own options follow as keywords.
 
     Parameters
     ----------
-    residuals : callable ``x -> r``, a 1-D float64 array of parameters to a 1-D array
-        of residuals: a numpy function (give ``jac`` then, as in scipy) or TensorFlow
-        ops on a float64 tensor (traced and compiled; Jacobian by autodiff).
-    x0 : array-like, 1-D, real, finite: the starting parameters.
-    **options : see below; ``jac`` and ``validation`` take ``x`` as ``residuals``
-        does, ``jac`` returning ``(m, n)``.
+    fun : callable ``fun(x, *args, **kwargs) -> r`` (scipy's name): ``x`` a 1-D float64
+        array of ``n`` parameters, ``r`` the ``m`` residuals (a 1-D array-like, or a
+        scalar for ``m = 1``): a numpy function, as in scipy, or TensorFlow ops on a
+        float64 tensor (traced and compiled once; Jacobian by autodiff); or a
+        :class:`.Provider`.
+    x0 : array-like ``(n,)`` or a number (one parameter), real and finite: the start.
+    jac : callable ``jac(x, *args, **kwargs) -> (m, n)``, ``"2-point"``,
+        ``"3-point"`` or ``"cs"`` (and ``jac`` below). Default: ``"2-point"`` for numpy
+        residuals (scipy's default), autodiff for TensorFlow ones. A finite-difference
+        Jacobian costs ``n`` (``"2-point"``, ``"cs"``) or ``2 n`` (``"3-point"``)
+        evaluations of ``fun``, kept out of ``nfev`` as in scipy 1.17; ``"cs"`` needs a
+        ``fun`` that accepts complex ``x``.
+    bounds : only ``(-np.inf, np.inf)`` (scalars, arrays or ``scipy.optimize.Bounds``),
+        as scipy's 'lm'; finite bounds raise ``ValueError`` (use scipy's 'trf').
+    method : only ``"lm"``; ``"trf"`` and ``"dogbox"`` raise ``ValueError`` pointing to
+        scipy.
+    ftol, xtol, gtol : the convergence tests (``gtol``, ``ftol``, ``xtol`` below).
+        The defaults are the loop's (:data:`DEFAULTS`: 1e-12, 1e-12, 1e-10), not
+        scipy's 1e-8, for every call, so that a call does not change its meaning with
+        the spelling of its other arguments: ``gtol`` is the cosine test of MINPACK
+        and scipy's 'lm' itself, but ``ftol`` and ``xtol`` are MINPACK's step tests
+        confirmed at the point (:mod:`.termination`), so scipy's values would not stop
+        a run where scipy's stops anyway. The tighter defaults cost a few more
+        iterations and give at least scipy's accuracy (checked against scipy on MGH
+        problems). Pass ``ftol=1e-8, xtol=1e-8, gtol=1e-8`` for scipy's values; 0
+        turns a test off (scipy's 'lm' refuses tolerances below machine epsilon).
+    x_scale : ``None`` (default) or ``"jac"``: Moré's scaling by the running maximum of
+        the column norms of ``J`` (scipy's 'lm' default; ``scaling="jtj_diag"``); a
+        positive number or ``(n,)`` array: the fixed ``D = diag(1 / x_scale)``. Not
+        with ``scaling``.
+    loss : only ``"linear"``; f_scale : any number, without effect (as in scipy with
+        ``loss="linear"``).
+    diff_step : the relative step of the finite differences (scipy's ``diff_step``:
+        ``h = diff_step * sign(x) * |x|``); None: scipy's default rule
+        (:mod:`.finite_difference`). No effect with a callable or TensorFlow ``jac``.
+    tr_solver : ``None`` or ``"exact"``; tr_options : ``None`` or ``{}``;
+        jac_sparsity : ``None``. (Each step is a dense solve.)
+    max_nfev : scipy's budget of residual evaluations (not counting finite
+        differences): ``max_iter = max(max_nfev - 1, 1)``, one evaluation at ``x0`` and
+        one per trial step, so a run stopped by it has ``nfev == max(max_nfev, 2)``,
+        as scipy's 'lm'. Default: ``max_iter``'s 1000 iterations (scipy's 'lm':
+        ``100 n`` evaluations). Not with ``max_iter`` or ``geodesic``.
+    verbose : 0 (default) silent; 1 print scipy's closing report (the message, then
+        evaluations, initial and final cost, optimality); 2 also one line per
+        iteration (iteration, evaluations, cost, ``mu``).
+    args, kwargs : tuple and dict passed to ``fun`` and ``jac`` (not to
+        ``validation``).
+    callback : called after every iteration, as scipy's 'trf' calls it (scipy's 'lm'
+        ignores it): ``callback(intermediate_result)`` when that is its only
+        parameter (an ``OptimizeResult`` with ``x, cost, nit, nfev``), else
+        ``callback(x)``. Raising ``StopIteration`` ends the run (status 9). With a
+        callback or ``verbose=2``, ``progress`` too is called every iteration unless
+        ``chunk`` is given.
+    workers : a map-like callable (``workers(f, points)``, e.g.
+        ``multiprocessing.Pool(4).map``) evaluating the finite differences' points.
+    **options : the loop's own, below; ``validation`` takes ``x`` as ``fun`` does
+        (without ``args``).
     """ + OPTIONS_DOC + """
     Returns
     -------
-    :class:`.LMResult`. Status codes (:class:`.Status`): -1 non-finite residuals or
-    Jacobian at ``x0``; 0 ``max_iter``; 1 ``gtol``; 2 ``ftol``; 3 ``xtol``; 4 ``ftol``
-    and ``xtol``; 5 ``ssq_goal``; 6 ``mu_max``; 7 validation ``max_fail``;
-    8 ``max_time``; 9 progress callback. Only 1-5 are successes.
+    :class:`.LMResult`: scipy's fields ``x, cost, fun, jac, grad, optimality,
+    active_mask, nfev, njev, status, message, success`` (``jac``, ``grad`` and
+    ``optimality = max |J^T fun|`` at ``x``; ``njev`` None with finite differences),
+    and the loop's ``ssq, nit, time_s, compile_s, batch_wall_s, batch_size,
+    history``. Status codes (:class:`.Status`; scipy's meaning for 0-4):
+
+    * 0: the budget is spent (``max_iter``; with ``max_nfev`` scipy's message, "The
+      maximum number of function evaluations is exceeded.");
+    * 1: ``gtol``: ``max_j |J_j^T r| / (||J_j|| ||r||) <= gtol``, or ``r = 0``;
+    * 2: ``ftol``: the relative reduction of the SSQ, actual and predicted, is at
+      most ``ftol``, and the point is stationary to ``sqrt(ftol)``;
+    * 3: ``xtol``: ``||D delta|| <= xtol ||D x||``, and so is the undamped
+      Gauss-Newton step;
+    * 4: 2 and 3 together;
+    * 5 ``ssq_goal``, 6 ``mu_max``, 7 validation ``max_fail``, 8 ``max_time``, 9 a
+      stop asked by ``progress`` or ``callback`` (scipy's -2).
+
+    ``success`` is True for 1-5 only (scipy: ``status > 0``).
 
     Raises
     ------
     ValueError : on malformed input (shapes, dtypes, option values), saying what was
-        expected.
-    """
-    x0 = check_x0(x0, ndim=1)
-    lifted = {name: lift(options[name]) for name in ("jac", "validation")
-              if options.get(name) is not None}
-    for name in lifted:
-        if not callable(options[name]):
-            raise ValueError(f"{name} must be a callable x -> array, got {options[name]!r}")
-    if options.get("progress") is not None:
-        lifted["progress"] = one_row_progress(options["progress"])
-    return least_squares_batch(lift(residuals), x0[None], **{**options, **lifted})[0]
+        expected; on scipy arguments with no counterpart here (``method`` other than
+        'lm', finite bounds, a robust ``loss``, ``jac_sparsity``, ...), naming what to
+        use instead; and, as scipy, when the residuals at ``x0`` are not finite
+        ("Residuals are not finite in the initial point.") or the Jacobian there is
+        not (scipy's 'lm' would report ``gtol`` at ``x0``). :func:`least_squares_batch`
+        gives such a row status -1 instead, so that one bad start does not stop a
+        batch.
+    TypeError : for an option that exists neither in scipy nor here.
+    """)
+def least_squares(fun: Callable, x0, jac=None, bounds=(-np.inf, np.inf), method="lm",
+                  ftol=DEFAULTS["ftol"], xtol=DEFAULTS["xtol"], gtol=DEFAULTS["gtol"],
+                  x_scale=None, loss="linear", f_scale=1.0, diff_step=None, tr_solver=None,
+                  tr_options=None, jac_sparsity=None, max_nfev=None, verbose=0, args=(),
+                  kwargs=None, callback=None, workers=None, **options) -> LMResult:
+    check_option_names(options)
+    scipy_args.check_method(method)
+    scipy_args.check_jac(jac)
+    scipy_args.check_refused(loss=loss, tr_solver=tr_solver, tr_options=tr_options,
+                             jac_sparsity=jac_sparsity, verbose=verbose, workers=workers)
+    x0 = check_x0(np.atleast_1d(x0) if np.ndim(x0) == 0 else x0, ndim=1)
+    scipy_args.check_bounds(bounds, x0.size)
+    options = scipy_args.max_iter_from(max_nfev, options)
+    options, scale = scipy_args.scaling_from(x_scale, x0.size, options)
+    validation = options.pop("validation", None)
+    if validation is not None and not callable(validation):
+        raise ValueError(f"validation must be a callable x -> array, got {validation!r}")
+    jac = scipy_args.with_arguments(jac, args, kwargs)
+    if isinstance(jac, str):
+        jac = FiniteDifference(jac, diff_step, workers)
+    provider = make_provider(
+        lift(scipy_args.with_arguments(fun, args, kwargs)), x0[None],
+        jac=lift(jac, ndim=2) if callable(jac) else jac,
+        validation=None if validation is None else lift(validation),
+        jit_compile=options.pop("jit_compile", DEFAULTS["jit_compile"]),
+        differences=FiniteDifference("2-point", diff_step, workers))
+    start = x0
+    if scale is not None:  # x_scale given as numbers: run in the variables x / x_scale
+        provider, start = scipy_args.ScaledVariables(provider, scale), x0 / scale
+    reporters = [options.pop("progress", None),
+                 scipy_args.callback_progress(callback) if callback is not None else None,
+                 scipy_args.iteration_printer() if verbose == 2 else None]
+    if callback is not None or verbose == 2:
+        options.setdefault("chunk", 1)
+    progress = scipy_args.combine([r for r in reporters if r is not None], scale)
+    if progress is not None:
+        options["progress"] = one_row_progress(progress)
+    result = least_squares_batch(provider, start[None], ftol=ftol, xtol=xtol, gtol=gtol,
+                                 **options)[0]
+    if result.status == Status.NONFINITE_START:
+        raise ValueError(scipy_args.NONFINITE_RESIDUALS if not np.isfinite(result.ssq)
+                         else scipy_args.NONFINITE_JACOBIAN)
+    if scale is not None:
+        provider, result.x = provider.inner, scale * result.x
+    add_derivatives(result, provider.jacobian(result.x))
+    if max_nfev is not None and result.status == Status.MAX_ITER:
+        result.message = scipy_args.MAX_NFEV_MESSAGE
+    if verbose:
+        scipy_args.print_report(result)
+    return result
 
 
 def one_row_progress(progress: Callable) -> Callable:
@@ -150,8 +286,7 @@ def one_row_progress(progress: Callable) -> Callable:
     return report
 
 
-def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
-    """Minimise ``ssq(x) = sum(residuals(x)**2)`` from every row of ``X0``.
+@documented("""Minimise ``ssq(x) = sum(residuals(x)**2)`` from every row of ``X0``.
 
     Each row is an independent run with its own arithmetic; rows stop independently
     and a stopped row leaves the batch, so each row's iterates, counts and history
@@ -174,11 +309,9 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
     One :class:`.LMResult` per row (see :func:`least_squares`). ``time_s`` of a row is
     its own compute, ``batch_wall_s`` the batch's, ``compile_s`` the batch's
     compilation.
-    """
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        hint = " (the Jacobian option is called jac, as in scipy)" if "jacobian" in unknown else ""
-        raise TypeError(f"unknown option(s) {unknown}{hint}; options are {sorted(DEFAULTS)}")
+    """)
+def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
+    check_option_names(options)
     opts = {**DEFAULTS, **options}
     X0 = check_x0(X0, ndim=2, name="X0")
     check_options(**{k: opts[k] for k in ("solve", "scaling", "mu0", "mu_max", "max_iter",
@@ -207,20 +340,41 @@ def least_squares_batch(residuals, X0, **options) -> list[LMResult]:
         if named:
             raise ValueError(f"solve='scipy' does not support {', '.join(named)}; "
                              "use solve='numpy'")
-        return [solve_scipy(provider, x0, max_iter=opts["max_iter"], gtol=opts["gtol"],
-                            ftol=opts["ftol"], xtol=opts["xtol"], scaling=opts["scaling"],
-                            progress=row_progress(opts["progress"], b))
-                for b, x0 in enumerate(X0)]
+        return without_jacobian_count(
+            [solve_scipy(provider, x0, max_iter=opts["max_iter"], gtol=opts["gtol"],
+                         ftol=opts["ftol"], xtol=opts["xtol"], scaling=opts["scaling"],
+                         progress=row_progress(opts["progress"], b))
+             for b, x0 in enumerate(X0)], provider)
 
     max_fail = opts["max_fail"] if provider.has_validation else None
     criteria = Criteria(mu_max=opts["mu_max"], ssq_goal=opts["ssq_goal"], gtol=opts["gtol"],
                         ftol=opts["ftol"], xtol=opts["xtol"], max_fail=max_fail)
     settings = LMSettings(damping=rule, scaling=SCALINGS[opts["scaling"]],
                           criteria=criteria, mu0=opts["mu0"],
-                          mu0_relative=bool(opts["mu0_relative"]), sample_space=sample_space,
-                          geodesic=bool(opts["geodesic"]), bayesian=bayesian)
-    return solve(provider, settings, X0, max_iter=opts["max_iter"],
-                 max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
+                          mu0_relative=bool(opts["mu0_relative"]),
+                          objective=Bayesian() if bayesian else SumOfSquares(),
+                          step=Geodesic() if opts["geodesic"] else DampedStep(),
+                          space=SampleSpace() if sample_space else ParameterSpace())
+    results = solve(provider, settings, X0, max_iter=opts["max_iter"],
+                    max_time=opts["max_time"], chunk=opts["chunk"], progress=opts["progress"])
+    return without_jacobian_count(results, provider)
+
+
+def without_jacobian_count(results: list[LMResult], provider: Provider) -> list[LMResult]:
+    """``njev`` is None where the Jacobian is by finite differences (scipy's
+    convention: there are no Jacobian evaluations to count)."""
+    if getattr(provider, "finite_differences", False):
+        for result in results:
+            result.njev = None
+    return results
+
+
+def check_option_names(options: dict) -> None:
+    """``TypeError`` for an option the loop does not have."""
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        hint = " (the Jacobian option is called jac, as in scipy)" if "jacobian" in unknown else ""
+        raise TypeError(f"unknown option(s) {unknown}{hint}; options are {sorted(DEFAULTS)}")
 
 
 def _is_tensor(value) -> bool:
@@ -229,15 +383,18 @@ def _is_tensor(value) -> bool:
 
 
 def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
-                  jit_compile: bool = True) -> Provider:
+                  jit_compile: bool = True,
+                  differences: FiniteDifference = FiniteDifference()) -> Provider:
     """The provider of the batched functions (a :class:`.Provider` is returned as it
     is; then ``jac`` and ``validation`` must not be given).
 
     ``residuals`` is called once on the first row of ``X0`` (as a ``(1, n)`` numpy
     array). A TensorFlow result makes a :class:`.TFProvider` (``jac`` optional:
-    autodiff); a numpy result with ``jac`` a :class:`.NumpyProvider`, as in scipy. A
-    numpy result without ``jac`` is tried as TensorFlow (called on a tensor; plain
-    arithmetic works either way); if it is not, the error says what to pass.
+    autodiff). A numpy result makes a :class:`.NumpyProvider` with a callable ``jac``,
+    as in scipy, or else a :class:`.FiniteDifferenceProvider`: ``jac`` a scheme name
+    or a :class:`.FiniteDifference`, or, left out, ``differences`` (scipy's
+    ``"2-point"``); TensorFlow is then never imported. Residuals that fail on numpy
+    input are tried as TensorFlow (called on a tensor).
     """
     if isinstance(residuals, Provider):
         if jac is not None or validation is not None:
@@ -247,27 +404,19 @@ def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
             raise ValueError(f"the provider has {residuals.n} parameters, X0 has "
                              f"{X0.shape[1]} columns")
         return residuals
-    for name, fn in (("residuals", residuals), ("jac", jac), ("validation", validation)):
+    scipy_args.check_jac(jac)
+    scheme = FiniteDifference(jac) if isinstance(jac, str) else jac
+    if not isinstance(scheme, FiniteDifference):
+        scheme = None
+    for name, fn in (("residuals", residuals), ("validation", validation)):
         if (fn is not None or name == "residuals") and not callable(fn):
             raise ValueError(f"{name} must be a callable, got {fn!r}")
     n, first = X0.shape[1], X0[:1]
     try:
-        out, failure = residuals(first), None
-    except Exception as err:  # noqa: BLE001 - it may need a tensor; reported below
-        out, failure = None, err
+        out = residuals(first)
+    except Exception as failure:  # noqa: BLE001 - it may need a tensor; reported below
+        out = _as_tensorflow(residuals, first, failure)
     tensor = _is_tensor(out)
-    if not tensor and (jac is None or failure is not None):
-        import tensorflow as tf
-
-        try:
-            out = residuals(tf.constant(first))
-        except Exception as err:  # noqa: BLE001 - reported with its type
-            raise ValueError(f"residuals failed at the starting point: "
-                             f"{type(failure or err).__name__}: {failure or err}. "
-                             f"{NUMPY_WITHOUT_JAC if failure is None else ''}") from err
-        tensor = _is_tensor(out)
-        if not tensor:
-            raise ValueError(NUMPY_WITHOUT_JAC)
     m = check_output(out, "residuals", tensor)
     p = None
     if validation is not None:
@@ -276,6 +425,16 @@ def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
             raise ValueError("validation must be the same kind of function as residuals "
                              "(both numpy or both TensorFlow)")
         p = check_output(val, "validation", tensor)
+    if not tensor and jac is None:
+        scheme = differences
+    if scheme is not None:
+        if tensor:
+            raise ValueError(f"jac={scheme.method!r} takes finite differences of numpy "
+                             "residuals; these are TensorFlow: leave jac out for autodiff, "
+                             "or give a TensorFlow jac")
+        return FiniteDifferenceProvider(_row(residuals), scheme, n, m, p=p,
+                                        validation=None if p is None else _row(validation),
+                                        known=(first[0], np.asarray(out)[0]))
     if not tensor:
         jac_out = np.asarray(_call(jac, first, "jac"))
         if jac_out.shape != (1, m, n):
@@ -289,15 +448,28 @@ def make_provider(residuals, X0: np.ndarray, *, jac=None, validation=None,
         provider.prepare(X0[0])
     except (NotImplementedError, TypeError, AttributeError) as err:
         raise ValueError(f"could not compile the TensorFlow functions "
-                         f"({type(err).__name__}: {err}). {NUMPY_WITHOUT_JAC}") from err
+                         f"({type(err).__name__}: {err}); numpy residuals must return "
+                         "numpy arrays") from err
     return provider
 
 
-NUMPY_WITHOUT_JAC = (
-    "residuals looks like a numpy function (it returns numpy arrays, or numpy calls on "
-    "TensorFlow tensors fail): pass its Jacobian as jac=callable (x -> (m, n) array, as "
-    "in scipy.optimize.least_squares), or write residuals in TensorFlow ops on float64 "
-    "tensors for an autodiff Jacobian")
+def _as_tensorflow(residuals, first: np.ndarray, failure: Exception):
+    """The first row's residuals from a tensor, for a function that failed on numpy
+    input; ``ValueError`` naming the numpy failure if that fails too."""
+    import tensorflow as tf
+
+    try:
+        return residuals(tf.constant(first))
+    except Exception as err:  # noqa: BLE001 - reported with the numpy failure's type
+        raise ValueError(f"residuals failed at the starting point: "
+                         f"{type(failure).__name__}: {failure}") from err
+
+
+def _row(fn: Callable) -> Callable:
+    """``x -> y`` of one 1-D row from a batched numpy ``W (1, n) -> (1, k)``."""
+    def row(x):
+        return np.asarray(fn(np.asarray(x)[None]))[0]
+    return row
 
 
 def _as_input(first: np.ndarray, tensor: bool):
@@ -358,9 +530,10 @@ def row_progress(progress: Callable | None, row: int) -> Callable | None:
     return report
 
 
-def lift(fn: Callable) -> Callable:
+def lift(fn: Callable, ndim: int = 1) -> Callable:
     """``x -> y`` as ``W -> Y`` for a one-row ``W``: the lone fit as a batch of one
-    (numpy or TensorFlow, whichever ``fn`` is)."""
+    (numpy or TensorFlow, whichever ``fn`` is). A numpy ``y`` gets at least ``ndim``
+    dimensions, as scipy reads ``fun`` (a scalar is one residual) and ``jac``."""
     if isinstance(fn, Provider):
         return fn
 
@@ -368,7 +541,8 @@ def lift(fn: Callable) -> Callable:
         y = fn(W[0])
         if _is_tensor(y):
             return sys.modules["tensorflow"].expand_dims(y, 0)
-        return np.asarray(y)[None]
+        y = np.asarray(y)
+        return (np.atleast_1d(y) if ndim == 1 else np.atleast_2d(y))[None]
     return lifted
 
 

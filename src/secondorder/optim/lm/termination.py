@@ -7,7 +7,7 @@ The convergence tests are MINPACK's (Moré 1978, section 8; Moré, Garbow & Hill
 * ``gtol`` -- the largest cosine between ``r`` and a column of ``J`` is at most
   ``gtol``: ``max_j |J_j^T r| / (||J_j|| ||r||) <= gtol`` (columns with ``J_j = 0``
   skipped). The same quantity as MINPACK's ``gnorm`` and scipy's ``gtol`` for
-  ``method='lm'``, so ``solve="host"`` and ``solve="scipy"`` mean one thing.
+  ``method='lm'``, so ``solve="numpy"`` and ``solve="scipy"`` mean one thing.
 * ``ftol`` -- both the actual and the predicted relative reduction of the last step are
   at most ``ftol`` and the model was not far off (gain ratio ``rho <= 2``):
   ``|1 - f(x+delta)/f(x)| <= ftol``, ``(||J delta||^2 + 2 mu ||D delta||^2)/f(x) <= ftol``

@@ -126,15 +126,18 @@ def small_run(tmp_path_factory, small_config):
 @pytest.fixture(scope="session")
 def workflow(tmp_path_factory):
     """The parsed workflow (default config), through Snakemake's API. Parsing puts the
-    numerics settings into this process's environment (workflow/rules/common.smk), so
-    the environment is restored right after: the workflows the tests run as subprocesses
-    start from the test session's own environment, and no test changes the machine's
+    numerics settings into this process's environment (workflow/rules/common.smk); they
+    are restored right after, so the workflows the tests run as subprocesses start from
+    the test session's own values, and no test changes the machine's
     OPENBLAS_CORETYPE."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
                                           StorageSettings)
 
-    saved = dict(os.environ)
+    from secondorder import numerics
+
+    names = [s.variable for s in numerics.SETTINGS] + [numerics.PLAN_VARIABLE]
+    saved = {name: os.environ.get(name) for name in names}
     with SnakemakeApi(OutputSettings(quiet=set())) as api:
         wf = api.workflow(
             resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
@@ -143,8 +146,11 @@ def workflow(tmp_path_factory):
         try:
             parsed = wf._workflow  # parses the Snakefile
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         yield parsed
 
 

@@ -4,5 +4,6 @@ from secondorder import audit, portable
 
 with audit.job(snakemake):
     out = Path(snakemake.output.json)
-    # the config's reference, or none (numerics.reference: null)
-    portable.write_comparison(out.parents[1], snakemake.input.reference or None, out)
+    # the config's reference (a list of one), or none (numerics.reference: null)
+    reference = list(snakemake.input.reference)
+    portable.write_comparison(out.parents[1], reference[0] if reference else None, out)

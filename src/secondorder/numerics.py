@@ -648,10 +648,12 @@ def pin_blas_threads(environ=None) -> bool:
     :data:`BLAS_THREADS` threads from now on (``threadpoolctl``), whatever the rule's
     ``threads`` (Snakemake sets ``OPENBLAS_NUM_THREADS`` to them; TensorFlow keeps
     them). One thread takes the thread count out of every BLAS sum, and it is the fast
-    choice for this pipeline's products (at most 800 x 127): measured here, our LM with
-    the Haswell kernels on two threads took 11x as long as on one on this busy 2-core
-    machine (3.46 s against 0.34 s for 200 iterations; the SkylakeX kernels on two
-    threads 0.31 s). Returns whether it pinned (not in an opted-out job or outside the
+    choice for this pipeline's products (at most 800 x 127). Measured here (the study's
+    LM, closed-form Jacobian, the article's problem, 200 iterations; 2 cores shared with
+    other work): with the Haswell kernels on two threads 3.46 s against 0.34 s on one at
+    a load of ~8, 0.45 s against 0.24 s at a load of ~1.3; the SkylakeX kernels 0.24 s
+    on one or two threads, and with numpy also capped 0.26 s (the portable settings'
+    cost there: ~9%). Returns whether it pinned (not in an opted-out job or outside the
     workflow)."""
     plan = read_plan(environ)
     if not (plan and plan.get("portable") and plan.get("capable", True)):

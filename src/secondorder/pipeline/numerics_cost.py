@@ -165,9 +165,10 @@ def side_by_side(runs: list[dict]) -> list[str]:
         if target == "scaling":
             for row_p, row_o in zip(by_mode["portable"][0]["scaling"],
                                     by_mode["opt-out"][0]["scaling"]):
-                cells = [f"{k} {row_p[k]:.3g} vs {row_o[k]:.3g}" for k in row_p
-                         if k.endswith(("_ms", "_mb")) and isinstance(row_p[k], float)]
-                lines.append(f"  hidden {row_p.get('hidden')}: " + ", ".join(cells))
+                lines.append(f"  hidden {row_p['hidden']} {row_p['engine']}: "
+                             f"{row_p['ms_per_iter']:.3g} ms per iteration portable, "
+                             f"{row_o['ms_per_iter']:.3g} opted out; peak memory "
+                             f"{row_p['peak_mem_mb']:.3g} / {row_o['peak_mem_mb']:.3g} MB")
         if target == "bench":
             p, o = by_mode["portable"][0]["bench"], by_mode["opt-out"][0]["bench"]
             for key in sorted(set(p) & set(o)):
@@ -193,9 +194,9 @@ def main(argv=None) -> int:
                   f"us/call, max relative difference from dsyrk {row['max_rel_diff']:.1e}")
         return 0
     runs = workflow_costs(args.what, args.configfile, args.cores, args.repeats)
-    print("\n".join(side_by_side(runs)))
     if args.out:
         Path(args.out).write_text(json.dumps(runs, indent=2, default=str))
+    print("\n".join(side_by_side(runs)))
     return 0
 
 

@@ -33,6 +33,12 @@ Per cell (the claim "LM should be the default"): ``fails`` if LM is worse than a
 rival; ``holds`` if better than every rival; ``equivalent`` if better than or
 equivalent to every rival, equivalent to at least one; ``cannot tell`` otherwise.
 
+:func:`compare` is two steps: :func:`paired_tests` (one row and one sign-flip test per
+cell and rival) and :func:`decide` (each family adjusted at once, then the words,
+intervals and smallest detectable differences). Tables of several calls (other
+outcomes, second-order arms, margins) stack before :func:`decide`, so that one family of
+hypotheses spans them (:mod:`secondorder.pipeline.suite.verdicts`).
+
 Every comparison row states its interval at ``1 - alpha_adjusted`` (the level its own
 test is judged at after the adjustment, :func:`~secondorder.pipeline.inference.adjusted_level`,
 so the interval excludes 0 exactly when the word is ``better`` or ``worse``) and the

@@ -151,12 +151,12 @@ def observed(outcomes: pd.DataFrame, *, suite: dict, scope: str) -> dict:
     assumptions. ``outcomes``: :func:`secondorder.pipeline.suite.outcomes.outcomes`."""
     from secondorder.pipeline import verdict
     from secondorder.pipeline.suite.outcomes import OUTCOMES
-    from secondorder.pipeline.suite.verdicts import _outcome_rows, pooled
+    from secondorder.pipeline.suite.verdicts import outcome_rows, pooled
 
     question = scopes.primary(suite, scope)
     kind = question["outcome"]
     mine = pooled(outcomes[outcomes["comparison"] == question["comparison"]])
-    rows = _outcome_rows(mine, kind)
+    rows = outcome_rows(mine, kind)
     per_rival = {}
     for cell in question["cells"]:
         part = rows
@@ -246,7 +246,8 @@ def measure(suite: dict, scope: str, progress=None) -> pd.DataFrame:
 def main(argv=None) -> dict:
     """``python -m secondorder.pipeline.suite.design SCOPE [--configfile F ..]``: the
     scope's fit counts, each arm's mean fit time measured by :func:`measure` (or read
-    from ``--fits``, a CSV it wrote) and the estimated cost, one core and ``--cores``."""
+    from ``--fits``, a CSV it wrote) and the estimated cost, one core and ``--cores``
+    (with ``--points`` selected grid points per arm in the evaluation)."""
     import argparse
     import json
     from pathlib import Path
@@ -261,6 +262,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--fits", help="a CSV of measured fits (skip the measurement)")
     parser.add_argument("--save", help="write the measured fits to this CSV")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--points", type=float, default=1.5,
+                        help="selected grid points per arm in the evaluation (the union "
+                             "over the budgets)")
     args = parser.parse_args(argv)
     conf: dict = {}
     for path in args.configfile:
@@ -274,7 +278,7 @@ def main(argv=None) -> dict:
     ran = fits[fits["status"] != "memory_cap"]
     fit_s = ran.groupby("arm")["time_s"].mean().to_dict()
     job_s = float(fits.groupby(["problem", "size"])["job_overhead_s"].first().mean())
-    estimate = cost(suite, args.scope, fit_s, job_s)
+    estimate = cost(suite, args.scope, fit_s, job_s, points=args.points)
     estimate["fit_s"] = fit_s
     estimate["job_s"] = job_s
     estimate["minutes_on_cores"] = estimate["seconds"] / 60 / args.cores

@@ -149,9 +149,9 @@ def run_job(suite: dict, *, scope: str, phase: str, problem_name: str, size: str
             m = n_residuals(problem, arch)
             evaluate = scorer(problem, arch, info["task"])
             for arm_name in names:
-                settings_ = scopes.grid(suite, arm_name)
+                points_of = scopes.grid(suite, arm_name)
                 for g in trained[arm_name]:
-                    point = settings_[g]
+                    point = points_of[g]
                     arm = Arm(point)  # the config's words, checked here once
                     key = {"problem": problem_name, "size": size, "arm": arm_name,
                            "grid_point": g, "split": split}

@@ -62,7 +62,7 @@ def pooled(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([every, table], ignore_index=True)
 
 
-def _outcome_rows(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
+def outcome_rows(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """One outcome's rows as the verdict reads them (its values in ``outcome``); the
     test error, which has no target, once (the first tolerance's rows) with the
     tolerance :data:`NO_TOLERANCE`."""
@@ -109,7 +109,7 @@ def verdict_tables(table: pd.DataFrame, *, suite: dict, scope: str,
             if so not in present:
                 continue
             for outcome, higher in OUTCOMES.items():
-                rows = _outcome_rows(mine, outcome)
+                rows = outcome_rows(mine, outcome)
                 part, own = verdict.paired_tests(rows, second_order=so, rivals=rivals,
                                                  higher_is_better=higher, cell=CELL,
                                                  rule=rule(suite, outcome))
@@ -135,11 +135,16 @@ def verdict_tables(table: pd.DataFrame, *, suite: dict, scope: str,
 
 def primary_verdict(table: pd.DataFrame, cells: pd.DataFrame, *, suite: dict, scope: str,
                     design: dict, observed: dict) -> dict:
-    """The primary question's answer (``primary.json``): the question as declared, each
+    """The primary question's answer (``primary.json``): the question as declared,
+    whether this scope is the one declared to answer it (``confirmatory``), each
     comparison of its family (rival, theta, interval, p, adjusted p, MDE, word), the
-    cell words, the planned power (``design``: :func:`secondorder.pipeline.suite.design.planned`)
-    beside the variance observed (``observed``: :func:`secondorder.pipeline.suite.design.observed`),
-    and ``cannot_tell``: what this design cannot tell, in words."""
+    cell words and ``word``; ``mde``: the smallest difference the design could detect
+    with power ``inference.power``, as planned before the run and as the observed
+    clusters give it (the largest over the rivals: the claim needs every comparison);
+    the planned design and its assumptions (``design``:
+    :func:`secondorder.pipeline.suite.design.planned`) beside the variance observed
+    (``observed``: :func:`secondorder.pipeline.suite.design.observed`), and
+    ``cannot_tell``: what this design cannot tell, in words."""
     question = scopes.primary(suite, scope)
     rows = table[table["hypotheses"] == "primary"] if len(table) else table
     mine = cells[cells["hypotheses"] == "primary"] if len(cells) else cells
@@ -152,18 +157,17 @@ def primary_verdict(table: pd.DataFrame, cells: pd.DataFrame, *, suite: dict, sc
     for r in rows.itertuples():
         if r.word != "cannot tell":
             continue
+        against = f"{question['second_order']} against {r.rival} ({r.family}, {r.size})"
         if not math.isfinite(r.mde):
-            limits.append(f"{question['second_order']} against {r.rival} "
-                          f"({r.family}, {r.size}): with {r.clusters} clusters the "
-                          f"test cannot reach p < {r.alpha_adjusted:.3g}; no difference "
-                          "could have been detected")
+            limits.append(f"{against}: with {r.clusters} clusters the test cannot reach "
+                          f"p < {r.alpha_adjusted:.3g}, so no difference could have been "
+                          "detected")
         else:
-            limits.append(f"{question['second_order']} against {r.rival} "
-                          f"({r.family}, {r.size}): a difference between "
-                          f"{r.ci_low:+.3f} and {r.ci_high:+.3f} (interval at "
-                          f"{100 * r.interval_level:.3g}%) cannot be told from none; the "
-                          f"design detects {r.mde:.3f} with {100 * design['power']['target']:g}% "
-                          "power")
+            limits.append(f"{against}: any difference from {r.ci_low:+.3f} to "
+                          f"{r.ci_high:+.3f} ({100 * r.interval_level:.3g}% interval) "
+                          f"fits the data; this cell detects {r.mde:.3f} with "
+                          f"{100 * suite['inference']['power']:g}% power")
+    largest = float(mine["largest_mde"].max()) if len(mine) else math.nan
     return {"scope": scope, "confirmatory": question["confirmatory"],
             "declared_for": question["scope"], "question": question,
             "rule": {k: suite["inference"][k] for k in ("alpha", "q", "power",
@@ -174,4 +178,6 @@ def primary_verdict(table: pd.DataFrame, cells: pd.DataFrame, *, suite: dict, sc
             if len(mine) else [],
             "word": (mine["word"].iloc[0] if len(mine) == 1 else
                      {f"{r.family}/{r.size}": r.word for r in mine.itertuples()}),
+            "mde": {"planned": (design.get("power") or {}).get("planned_mde"),
+                    "observed": largest},
             "planned": design, "observed": observed, "cannot_tell": limits}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks, study_arm
+from secondorder.pipeline.suite import TABLES as SUITE_TABLES
 
 # glibc places large buffers by a dynamic threshold, so their alignment (and with it the
 # order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
@@ -187,6 +188,14 @@ def article_figures():
         figures.append(png if name in SUITE_FIGURES else in_report(png, name))
         figures.append(f"results/article/figures/{name}.svg")
     return figures
+
+
+def article_config():
+    """The config values the article reads (secondorder.article.config_values), as the
+    article job's params: the job writes them for the notebook, and a change reruns it."""
+    from secondorder.article import config_values
+
+    return config_values(config)
 
 
 def bench_in_article():

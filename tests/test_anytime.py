@@ -9,10 +9,18 @@ import pytest
 from secondorder.pipeline import anytime
 
 
-def _recorder(W0, optimizer="lm", columns=2, relative=0.0):
+def _lm_like(info):
+    """Work that reads two counters: residual evaluations + 2 x Jacobian evaluations."""
+    return np.asarray(info["nfev"], dtype=float) + 2 * np.asarray(info["njev"], dtype=float)
+
+
+def _epochs(info):
+    return np.asarray(info["nit"], dtype=float)
+
+
+def _recorder(W0, work=_lm_like, relative=0.0):
     # a fit's "errors" are its first two weights: easy to steer by hand
-    return anytime.AnytimeRecorder(W0, lambda w: (float(w[0]), float(w[1])),
-                                   optimizer=optimizer, residual_columns=columns,
+    return anytime.AnytimeRecorder(W0, lambda w: (float(w[0]), float(w[1])), work=work,
                                    relative=relative)
 
 
@@ -24,7 +32,7 @@ def test_records_time_shares_work_and_changes():
     best[1] = [0.4, 0.5, 1.0]
     rec({"elapsed": 1.0, "nit": [2, 2], "nfev": [3, 3], "njev": [2, 1], "best_x": best})
     np.testing.assert_allclose(rec.time_s, [0.5, 0.5])
-    np.testing.assert_allclose(rec.work, [3 + 2 * 2, 3 + 2 * 1])  # nfev + columns x njev
+    np.testing.assert_allclose(rec.work, [3 + 2 * 2, 3 + 2 * 1])  # the work function's
     # row 0 stopped (its nit no longer grows): the next 0.6 s are row 1's alone; row 1's
     # best weights moved but its errors did not: no record
     best[1, 2] = 2.0
@@ -41,7 +49,7 @@ def test_records_time_shares_work_and_changes():
 
 def test_a_trainers_own_time_shares_win_and_small_moves_are_not_recorded():
     W0 = np.array([[1.0, 1.0]])
-    rec = _recorder(W0, optimizer="adam", relative=1e-3)
+    rec = _recorder(W0, work=_epochs, relative=1e-3)
     rec({"elapsed_s": 5.0, "time_s": [0.25], "nit": [10], "best_x": [[1.0005, 1.0]]})
     assert rec.time_s.tolist() == [0.25] and rec.work.tolist() == [10.0]
     assert len(rec.records) == 1  # 0.05% is below the resolution
@@ -49,15 +57,24 @@ def test_a_trainers_own_time_shares_win_and_small_moves_are_not_recorded():
     assert len(rec.records) == 2 and rec.records[-1][1:3] == (0.5, 20.0)
 
 
-def test_work_counts_per_optimizer():
-    info = {"nit": np.array([4]), "nfev": np.array([7]), "njev": np.array([3])}
-    assert anytime.passes("adam", info).tolist() == [4.0]     # an epoch: one pass
-    assert anytime.passes("lbfgs", info).tolist() == [7.0]    # a gradient: one pass
-    assert anytime.passes("lm", info, 3).tolist() == [7.0 + 3 * 3]  # + 3 per Jacobian
-    with pytest.raises(ValueError, match="no work count"):
-        anytime.passes("newton", info)
-    with pytest.raises(ValueError, match="no work count"):
-        _recorder(np.zeros((1, 2)), optimizer="newton")
+def test_several_improvements_per_report_are_recorded_at_their_own_time_and_work():
+    """A trainer reporting every few epochs lists the improvements in between: one
+    record per improvement whose errors changed, at its own time and work; the
+    report's own time and work go to the final record."""
+    W0 = np.array([[0.5, 0.6, 0.0], [0.7, 0.8, 0.0]])
+    rec = _recorder(W0, work=_epochs)
+    assert rec.improvements  # it asks the compiled loop for them
+    improvements = [(0, {"nit": 3}, 0.1, [0.4, 0.6, 0.0]),
+                    (1, {"nit": 3}, 0.15, [0.6, 0.8, 0.0]),
+                    (0, {"nit": 5}, 0.2, [0.4, 0.6, 1.0]),  # same errors: no record
+                    (0, {"nit": 7}, 0.3, [0.3, 0.5, 0.0])]
+    rec({"elapsed_s": 9.0, "time_s": [0.4, 0.45], "nit": [8, 8],
+         "best_x": [[9.0, 9.0, 9.0]] * 2, "improvements": improvements})
+    got = [tuple(r) for r in rec.table().itertuples(index=False)]
+    assert got == [(0, 0.0, 0.0, 0.5, 0.6, False), (0, 0.1, 3.0, 0.4, 0.6, False),
+                   (0, 0.3, 7.0, 0.3, 0.5, False), (0, 0.4, 8.0, 0.3, 0.5, True),
+                   (1, 0.0, 0.0, 0.7, 0.8, False), (1, 0.15, 3.0, 0.6, 0.8, False),
+                   (1, 0.45, 8.0, 0.6, 0.8, True)]
 
 
 @pytest.fixture(scope="module")

@@ -43,10 +43,11 @@ def test_registry_known_values():
     """Known values: each optimizer's schema block, and what its entry says."""
     assert {n: e.settings for n, e in arms.REGISTRY.items()} == {
         "adam": "first_order", "sgd": "first_order", "rmsprop": "first_order", "lm": "lm",
-        "lbfgs": "lbfgs", "scipy_lm_fd": "scipy_lm_fd",
+        "adam_minibatch": "minibatch", "lbfgs": "lbfgs", "scipy_lm_fd": "scipy_lm_fd",
         "scipy_lm_fd_modern": "scipy_lm_fd_modern"}
     assert list(arms.FIRST_ORDER) == ["adam", "sgd", "rmsprop"]
-    assert [n for n, e in arms.REGISTRY.items() if e.gpu] == ["adam", "sgd", "rmsprop"]
+    assert [n for n, e in arms.REGISTRY.items() if e.gpu] == ["adam", "sgd", "rmsprop",
+                                                               "adam_minibatch"]
     assert [n for n, e in arms.REGISTRY.items() if e.work is None] == [
         "scipy_lm_fd", "scipy_lm_fd_modern"]
     assert arms.REGISTRY["lm"].max_time == "fit" and arms.REGISTRY["adam"].max_time == "batch"
@@ -82,8 +83,11 @@ def test_an_arm_fills_the_schemas_defaults():
                     "epochs": 2, "patience": 2})
     assert (sgd["engine"], sgd["momentum"], sgd["loss"], sgd["chunk"]) == (
         "compiled", 0.0, "ssq", 250)
-    assert sgd.budget == ("epoch", 2) and sgd.record_every == "250 epochs"
+    # the compiled loop reports every chunk but lists each epoch's improvement
+    assert sgd.budget == ("epoch", 2) and sgd.record_every == "1 epoch"
     assert arm.budget == ("iteration", 3) and arm.record_every == "1 iteration"
+    lm = arms.Arm({"optimizer": "lm", "inputs": "raw", "max_iter": 3, "chunk": 50})
+    assert lm.record_every == "50 iterations"
     with pytest.raises(ValueError, match="must be one of"):
         arms.Arm({"optimizer": "newton", "inputs": "raw"})
     with pytest.raises(ValueError, match="a dict of settings"):

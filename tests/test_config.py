@@ -28,9 +28,10 @@ def test_default_and_test_configs_are_valid(root, default):
     # the tiny config's suite keys land on top of suite.yaml's, the rest is kept
     slice_ = merged["suite"]["scopes"]["slice"]
     assert slice_["inits"] == tiny["suite"]["scopes"]["slice"]["inits"]
-    assert slice_["arms"] == ["lm", "lm_br", "adam", "rmsprop", "lbfgs"]  # from suite.yaml
+    assert slice_["arms"] == ["lm", "lm_br", "adam", "rmsprop", "lbfgs",  # from suite.yaml
+                              "adam_minibatch"]
     assert merged["suite"]["arms"]["lm"]["base"]["max_iter"] == 40
-    assert merged["suite"]["arms"]["lm"]["base"]["damping"] == "nielsen"
+    assert merged["suite"]["arms"]["lm"]["base"]["max_fail"] == 10
     assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]
 
 
@@ -45,7 +46,7 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
     with pytest.raises(cfg.ConfigError) as err:
         cfg.validate(conf)
     text = str(err.value)
-    assert "suite.arms.adam.grid': has 5 points; every arm needs suite.grid_points = 4" in text
+    assert "suite.arms.adam.grid': has 7 points; every arm needs suite.grid_points = 6" in text
     assert "suite.scopes.slice.problems': unknown problem 'mnist'; known are ['breast_cancer'," in text
     assert "suite.scopes.crossover.arms': no second-order arm" in text
     assert "suite.arms.lm.grid[0]" in text and "levenberg" in text

@@ -119,9 +119,9 @@ def test_a_compacted_batch_gives_the_same_fits(article_problem, monkeypatch, opt
     loops = []
     compiled_loop = first_order._compiled_loop
 
-    def counting(arm, data, arch, state, slots=None):
+    def counting(arm, data, arch, state, *args, **kwargs):
         loops.append(len(state["w"]))
-        return compiled_loop(arm, data, arch, state, slots)
+        return compiled_loop(arm, data, arch, state, *args, **kwargs)
 
     monkeypatch.setattr(first_order, "_compiled_loop", counting)
     W0 = np.stack([model.init_weights(s) for s in (1, 2, 3, 4, 5)])
@@ -275,3 +275,106 @@ def test_clock_shares_charge_the_batch_wall_and_a_lone_fit_its_clock():
     clock = np.cumsum([0.1, 0.2, 0.7])
     alone = clock_shares(clock, np.ones((3, 1), bool), batch_wall_s=1.25)
     assert alone[:, 0].tolist() == [*clock[:2], 1.25]
+
+
+def _recorder(problem, W0):
+    """An anytime recorder whose "errors" are the validation and training SSQ (float64):
+    every improvement of the validation loss changes them, so every one is recorded."""
+    from secondorder.pipeline.anytime import AnytimeRecorder
+
+    def ssq(w, rows):
+        out = model.mlp_numpy(problem.x_all[rows], w, model.ARTICLE)
+        return float(np.sum((out - problem.y_all[rows]) ** 2))
+
+    return AnytimeRecorder(
+        W0, lambda w: (ssq(w, problem.validation), ssq(w, problem.train)),
+        work=lambda info: np.asarray(info["nit"], dtype=float))
+
+
+def test_recording_every_improvement_changes_no_fit(article_problem, monkeypatch):
+    """With an anytime recorder the loop also writes each epoch's weights out and lists
+    the improvements: the fits (weights, histories, statuses), with a compaction on
+    the way, are bit for bit those of the loop without it, and the last improvement of
+    each row is its restored best epoch and weights."""
+    from secondorder.optim import first_order
+
+    monkeypatch.setattr(first_order, "_worth_compacting",
+                        lambda running, rows, *rest: 0 < running <= rows / 2)
+    W0 = np.stack([model.init_weights(s) for s in (1, 2, 3, 4)])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=300, patience=25,
+                  chunk=16)
+    plain = fit_first_order_batch(article_problem, W0, **kwargs)
+    recorder = _recorder(article_problem, W0)
+    reports = []
+
+    def record(info):
+        reports.append(info)
+        return recorder(info)
+
+    record.improvements = True
+    recorded = fit_first_order_batch(article_problem, W0, progress=record, **kwargs)
+    assert len({r.iterations for r in plain}) > 1
+    for a, b in zip(plain, recorded):
+        assert (a.status, a.iterations, a.extra, a.message) == (
+            b.status, b.iterations, b.extra, b.message)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        pd.testing.assert_frame_equal(a.history.drop(columns="time_s"),
+                                      b.history.drop(columns="time_s"))
+    improvements = [imp for info in reports for imp in info["improvements"]]
+    for row, fit in enumerate(recorded):
+        own = [imp for imp in improvements if imp[0] == row]
+        epochs = [imp[1]["nit"] for imp in own]
+        # the epochs whose validation loss beat every earlier one (Keras' rule)
+        val = fit.history["ssq_val"].to_numpy()
+        assert epochs == [e + 1 for e in range(len(val))
+                          if val[e] < np.min(val[:e], initial=np.inf)]
+        assert epochs[-1] == fit.extra["best_epoch"]
+        np.testing.assert_array_equal(own[-1][3], fit.weights)
+        # each improvement is stamped with its epoch's own time in the fit's history
+        times = fit.history["time_s"].to_numpy()
+        assert [imp[2] for imp in own] == [times[e - 1] for e in epochs]
+        assert len(recorder.table().query(f"row == {row} and not final")) == len(epochs) + 1
+
+
+def test_records_of_a_chunked_run_are_those_of_a_run_reporting_every_epoch(
+        article_problem):
+    """The records (row, work, errors) of a run reporting every 16 epochs equal those of
+    a run reporting every epoch; only the times differ (interpolated in a chunk)."""
+    W0 = np.stack([model.init_weights(s) for s in (1, 2)])
+    kwargs = dict(arch=model.ARTICLE, learning_rate=0.05, epochs=120, patience=25)
+    tables = []
+    for chunk in (16, 1):
+        recorder = _recorder(article_problem, W0)
+        fits = fit_first_order_batch(article_problem, W0, chunk=chunk, progress=recorder,
+                                     **kwargs)
+        tables.append(recorder.table())
+    chunked, every = tables
+    assert len(chunked) == len(every) > 2 * 10
+    columns = ["row", "work", "val_error", "test_error", "final"]
+    pd.testing.assert_frame_equal(chunked[columns], every[columns])
+    assert not np.array_equal(chunked["time_s"], every["time_s"])
+    assert (chunked.groupby("row")["time_s"].diff().dropna() >= 0).all()
+    assert [fit.iterations for fit in fits] == chunked[chunked["final"]]["work"].tolist()
+
+
+def test_fits_one_after_another_reuse_one_compilation(article_problem):
+    """A loop compiled for one fit is reused by the next fit of the same graph, at
+    another learning rate too (a variable of the optimizer): each fit is, bit for bit,
+    the one a new compilation gives, and its compilation time is near zero."""
+    from secondorder.optim import first_order
+
+    kwargs = dict(arch=model.ARTICLE, epochs=80, patience=20, chunk=16)
+    fresh = []
+    for seed, lr in ((1, 0.05), (2, 0.01)):
+        first_order._LOOP_CACHE.clear()
+        fresh.append(fit_first_order(article_problem, model.init_weights(seed),
+                                     learning_rate=lr, **kwargs))
+    first_order._LOOP_CACHE.clear()
+    reused = [fit_first_order(article_problem, model.init_weights(seed), learning_rate=lr,
+                              **kwargs) for seed, lr in ((1, 0.05), (2, 0.01))]
+    for a, b in zip(fresh, reused):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        pd.testing.assert_frame_equal(a.history.drop(columns="time_s"),
+                                      b.history.drop(columns="time_s"))
+    assert reused[1].compile_s < 0.2 * reused[0].compile_s
+    assert not np.array_equal(fresh[0].weights, fresh[1].weights)

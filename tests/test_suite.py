@@ -32,7 +32,7 @@ def test_jobs_per_arm_or_per_instance(settings):
     assert part == [(p, s, "all") for p in scope["problems"] for s in scope["sizes"]]
     assert suite.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
     assert suite.job_arms(settings, "full", "diabetes", "all") == \
-        ["lm", "adam", "rmsprop", "lbfgs", "lm_br"]
+        ["lm", "adam", "rmsprop", "adam_minibatch", "lbfgs", "lm_br"]
     assert suite.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
     with pytest.raises(ValueError, match="scope must be one of"):
         suite.jobs(settings, "medium")
@@ -52,30 +52,48 @@ def test_scopes_budgets_splits_and_comparisons(settings):
     assert suite.split_seeds(settings, "full", 150) == [0, 1, 2]
     assert suite.split_seeds(settings, "full", 1797) == [0]
     assert suite.split_seeds(settings, "slice", 150) == [0]
-    assert suite.comparisons(settings) == {"ssq": ["adam", "rmsprop", "lbfgs"],
-                                           "crossentropy": ["adam_ce", "rmsprop_ce"]}
+    assert suite.comparisons(settings) == {
+        "ssq": ["adam", "rmsprop", "adam_minibatch", "lbfgs"],
+        "crossentropy": ["adam_ce", "rmsprop_ce"]}
 
 
 def test_every_arm_has_the_same_tuning_budget(settings):
-    """Grid points x inits is the same for every arm (LM's options count as its grid,
-    max_fail including none), every grid point runs on standardised inputs and passes
-    its optimizer's schema; L-BFGS restores its best-validation iterate."""
+    """Grid points x inits is the same for every arm, with distinct settings (LM's
+    damping rule and mu0: settings whose runs differ from the first step, not a stop
+    rule that leaves the records the same until the stop), every grid point runs on
+    standardised inputs and passes its optimizer's schema; L-BFGS restores its
+    best-validation iterate."""
     from secondorder.optim.arms import Arm
 
     for arm in settings["arms"]:
         points = suite.grid(settings, arm)
-        assert len(points) == settings["grid_points"] == 4
+        assert len(points) == settings["grid_points"] == 6
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
             Arm(point)
-    lm = suite.grid(settings, "lm")
-    assert {p["max_fail"] for p in lm} == {10, None} and len({p["mu0"] for p in lm}) == 2
+    for arm in ("lm", "lm_br"):
+        points = suite.grid(settings, arm)
+        assert {p["damping"] for p in points} == {"nielsen", "marquardt"}
+        assert len({p["mu0"] for p in points}) == 3
+        assert len({p.get("max_fail") for p in points}) == 1  # a stop rule is no setting
     assert all(p["restore_best"] for p in suite.grid(settings, "lbfgs"))
     unfair = copy.deepcopy(settings)
     unfair["arms"]["lm"]["grid"] = unfair["arms"]["lm"]["grid"][:2]
-    with pytest.raises(ValueError, match="every arm must have grid_points = 4"):
+    with pytest.raises(ValueError, match="every arm must have grid_points = 6"):
         suite.grid(unfair, "lm")
+
+
+def test_every_arm_keeps_a_record_at_every_epoch_or_iteration(settings):
+    """The records' resolution is one step for every arm: LM reports every iteration
+    (chunk 1), L-BFGS every iteration, the compiled first-order loop lists every
+    improvement of its chunks."""
+    from secondorder.optim.arms import Arm
+
+    every = {a: Arm(suite.grid(settings, a)[0]).record_every for a in settings["arms"]}
+    assert set(every.values()) == {"1 epoch", "1 iteration"}, every
+    assert all(spec["base"]["chunk"] == 1 for spec in settings["arms"].values()
+               if spec["base"]["optimizer"] == "lm")
 
 
 def test_architectures_span_the_sizes(settings):
@@ -139,9 +157,11 @@ def test_a_comparison_covers_the_instances_its_rivals_apply_to():
 
 
 def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
-    """A batched arm whose fits could run for ever stops at its cap (its batch's
-    max_time is the cap times its rows); each fit's own compute is at least the cap,
-    and its errors are those of its record in force at the cap."""
+    """An arm whose fits could run for ever stops at its cap; every fit runs alone (a
+    batch of one: its own compute is its wall time) and the compiled loop is compiled
+    once for the job (the next inits and the other learning rate reuse it); each fit's
+    own compute is at least the cap, and its errors are those of its record in force
+    at the cap."""
     quick = _tiny(settings, cap_s=0.05)
     quick["arms"]["adam"]["base"].update(epochs=10**7, patience=10**6, chunk=20)
     quick["grid_points"] = 2  # one compilation per grid point: keep the test short
@@ -149,17 +169,18 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
     fits, records, _ = suite.run_job(quick, scope="slice", problem_name="iris",
                                      size="small", part="adam")
     assert len(fits) == 2 * 2
-    assert (fits["status"] == "max_time").all() and (fits["batch_size"] == 2).all()
+    assert (fits["status"] == "max_time").all() and (fits["batch_size"] == 1).all()
     assert (fits["time_s"] >= 0.05 - 1e-9).all() and fits["past_cap"].any()
-    assert (fits["batch_wall_s"] < 2 * 0.05 + 5.0).all()  # at most one chunk over
-    np.testing.assert_allclose(fits.groupby("grid_point")["time_s"].sum(),
-                               fits.groupby("grid_point")["batch_wall_s"].first(), rtol=1e-9)
+    assert (fits["batch_wall_s"] < 0.05 + 5.0).all()  # at most one chunk over
+    assert fits["time_s"].tolist() == fits["batch_wall_s"].tolist()  # alone: its wall time
+    assert (fits["compile_s"].iloc[1:] < 0.2 * fits["compile_s"].iloc[0]).all()
     for fit in fits.itertuples():
         own = records[(records["grid_point"] == fit.grid_point) & (records["init"] == fit.init)]
         assert own["time_s"].iloc[0] == 0.0 and own["final"].iloc[-1]
         in_force = own[own["time_s"] <= 0.05].iloc[-1]
         assert (fit.val_error, fit.test_error) == (in_force.val_error, in_force.test_error)
-        assert own["work"].iloc[-1] == fit.work == fit.iterations  # an epoch, one pass
+        assert own["work"].iloc[-1] == fit.work > 0
+    assert (fits["work"] / fits["iterations"]).nunique() == 1  # FLOPs of one epoch
     assert fits[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
 
 
@@ -181,7 +202,7 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
     fits, records, record = suite.run_job(mine, scope="slice", problem_name="own",
                                           size="small", part="lbfgs")
     assert sorted(fits["split"].unique()) == [0, 1] and set(record["splits"]) == {"0", "1"}
-    assert len(fits) == 2 * 4 * 2 and (fits["family"] == "own").all()
+    assert len(fits) == 2 * 6 * 2 and (fits["family"] == "own").all()
     assert record["classes"] == ["a", "b"] and (fits["n_test"] == 12).all()
     assert record["csv"]["rows_read"] == 61 and record["csv"]["rows_dropped"] == 1
     assert set(map(tuple, records[["split", "grid_point", "init"]].drop_duplicates()

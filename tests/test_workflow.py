@@ -126,21 +126,23 @@ def test_tiny_run_article_has_its_figures(results):
 
 def test_tiny_run_suite_slice(results):
     """The suite's rules end to end on the tiny slice (iris and diabetes, one size, two
-    inits, the five SSQ arms: LM, trainbr, Adam, RMSprop, L-BFGS): one job per problem x size, every fit a row with its
-    anytime record, the same tuning budget for every arm, and its tables, the verdict
-    map and the section in the article."""
+    inits, the six SSQ arms: LM, trainbr, Adam, RMSprop, mini-batch Adam, L-BFGS): one
+    job per problem x size, every fit a row with its anytime record, trained alone, the
+    same tuning budget for every arm, and its tables, the verdict map and the section in
+    the article."""
     suite = results / "suite" / "slice"
     fits = pd.read_csv(suite / "fits.csv")
     records = pd.read_csv(suite / "records.csv")
-    arms = {"lm", "lm_br", "adam", "rmsprop", "lbfgs"}
+    arms = {"lm", "lm_br", "adam", "rmsprop", "lbfgs", "adam_minibatch"}
     for problem in ("iris", "diabetes"):
         assert set(fits.loc[fits["problem"] == problem, "arm"]) == arms
         for ext in ("csv", "records.csv", "json"):
             assert (suite / "fits" / problem / "small" / f"all.{ext}").is_file()
-    # the same budget: 4 grid points x 2 inits (one split) for every arm on every instance
+    # the same budget: 6 grid points x 2 inits (one split) for every arm on every instance
     budget = fits.groupby(["problem", "size", "arm"]).agg(
         points=("grid_point", "nunique"), fits=("init", "size"), inits=("seed", "nunique"))
-    assert (budget["points"] == 4).all() and (budget["fits"] == 8).all()
+    assert (budget["points"] == 6).all() and (budget["fits"] == 12).all()
+    assert (fits["batch_size"] == 1).all()  # every fit alone
     assert (budget["inits"] == 2).all()
     assert set(fits["seed"]) == {1000, 1001}  # the seed chain from suite.first_seed
     assert fits["status"].notna().all() and (fits["time_s"] > 0).all()

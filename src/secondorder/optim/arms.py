@@ -36,35 +36,11 @@ from typing import Callable
 import numpy as np
 
 from secondorder import schema
-from secondorder.optim import first_order, lm_network
+from secondorder.optim import first_order, flops, lm_network, minibatch
 from secondorder.optim.first_order import FIRST_ORDER
 from secondorder.problem.checks import check_init, check_problem
 
 log = logging.getLogger(__name__)
-
-
-# --- work: passes over the training rows, from a progress report -------------------------
-
-def _epochs(info, residual_columns):
-    """First-order: one pass per epoch (one full-batch gradient, a forward and a backward
-    pass over the training rows counted as one pass, the usual meaning of an epoch)."""
-    return np.asarray(info["nit"], dtype=float)
-
-
-def _gradients(info, residual_columns):
-    """L-BFGS: one pass per loss-and-gradient evaluation of the search (``nfev``),
-    counted like an epoch."""
-    return np.asarray(info["nfev"], dtype=float)
-
-
-def _lm_passes(info, residual_columns):
-    """LM: one pass per residual evaluation (``nfev``, a forward pass) plus, per
-    Jacobian evaluation (``njev``), as many passes as there are residuals per training
-    row (``residual_columns``): the per-sample Jacobian is one reverse pass per output,
-    so a k-class softmax's Jacobian costs k passes, a regression's or a paired two-class
-    softmax's one (:func:`secondorder.optim.lm_network.paired_softmax`)."""
-    return (np.asarray(info["nfev"], dtype=float)
-            + residual_columns * np.asarray(info["njev"], dtype=float))
 
 
 # --- trainers: (arm, problem, W0, arch, progress) -> one FitResult per row of W0 -----------
@@ -119,10 +95,12 @@ class Optimizer:
     counts against the arm's setting bounding the run (``("epoch", "epochs")``: how far
     along a job is, :func:`secondorder.progress.study_callback`); it reports every
     ``arm[every]`` ``unit``\\ s (``every`` None: every one), which is how often anytime
-    records are taken; ``work(info, residual_columns)`` is the work so far of each row
-    of a report, in passes over the training rows
-    (:mod:`secondorder.pipeline.anytime`; None: its reports carry no per-row counters,
-    so it keeps no anytime record).
+    records are taken (``every`` None: its records are kept every unit; the compiled
+    first-order loop reports every ``chunk`` epochs and lists each epoch's improvement
+    in its reports); ``work(arm, arch, n_train, n_val, columns)`` makes the
+    ``counters -> FLOPs`` function of its fits (:mod:`secondorder.optim.flops`, the work
+    of the anytime records, :func:`work_counter`; None: its reports carry no per-row
+    counters, so it keeps no anytime record).
 
     ``max_time``: what the arm's ``max_time`` bounds, ``"fit"`` (each fit's own
     compute) or ``"batch"`` (the batch's wall time); None: it has none.
@@ -156,8 +134,8 @@ def _never(arm) -> bool:
 
 _FIRST_ORDER = Optimizer("first_order", first_order.train_batch,
                          batches=lambda arm: arm["engine"] == "compiled",
-                         budget=("epoch", "epochs"), unit="epoch", every="chunk",
-                         work=_epochs, max_time="batch", gpu=True)
+                         budget=("epoch", "epochs"), unit="epoch",
+                         work=flops.first_order_work, max_time="batch", gpu=True)
 _SCIPY_LM_FD = dict(train=_scipy_lm_fd, batches=_never, budget=("evaluations", "max_nfev"),
                     unit="evaluation")
 
@@ -166,10 +144,13 @@ REGISTRY: dict[str, Optimizer] = {
     **dict.fromkeys(FIRST_ORDER, _FIRST_ORDER),
     "lm": Optimizer("lm", lm_network.fit_lm_batch, _always,
                     budget=("iteration", "max_iter"), unit="iteration", every="chunk",
-                    work=_lm_passes, max_time="fit", row_bytes=lm_network.row_bytes,
+                    work=flops.lm_work, max_time="fit", row_bytes=lm_network.row_bytes,
                     choices=_lm_choices),
+    "adam_minibatch": Optimizer("minibatch", minibatch.train_batch, _always,
+                                budget=("epoch", "epochs"), unit="epoch",
+                                work=flops.minibatch_work, max_time="batch", gpu=True),
     "lbfgs": Optimizer("lbfgs", _lbfgs, _never, budget=("iteration", "max_iter"),
-                       unit="iteration", work=_gradients, max_time="fit"),
+                       unit="iteration", work=flops.lbfgs_work, max_time="fit"),
     "scipy_lm_fd": Optimizer("scipy_lm_fd", **_SCIPY_LM_FD),
     "scipy_lm_fd_modern": Optimizer("scipy_lm_fd_modern", **_SCIPY_LM_FD),
 }
@@ -288,8 +269,8 @@ class Arm(dict):
 
     @property
     def record_every(self) -> str:
-        """How often it reports progress, hence keeps anytime records: ``25 epochs``,
-        ``1 iteration``, ..."""
+        """How often it keeps anytime records: ``1 epoch``, ``1 iteration``, ``50
+        iterations`` (an LM arm with ``chunk: 50``), ..."""
         k = int(self[self.entry.every]) if self.entry.every else 1
         return f"{k} {self.entry.unit}{'s' if k != 1 else ''}"
 
@@ -323,6 +304,18 @@ def train(arm, problem, W0, arch, progress=None) -> list:
     check_problem(problem, arch)
     W0 = check_init(W0, arch, batched=True)
     return arm.entry.train(arm, problem, W0, arch, progress)
+
+
+def work_counter(arm, arch, n_train: int, n_val: int, columns: int = 1):
+    """``counters -> FLOPs`` of fits of ``arm`` on a problem of ``n_train`` training and
+    ``n_val`` validation rows (``columns``: LM's residuals per row): its entry's
+    ``work`` (:mod:`secondorder.optim.flops`); ``ValueError`` for an optimizer that
+    keeps no count."""
+    arm = as_arm(arm)
+    if arm.entry.work is None:
+        known = sorted(name for name, entry in REGISTRY.items() if entry.work)
+        raise ValueError(f"no FLOP count for optimizer {arm.optimizer!r}; known: {known}")
+    return arm.entry.work(arm, arch, n_train, n_val, columns)
 
 
 def log_progress(info: dict) -> None:

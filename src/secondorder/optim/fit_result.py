@@ -83,12 +83,16 @@ def time_shares(step_s, active) -> np.ndarray:
     return np.cumsum(active * per_row[:, None], axis=0)
 
 
-def clock_shares(clock, active, batch_wall_s=None) -> np.ndarray:
+def clock_shares(clock, active, batch_wall_s=None, *, start=0.0,
+                 before=None) -> np.ndarray:
     """:func:`time_shares` from the batch's clock: ``clock`` ``(K,)`` are the seconds
     since the batch started at the end of each step, ``active`` ``(K, B)`` as there.
     With ``batch_wall_s`` the seconds after the last reading (the batch's closing
     work) are charged to the last step, so the shares add up to ``batch_wall_s``. A fit
-    alone (one row, active throughout) is charged the clock itself, to the last bit."""
+    alone (one row, active throughout) is charged the clock itself, to the last bit.
+    A later stretch of the same batch: ``start`` is the clock's reading before its
+    first step and ``before`` ``(B,)`` each row's own compute then (a fit alone was
+    charged the clock up to ``start``, so it is still charged the clock)."""
     clock = np.asarray(clock, dtype=float)
     active = np.asarray(active, dtype=bool)
     if active.shape[1:] == (1,) and active.all() and len(clock):
@@ -96,7 +100,8 @@ def clock_shares(clock, active, batch_wall_s=None) -> np.ndarray:
         if batch_wall_s is not None:
             own[-1] = batch_wall_s
         return own[:, None]
-    step_s = np.diff(clock, prepend=0.0)
+    step_s = np.diff(clock, prepend=start)
     if batch_wall_s is not None and len(step_s):
         step_s[-1] += batch_wall_s - clock[-1]
-    return time_shares(step_s, active)
+    shares = time_shares(step_s, active)
+    return shares if before is None else shares + np.asarray(before, dtype=float)[None, :]

@@ -11,6 +11,16 @@ record in force at that budget (:func:`secondorder.pipeline.suite_metrics.at_bud
 is what a run stopped there would have returned, since no trainer's decisions before
 a time depend on what comes after it.
 
+**Resolution.** A record should be stamped with the time of the improvement itself,
+for every arm alike. LM (the suite's ``chunk: 1``) and L-BFGS report after every
+iteration, so each report's best weights are those of that iteration. The compiled
+first-order loop reports every ``chunk`` epochs, so it lists, in ``improvements``,
+every epoch of the chunk at which a row's best weights changed, with that epoch's
+weights, counters and time (:func:`secondorder.optim.first_order.fit_first_order_batch`);
+the recorder asks for them (its ``improvements`` attribute) and keeps one record per
+improvement whose errors changed: the records are those of a run reporting every
+epoch, the times within a chunk interpolated (tested).
+
 **Time** (``time_s``): a fit's own compute, cumulative. A report's ``time_s`` (per
 row) is used when the trainer gives it; otherwise it is the report's ``elapsed_s``
 (or ``elapsed``: the batch's seconds since its start, compilation and every callback's
@@ -18,13 +28,10 @@ own time excluded) split over the rows that worked in each interval between repo
 (those whose ``nit`` grew), by :func:`secondorder.optim.fit_result.time_shares`, the
 one rule for every arm: a fit alone is charged its own wall time.
 
-**Work** (``work``): passes over the training rows, counted from a report's counters by
-the optimizer's entry of the registry (:data:`secondorder.optim.arms.REGISTRY`: its
-``work`` says how, e.g. one pass per epoch, per L-BFGS gradient, per LM residual
-evaluation and one per residual of a row per LM Jacobian). Validation-set evaluations
-(early stopping, the records themselves) are not work on the training rows and are not
-counted; LM's linear algebra (``J^T J``, its factorisation) is not a pass either: it
-shows in the time, not in the work.
+**Work** (``work``): floating-point operations, counted from a report's counters by a
+``work`` function: the suite's is made by the optimizer's entry of the registry
+(:data:`secondorder.optim.arms.REGISTRY`, its ``work``; :mod:`secondorder.optim.flops`),
+everything each optimizer computes, LM's ``J^T J`` and solve included.
 """
 
 from __future__ import annotations
@@ -34,26 +41,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from secondorder.optim.arms import REGISTRY
 from secondorder.optim.fit_result import time_shares
 
 #: Columns of a record table (:meth:`AnytimeRecorder.table`).
 RECORD_COLUMNS = ("row", "time_s", "work", "val_error", "test_error", "final")
-
-
-def passes(optimizer: str, info: dict, residual_columns: int = 1) -> np.ndarray:
-    """Work so far of every row of a progress report of ``optimizer``, in passes over
-    the training rows (its registry entry's ``work``); ValueError for an optimizer that
-    keeps no count."""
-    return _work(optimizer)(info, residual_columns)
-
-
-def _work(optimizer: str) -> Callable:
-    entry = REGISTRY.get(optimizer)
-    if entry is None or entry.work is None:
-        known = sorted(name for name, e in REGISTRY.items() if e.work)
-        raise ValueError(f"no work count for optimizer {optimizer!r}; known: {known}")
-    return entry.work
 
 
 class AnytimeRecorder:
@@ -61,22 +52,28 @@ class AnytimeRecorder:
 
     ``W0`` ``(B, n)``: the batch's initial weights (recorded at time 0, work 0).
     ``evaluate(w) -> (val_error, test_error)`` scores one weight vector.
-    ``optimizer`` and ``residual_columns`` say how work is counted (:func:`passes`).
+    ``work(counters) -> (B,)``: the work so far of every row from a report's per-row
+    counters (the suite's: :func:`secondorder.optim.arms.work_counter`).
     ``relative``: a record is kept when a row's validation or test error moved by
     more than this fraction of its last recorded value (0: any change, right for
     counts of misclassified rows).
 
-    Every report needs per-row ``nit`` and ``best_x`` and the counters its
-    optimizer's work is counted from, plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. The
-    callback returns False (it never stops a fit). :meth:`table` gives the records.
+    Every report needs per-row ``nit`` and ``best_x`` and the counters ``work`` reads,
+    plus ``time_s`` (per row) or ``elapsed_s``/``elapsed``. A report may list
+    ``improvements``, ``(row, counters, time_s, weights)`` in the order they happened
+    (``counters``: the row's counters then, e.g. ``{"nit": epoch}``): each is scored
+    and recorded at its own time and work, and the report's ``best_x`` is then not
+    looked at. The callback returns False (it never stops a fit). :meth:`table` gives
+    the records.
     """
 
-    def __init__(self, W0, evaluate: Callable, *, optimizer: str, residual_columns: int = 1,
-                 relative: float = 0.0):
-        _work(optimizer)  # an optimizer that keeps no count fails here, before any fit
+    #: Trainers that report every ``chunk`` steps list the improvements in between for it
+    #: (:func:`secondorder.optim.first_order.fit_first_order_batch`).
+    improvements = True
+
+    def __init__(self, W0, evaluate: Callable, *, work: Callable, relative: float = 0.0):
         W0 = np.atleast_2d(np.asarray(W0, dtype=np.float64))
-        self.evaluate, self.optimizer = evaluate, optimizer
-        self.residual_columns, self.relative = int(residual_columns), float(relative)
+        self.evaluate, self.count_work, self.relative = evaluate, work, float(relative)
         self.size = len(W0)
         self.best_x = W0.copy()
         self.time_s = np.zeros(self.size)
@@ -110,18 +107,28 @@ class AnytimeRecorder:
             self.time_s = self.time_s + time_shares([step], active[None])[-1]
             self.elapsed = elapsed
         self.nit = nit
-        self.work = passes(self.optimizer, info, self.residual_columns).reshape(self.size)
+        self.work = np.asarray(self.count_work(info), dtype=float).reshape(self.size)
+        if "improvements" in info:
+            for b, counters, time_s, weights in info["improvements"]:
+                work = self.count_work({k: np.atleast_1d(v) for k, v in counters.items()})
+                self._offer(int(b), np.asarray(weights, dtype=np.float64), float(time_s),
+                            float(work[0]))
+            return False
         best = np.asarray(info["best_x"], dtype=np.float64).reshape(self.best_x.shape)
         for b in range(self.size):
-            if np.array_equal(best[b], self.best_x[b]):
-                continue
-            self.best_x[b] = best[b]
-            scores = self.evaluate(best[b])
-            if self._changed(self.last[b], scores):
-                self.last[b] = scores
-                self.records.append((b, float(self.time_s[b]), float(self.work[b]),
-                                     *scores, False))
+            self._offer(b, best[b], float(self.time_s[b]), float(self.work[b]))
         return False
+
+    def _offer(self, b: int, weights, time_s: float, work: float) -> None:
+        """Row ``b``'s best weights at ``time_s`` and ``work``: scored when they changed,
+        recorded when the errors changed."""
+        if np.array_equal(weights, self.best_x[b]):
+            return
+        self.best_x[b] = weights
+        scores = self.evaluate(weights)
+        if self._changed(self.last[b], scores):
+            self.last[b] = scores
+            self.records.append((b, time_s, work, *scores, False))
 
     def table(self) -> pd.DataFrame:
         """Every record, one row each (:data:`RECORD_COLUMNS`): ``row`` (of ``W0``),

@@ -307,7 +307,7 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
 #: Labels of the profile panels: (profile, measure) -> (x label, title).
 PROFILE_PANELS = {
     ("data", "time_s"): ("budget: a fit's own compute (s)", "data profile, time"),
-    ("data", "work"): ("budget: passes over the training rows", "data profile, work"),
+    ("data", "work"): ("budget: floating-point operations", "data profile, work"),
     ("performance", "time_s"): ("tau (time / the fastest arm's)", "performance profile, time"),
     ("performance", "work"): ("tau (work / the least work)", "performance profile, work"),
 }

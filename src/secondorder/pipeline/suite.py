@@ -24,18 +24,22 @@ Protocol (``config/suite.yaml``, checked by the ``suite`` section of the config 
   same inits: the same tuning budget for every arm;
 * validation rows stop (each trainer's early stopping) and tune (the grid point);
   test rows score; every fit keeps an anytime record of its best-so-far weights by
-  validation (:mod:`secondorder.pipeline.anytime`), so every budget up to the cap
-  is scored post hoc from one run;
-* time: a fit's own compute (its share of its batch's time, the callbacks' excluded;
-  alone, its wall time), one rule for every arm; the fits of one grid point train as
-  one batch of ``inits`` rows (LM as memory allows; L-BFGS one after the other);
+  validation (:mod:`secondorder.pipeline.anytime`), at every epoch or iteration for
+  every arm, stamped with the time of the improvement itself, so every budget up to
+  the cap is scored post hoc from one run;
+* time: a fit's own compute, the callbacks' and compilation excluded, one rule for
+  every arm, and every fit is timed the same way: alone (a batch of one, the way a
+  user trains one network), so its own compute is its wall time. In a batch a fit
+  would be charged a share of the batch, less than it costs alone (L-BFGS cannot
+  batch), and the compiled first-order loop's fits are not bit for bit those alone at
+  every shape (:mod:`secondorder.optim.first_order`; LM's are). The compiled
+  first-order loop is compiled once and reused by the next inits and grid points;
   every arm runs with ``threads`` threads (TensorFlow's pools, pinned by the job, and
-  BLAS through threadpoolctl); the cap ``cap_s`` bounds each fit's own compute (LM's
-  ``max_time`` is a fit's own; the compiled first-order loop's is its batch's, the cap
-  times its rows; records past the cap are not scored);
-* LM rows are batched only as far as ``lm_memory_gb`` allows (``J``, ``J^T J`` and the
-  solve's copies per row); a size at which one LM row alone would need more is not
-  run: its fits are ``memory_cap`` rows, reported as *not run*, never as failures.
+  BLAS through threadpoolctl); the cap ``cap_s`` is each fit's ``max_time`` (records
+  past the cap are not scored);
+* a size at which one LM fit would need more than ``lm_memory_gb`` (``J``, ``J^T J``
+  and the solve's copies) is not run: its fits are ``memory_cap`` rows, reported as
+  *not run*, never as failures.
 
 :func:`summarise` then derives the tables of the verdict (see
 :mod:`secondorder.pipeline.suite_metrics`).
@@ -293,42 +297,35 @@ def run_job(suite: dict, *, scope: str, problem_name: str, size: str, part: str,
 
 def _train_grid_point(suite, cap, arm, problem, W0, arch, m, evaluate, task):
     """Yield ``(init indices, results, batch size, records)`` per training call of one
-    grid point (``arm``, an :class:`~secondorder.optim.arms.Arm`): one batch where the
-    optimizer batches (as many rows as ``lm_memory_gb`` allows where its entry has a
-    memory model, LM's; a fit the memory budget forbids yields ``memory_cap`` markers
-    and no records), else one call per init (each fit timed alone, with its own cap).
-    ``max_time`` is the cap for what it bounds: a fit, or a batch of its rows.
-    ``records``: the call's anytime records (``row`` indexes its inits)."""
+    grid point (``arm``, an :class:`~secondorder.optim.arms.Arm`): one call per init,
+    each fit trained alone (a batch of one, the way a user trains one network) with the
+    cap as its ``max_time``, so every arm is timed the same way. (The compiled
+    first-order loop compiles once and reuses that compilation for the next inits and
+    grid points, off the clock; L-BFGS's compiled loss serves every init of a split.)
+    Where the optimizer's entry
+    has a memory model (LM's) and one fit would need more than ``lm_memory_gb``, the
+    grid point yields ``memory_cap`` markers and no records. ``records``: the call's
+    anytime records (``row`` indexes its inits), their work counted by the entry's
+    FLOP count (:func:`secondorder.optim.arms.work_counter`)."""
     from secondorder.pipeline.anytime import AnytimeRecorder
 
     B, entry = len(W0), arm.entry
     relative = REGRESSION_RECORD_RESOLUTION if task == "regression" else 0.0
-    columns = residual_columns(problem, arch)
-
-    def train(rows, arm):
-        recorder = AnytimeRecorder(W0[rows], evaluate, optimizer=arm.optimizer,
-                                   residual_columns=columns, relative=relative)
-        results = arms.train(arm, problem, W0[rows], arch, progress=recorder)
-        return rows, results, len(rows), recorder.table()
-
-    if not entry.batches(arm):
-        for k in range(B):
-            yield train([k], arm.replace(max_time=cap))
-        return
-    size = B
+    work = arms.work_counter(arm, arch, len(problem.train), len(problem.validation),
+                             residual_columns(problem, arch))
     if entry.row_bytes is not None:
-        per_row = entry.row_bytes(m, arch.n_params)
-        size = min(B, int(suite["lm_memory_gb"] * 2**30 // per_row))
-        if size < 1:
-            note = (f"not run: one LM row needs ~{per_row / 2**30:.1f} GB "
+        per_fit = entry.row_bytes(m, arch.n_params)
+        if per_fit > suite["lm_memory_gb"] * 2**30:
+            note = (f"not run: one LM fit needs ~{per_fit / 2**30:.1f} GB "
                     f"(m = {m}, n = {arch.n_params}) > lm_memory_gb = "
                     f"{suite['lm_memory_gb']}")
             yield list(range(B)), [MemoryCap(note)] * B, 1, None
             return
-    for start in range(0, B, size):
-        rows = list(range(start, min(start + size, B)))
-        per_call = cap if entry.max_time == "fit" else cap * len(rows)
-        yield train(rows, arm.replace(max_time=per_call))
+    alone = arm.replace(max_time=cap)
+    for k in range(B):
+        recorder = AnytimeRecorder(W0[[k]], evaluate, work=work, relative=relative)
+        results = arms.train(alone, problem, W0[[k]], arch, progress=recorder)
+        yield [k], results, 1, recorder.table()
 
 
 class MemoryCap:
@@ -340,11 +337,12 @@ class MemoryCap:
 
 def _fit_row(res, k, seed, batch_size, records, cap) -> dict:
     """One fit's row: its init and seed, status, iterations, ``time_s`` (its own
-    compute over the whole run, the callbacks' excluded), ``work`` (passes over the
-    training rows), ``batch_wall_s`` (its batch's), ``ms_per_iteration`` (own compute
-    per iteration), the validation and test errors in force at the cap
-    (:func:`secondorder.pipeline.suite_metrics.at_budget`), ``past_cap`` (it ran
-    beyond the cap: later records not scored) and the job's peak memory."""
+    compute over the whole run, the callbacks' excluded), ``work`` (floating-point
+    operations, :mod:`secondorder.optim.flops`), ``batch_wall_s`` (its batch's),
+    ``ms_per_iteration`` (own compute per iteration), the validation and test errors
+    in force at the cap (:func:`secondorder.pipeline.suite_metrics.at_budget`),
+    ``past_cap`` (it ran beyond the cap: later records not scored) and the job's peak
+    memory."""
     row = {"init": k, "seed": seed, "batch_size": batch_size, "peak_rss_mb": peak_rss_mb()}
     if isinstance(res, MemoryCap):
         return {**row, "status": "memory_cap", "message": res.message, "iterations": 0,
@@ -474,7 +472,7 @@ def _profiles(hits: pd.DataFrame, cap: float, comparison: str, tolerance: str) -
     work = hits["hit_work"].replace(np.inf, np.nan)
     top = max(float(work.max()) if work.notna().any() else 1.0, 1.0)
     axes = {"time_s": np.geomspace(cap / 1e3, cap, 61),
-            "work": np.unique(np.round(np.geomspace(1, max(top, 10.0), 61)))}
+            "work": np.geomspace(max(top / 1e6, 1.0), max(top, 10.0), 61)}
     parts = []
     for measure, grid_ in axes.items():
         for kind, table in (

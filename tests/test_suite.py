@@ -224,7 +224,7 @@ def _hand_fits():
                              "init": init, "n_test": 10, "n_params": 50, "n_residuals": 100,
                              "status": "converged", "time_s": 1.0, "iterations": 10,
                              "ms_per_iteration": 100.0, "peak_rss_mb": 500.0,
-                             "past_cap": False})
+                             "past_cap": False, "batch_size": 1})
     return pd.DataFrame(rows)
 
 
@@ -328,9 +328,10 @@ def test_write_summary_and_the_articles_text(settings, tmp_path):
     assert tables["not_run"].empty  # an empty table reads back as an empty frame
     with pytest.raises(KeyError, match="no suite table"):
         suite.read_tables(tmp_path, ["verdicts"])
-    text = section.findings(summary, tables)
+    text = section.findings(summary, tables, pd.read_csv(tmp_path / "fits.csv"))
     assert "16 fits (slice scope)" in text and "a cap of 1 s of own compute" in text
     assert "split 60/20/20 into training" in text  # the jobs' fractions
+    assert "every fit trained alone" in text  # the fits' batch sizes
     assert "`lm` 2/2 (100.0%" in text  # LM met the tightest target on both pairs
     assert "at 0.1 s 1 cannot tell; at 1 s 1 holds" in text
     assert "cannot tell (0.1 s) -> holds (1 s)" in text

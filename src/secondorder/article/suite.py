@@ -29,6 +29,12 @@ def tables(facts) -> dict[str, pd.DataFrame]:
     return read_tables(facts.suite_folder, TABLES)
 
 
+def fits(facts) -> pd.DataFrame:
+    """The arm and batch size of every fit of the scope the article shows (its
+    ``fits.csv``, written with its summary)."""
+    return pd.read_csv(facts.suite_folder / "fits.csv", usecols=["arm", "batch_size"])
+
+
 def split_words(summary: dict) -> str:
     """``60/20/20`` from the fractions the suite's jobs split with (``summary.json``)."""
     fractions = summary.get("fractions") or []
@@ -39,7 +45,20 @@ def split_words(summary: dict) -> str:
         " into training, validation and test rows"
 
 
-def protocol(summary: dict) -> list[str]:
+def timing(fits: pd.DataFrame) -> str:
+    """How a fit's own compute was measured, from the batches the fits trained in
+    (``batch_size`` of the scope's ``fits.csv``)."""
+    if (fits["batch_size"] == 1).all():
+        return ("every fit trained alone (a batch of one, as a user trains one network), "
+                "so its own compute is its wall time")
+    batched = fits.groupby("arm")["batch_size"].max()
+    return ("its share of the time of the batch it trained in (a batch's seconds split "
+            "evenly over the fits still running in it; "
+            + ", ".join(f"`{a}` in batches of up to {int(b)}" for a, b in batched.items())
+            + ")")
+
+
+def protocol(summary: dict, fits: pd.DataFrame) -> list[str]:
     """The protocol in numbers: fits, splits, grid, inits, cap, timing rule, targets."""
     s = summary["settings"]
     tolerances = ", ".join(f"+{t['rows']} misclassified test row(s) or +{100 * t['relative']:g}% "
@@ -57,15 +76,12 @@ def protocol(summary: dict) -> list[str]:
         "same tuning budget for all). Validation rows stop (each method's early stopping) "
         "and tune (the grid point with the lowest median validation error at each "
         "budget); test rows score. Every fit recorded its best-so-far weights by "
-        "validation against its own compute and its passes over the training rows, up "
-        f"to a cap of {s['cap_s']:g} s of own compute per fit, so every smaller budget is "
-        "scored from the same run.",
-        "**Times** are each fit's own compute: its share of the time of the batch it "
-        "trained in (a batch's seconds split evenly over the fits still running in it; "
-        "the fits of one grid point train as one batch, L-BFGS one fit at a time), "
-        f"compilation and record keeping excluded, every arm on {s['threads']} thread(s) "
-        "(TensorFlow and BLAS alike). Records are kept between chunks, so a first hit is "
-        "known to within a chunk: " + ", ".join(
+        "validation against its own compute and its work (the floating-point operations "
+        f"of everything it computed), up to a cap of {s['cap_s']:g} s of own compute per "
+        "fit, so every smaller budget is scored from the same run.",
+        f"**Times** are each fit's own compute: {timing(fits)}; compilation and record "
+        f"keeping excluded, every arm on {s['threads']} thread(s) (TensorFlow and BLAS "
+        "alike). Records are taken as the fits report: " + ", ".join(
             f"`{a}` every {every}" for a, every in summary["record_every"].items()) + ".",
         "**Targets** are set per problem, size and split from the tuned fits: the "
         "reference is the lowest median test error of any arm of the comparison at the "
@@ -171,10 +187,11 @@ def cost_lines(lm_cost: pd.DataFrame, cap_s: float, memory_gb: float,
     return lines
 
 
-def findings(summary: dict, t: dict[str, pd.DataFrame]) -> str:
-    """The suite's findings as Markdown paragraphs, from its summary and tables."""
+def findings(summary: dict, t: dict[str, pd.DataFrame], fits: pd.DataFrame) -> str:
+    """The suite's findings as Markdown paragraphs, from its summary, its tables and
+    its ``fits.csv``."""
     s = summary["settings"]
-    parts = [*protocol(summary), *success_lines(t["success"]),
+    parts = [*protocol(summary, fits), *success_lines(t["success"]),
              *verdict_lines(summary, t["verdict"], t["verdict_changes"]),
              *not_run_line(t["not_run"]),
              *cost_lines(t["lm_cost"], s["cap_s"], s["lm_memory_gb"])]
@@ -220,7 +237,7 @@ def render(facts):
         yield "_The suite is not part of this build (`suite.in_article: none`)._"
         return
     t = tables(facts)
-    yield findings(summary, t)
+    yield findings(summary, t, fits(facts))
     yield Figure("fig_suite_verdict", lambda: plots.suite_verdict_map(t["verdict"]),
                  "The verdict map: per comparison and tolerance, each (problem family, model "
                  "size) group against the budget (a fit's own compute), coloured by the "
@@ -230,8 +247,8 @@ def render(facts):
     yield Figure("fig_suite_profiles", lambda: plots.suite_profiles(t["profiles"]),
                  "Data profiles (Moré and Wild 2009: the fraction of instances solved within "
                  "a budget) and performance profiles (Dolan and Moré 2002: within tau times "
-                 "the best arm), against a fit's own compute and against passes over the "
-                 "training rows, at the middle tolerance; an instance is a (problem, size, "
+                 "the best arm), against a fit's own compute and against its floating-point "
+                 "operations, at the middle tolerance; an instance is a (problem, size, "
                  "split, initial weights), each arm at its grid point tuned on validation, "
                  "solved when its best-so-far weights first meet the target on the test "
                  "rows.")

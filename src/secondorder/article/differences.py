@@ -41,16 +41,23 @@ def differences(facts) -> str:
            if len({info["inputs"] for info in fit_info.values()}) > 1 else "."),
         "Precision: Keras trains in float32 (the article's default); our LM and the "
         "scipy call work in float64.",
-        "Engines: " + ", ".join(f"`{arm}` ran with `{eng}`" for arm, eng in engines.items()
-                                if eng) + ". The compiled Adam loop runs the same Keras "
-        "model and optimizer as `model.fit`, with EarlyStopping's rule reproduced in the "
-        "loop"
-        + "".join(f"; `{arm}` uses the {JACOBIANS.get(j, j)} Jacobian instead of finite "
-                  "differences" for arm, j in jacobians.items()) + ".",
+        engines_item(engines, jacobians),
         "The LM arms have no early stopping (as in the article): validation SSQ is only "
         "recorded.",
     ]
     return bullets(items)
+
+
+def engines_item(engines: dict, jacobians: dict) -> str:
+    """The engines the article's arms ran with, and the Jacobians of its LM arms."""
+    notes = (["The compiled Adam loop runs the same Keras model and optimizer as "
+              "`model.fit`, with EarlyStopping's rule reproduced in the loop"]
+             if "compiled" in engines.values() else [])
+    notes += [f"`{arm}` uses the {JACOBIANS.get(j, j)} Jacobian instead of finite "
+              "differences" for arm, j in jacobians.items()]
+    return ("Engines: " + ", ".join(f"`{arm}` ran with `{eng}`"
+                                    for arm, eng in engines.items() if eng) + "."
+            + (" " + "; ".join(notes) + "." if notes else ""))
 
 
 def scipy_upgrade(fits, fit_info: dict, article_arm: str, modern_arm: str) -> str:
@@ -90,7 +97,10 @@ def scipy_upgrade(fits, fit_info: dict, article_arm: str, modern_arm: str) -> st
                 "on all points")
     return (text + " **A library upgrade changed the article's result**: the same line "
             f"now ends {accuracy}, with {ratio:.1f} times the residual evaluations and "
-            f"{new.time_s / old.time_s:.1f} times the time (each ran alone). Where this page "
+            f"{new.time_s / old.time_s:.1f} times the time"
+            + (" (each ran alone)" if {old.get("batch_size"), new.get("batch_size")} == {1}
+               else "")
+            + ". Where this page "
             f"speaks of the article's LM call, it means `{article_arm}`.")
 
 

@@ -134,14 +134,25 @@ class Roles:
         return next((role for role, name in ROLES.items() if name == optimizer), None)
 
 
-def _by_arm(paths) -> dict[str, str]:
-    """``{arm: path}`` of files stored under ``results/<stage>/<arm>/``."""
-    return {Path(p).parent.name: p for p in paths}
+def _artifact(field: str, read=io.read_csv, how: str = "one") -> functools.cached_property:
+    """A property of :class:`Facts` that reads the artifact ``field`` of its
+    :class:`Artifacts` with ``read``, once, when first asked for. ``how``: ``"one"``
+    (one path), ``"optional"`` (a list of at most one: None when empty), ``"per_arm"``
+    (files under ``results/<stage>/<arm>/``: ``{arm: content}`` in order) or ``"all"``
+    (a list of contents)."""
 
+    def get(self):
+        paths = getattr(self.artifacts, field)
+        if how == "one":
+            return read(paths)
+        if how == "optional":
+            return read(paths[0]) if paths else None
+        if how == "per_arm":
+            return {Path(p).parent.name: read(p) for p in paths}
+        return [read(p) for p in paths]
 
-def _optional_csv(paths) -> pd.DataFrame | None:
-    """The first of ``paths`` as a table, None when there is none."""
-    return io.read_csv(paths[0]) if paths else None
+    get.__doc__ = f"``{field}`` as read by ``{read.__name__}`` ({how})."
+    return functools.cached_property(get)
 
 
 class Facts:
@@ -174,39 +185,34 @@ class Facts:
         """The settings of the config's arm ``name`` (defaults filled in)."""
         return self.config["arms"][name]
 
-    # --- the data and the shared initial weights ----------------------------------------
+    # --- the artifacts (each read once, when first asked for) ----------------------------
 
-    @functools.cached_property
-    def points(self) -> pd.DataFrame:
-        return io.read_csv(self.artifacts.spirals_csv)
-
-    @functools.cached_property
-    def scaled(self) -> pd.DataFrame:
-        return io.read_csv(self.artifacts.scaled_csv)
-
-    @functools.cached_property
-    def split(self) -> dict:
-        return io.read_json(self.artifacts.split_json)
-
-    @functools.cached_property
-    def scaler(self) -> dict:
-        return io.read_json(self.artifacts.scaler_json)
-
-    @functools.cached_property
-    def init(self) -> dict:
-        return io.read_json(self.artifacts.init_json)
+    points = _artifact("spirals_csv")
+    scaled = _artifact("scaled_csv")
+    split = _artifact("split_json", io.read_json)
+    scaler = _artifact("scaler_json", io.read_json)
+    init = _artifact("init_json", io.read_json)
+    #: Every fit of the run (``fits.csv``: the article's and the study's).
+    fits = _artifact("fits_csv")
+    #: ``{arm: fit.json}``, ``{arm: predictions}``, ``{arm: history}`` of the article's
+    #: arms, in ``run`` order.
+    fit_info = _artifact("fit_jsons", io.read_json, "per_arm")
+    predictions = _artifact("predictions_csvs", how="per_arm")
+    histories = _artifact("history_csvs", how="per_arm")
+    robustness = _artifact("robustness_csv")
+    rounding = _artifact("rounding_csv")
+    #: The cost study's table, the benchmark's summary, the summary of the suite scope
+    #: the article shows; None where the run has none.
+    scaling = _artifact("scaling_csvs", how="optional")
+    bench = _artifact("bench_jsons", io.read_json, "optional")
+    suite_summary = _artifact("suite_jsons", io.read_json, "optional")
+    #: The provenance records of every job the article is built from.
+    records = _artifact("provenance_jsons", io.read_json, "all")
 
     @functools.cached_property
     def architecture(self) -> Architecture:
         """The shared initial weights' perceptron (its ``architecture``, ``2-25-2``)."""
         return Architecture(*map(int, self.init["architecture"].split("-")))
-
-    # --- the article's fits ---------------------------------------------------------------
-
-    @functools.cached_property
-    def fits(self) -> pd.DataFrame:
-        """Every fit of the run (``fits.csv``: the article's and the study's)."""
-        return io.read_csv(self.artifacts.fits_csv)
 
     @property
     def article_fits(self) -> pd.DataFrame:
@@ -216,54 +222,8 @@ class Facts:
     def study_fits(self) -> pd.DataFrame:
         return self.fits[self.fits["source"] == "study"]
 
-    @functools.cached_property
-    def fit_info(self) -> dict[str, dict]:
-        """``{arm: fit.json}`` of the article's arms, in ``run`` order."""
-        return {arm: io.read_json(p) for arm, p in _by_arm(self.artifacts.fit_jsons).items()}
-
-    @functools.cached_property
-    def predictions(self) -> dict[str, pd.DataFrame]:
-        return {arm: io.read_csv(p)
-                for arm, p in _by_arm(self.artifacts.predictions_csvs).items()}
-
-    @functools.cached_property
-    def histories(self) -> dict[str, pd.DataFrame]:
-        return {arm: io.read_csv(p) for arm, p in _by_arm(self.artifacts.history_csvs).items()}
-
-    # --- the study, the cost study, the benchmark, the suite ------------------------------
-
-    @functools.cached_property
-    def robustness(self) -> pd.DataFrame:
-        return io.read_csv(self.artifacts.robustness_csv)
-
-    @functools.cached_property
-    def rounding(self) -> pd.DataFrame:
-        return io.read_csv(self.artifacts.rounding_csv)
-
-    @functools.cached_property
-    def scaling(self) -> pd.DataFrame | None:
-        """The cost study's table; None when the run has no ``scaling``."""
-        return _optional_csv(self.artifacts.scaling_csvs)
-
-    @functools.cached_property
-    def bench(self) -> dict | None:
-        """The benchmark's summary; None when the article does not show it."""
-        paths = self.artifacts.bench_jsons
-        return io.read_json(paths[0]) if paths else None
-
-    @functools.cached_property
-    def suite_summary(self) -> dict | None:
-        """The summary of the suite scope the article shows; None for none."""
-        paths = self.artifacts.suite_jsons
-        return io.read_json(paths[0]) if paths else None
-
     @property
     def suite_folder(self) -> Path:
         """The folder of the suite scope the article shows (its tables, by name:
         :func:`secondorder.pipeline.suite.read_tables`)."""
         return Path(self.artifacts.suite_jsons[0]).parent
-
-    @functools.cached_property
-    def records(self) -> list[dict]:
-        """The provenance records of every job the article is built from."""
-        return [io.read_json(p) for p in self.artifacts.provenance_jsons]

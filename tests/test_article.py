@@ -252,3 +252,32 @@ def test_no_NA_cells_and_the_missing_iterations_say_why(page):
         assert rows[arm][1 + header.index("iterations")] == MISSING
     assert f"{MISSING} in <em>iterations</em>: not reported for" in page["html"]
     assert "MINPACK" in page["html"]
+
+
+def test_the_studys_findings_read_the_parts_and_the_loss_twin(tmp_path, default_config):
+    """The study's list from a hand-made ``robustness.csv``: the published comparison on
+    each arm's own inputs, the controlled ones, the best first-order arm, and the
+    cross-entropy check against the arm that is Adam with another loss."""
+    from scipy.stats import binomtest
+
+    rows = []
+    for arm, inputs, k in [("lm", "raw", 45), ("lm", "scaled", 40), ("adam", "raw", 1),
+                           ("adam", "scaled", 2), ("adam_crossentropy", "scaled", 3),
+                           ("rmsprop", "scaled", 44)]:
+        ci = binomtest(k, 50).proportion_ci(method="wilson")
+        rows.append({"arm": arm, "inputs": inputs, "n": 50, "successes": k, "rate": k / 50,
+                     "ci_low": ci.low, "ci_high": ci.high, "median_accuracy": 0.5 + k / 100,
+                     "median_time_s": 1.0, "median_batch_wall_s": 1.0})
+    io.write_csv(tmp_path / "robustness.csv", pd.DataFrame(rows))
+    io.write_json(tmp_path / "config.json", default_config)
+    facts = Facts({"config_json": tmp_path / "config.json",
+                   "robustness_csv": tmp_path / "robustness.csv"})
+    text = study.findings(facts)
+    assert "The most reliable arm was `lm` on raw inputs: 45 of 50 (90.0%" in text
+    assert "As published (LM on raw inputs, Adam on scaled ones): LM succeeded from 45" in text
+    assert "Controlled, both on raw inputs: LM 90.0%, Adam 2.0% (LM ahead" in text
+    assert "The best first-order arm, `rmsprop` on scaled inputs" in text
+    assert "The intervals overlap" in text and "**not** supported" in text
+    assert "`adam_crossentropy` (crossentropy) succeeded from 3 of 50" in text
+    assert "consistent with the claim" in text
+    assert "`rmsprop`: 44 of 50" in text and "`adam_crossentropy`:" not in text

@@ -41,49 +41,67 @@ def batching(facts, names_) -> tuple[list[str], list[str]]:
     return together, [a for a in names_ if a not in together]
 
 
-def findings(facts) -> str:
-    """Bullet points stating the study's results, from ``robustness.csv``."""
-    robust, roles = facts.robustness, facts.roles
-    lm, adam = roles.arm("lm"), roles.arm("adam")
+def lm_and_adam(facts, lm: str, adam: str) -> list[str]:
+    """The article's LM and Adam arms as published (each on the inputs the article gave
+    it) and controlled (both on the same inputs)."""
+    robust = facts.robustness
     lm_inputs, adam_inputs = (facts.arm_settings(lm)["inputs"],
                               facts.arm_settings(adam)["inputs"])
-    best = study.most_reliable(robust)
-    lines = [f"Success means at least {pct(facts.study['success_accuracy'])} of all "
-             f"points right. The most reliable arm was `{best.arm}` on {best.inputs} "
-             f"inputs: {describe(best)} initial weights succeeded."]
-    lm_published = study.rate_of(robust, lm, lm_inputs)
-    adam_published = study.rate_of(robust, adam, adam_inputs)
-    if lm_published is not None and adam_published is not None:
+    lines = []
+    a, b = study.rate_of(robust, lm, lm_inputs), study.rate_of(robust, adam, adam_inputs)
+    if a is not None and b is not None:
         lines.append(f"As published (LM on {lm_inputs} inputs, Adam on {adam_inputs} "
-                     f"ones): LM succeeded from {describe(lm_published)}, Adam from "
-                     f"{describe(adam_published)}.")
+                     f"ones): LM succeeded from {describe(a)}, Adam from {describe(b)}.")
     for inputs in facts.study["inputs"]:
         a, b = study.rate_of(robust, lm, inputs), study.rate_of(robust, adam, inputs)
         if a is not None and b is not None:
-            apart = study.intervals_apart(a, b)
             lines.append(f"Controlled, both on {inputs} inputs: LM {pct(a.rate)}, Adam "
                          f"{pct(b.rate)} ("
                          + {1: "LM ahead, the intervals apart",
                             -1: "Adam ahead, the intervals apart",
-                            0: "the intervals overlap: no clear difference"}[apart] + ").")
+                            0: "the intervals overlap: no clear difference"}[
+                             study.intervals_apart(a, b)] + ").")
+    return lines
+
+
+def best_first_order(facts, lm: str) -> list[str]:
+    """The most reliable first-order arm (by the registry's optimizers) against LM on the
+    same inputs: the article's general claim that second-order methods are more
+    robust."""
+    robust = facts.robustness
     optimizers = {a: facts.arm_settings(a)["optimizer"] for a in robust["arm"].unique()}
     first_order = robust[robust["arm"].map(optimizers).isin(FIRST_ORDER)]
-    if len(first_order) and lm_published is not None:
-        top = study.most_reliable(first_order)
-        lm_same = study.rate_of(robust, lm, top.inputs)
-        if lm_same is not None:
-            lines.append(
-                f"The best first-order arm, `{top.arm}` on {top.inputs} inputs, succeeded "
-                f"from {describe(top)}; LM on the same inputs from {describe(lm_same)}. "
-                + ("LM is more robust than every first-order arm tried, as the article "
-                   "suggests." if study.intervals_apart(lm_same, top) > 0 else
-                   "The intervals overlap: with a suitable setting a first-order method is "
-                   "as reliable as LM here, so the article's general claim that "
-                   "second-order methods are more robust is **not** supported; its Adam "
-                   "failure belongs to its settings."))
-    lines.append(paragraph(
-        "This item would check the article's statement that cross-entropy gives similar "
-        "results to the SSQ loss under Adam", lambda: cross_entropy(facts, adam, adam_inputs)))
+    if first_order.empty:
+        return []
+    top = study.most_reliable(first_order)
+    lm_same = study.rate_of(robust, lm, top.inputs)
+    if lm_same is None:
+        return []
+    apart = study.intervals_apart(lm_same, top)
+    return [f"The best first-order arm, `{top.arm}` on {top.inputs} inputs, succeeded from "
+            f"{describe(top)}; LM on the same inputs from {describe(lm_same)}. "
+            + ("LM is more robust than every first-order arm tried, as the article "
+               "suggests." if apart > 0 else
+               ("The intervals overlap" if apart == 0 else
+                f"`{top.arm}` is ahead, the intervals apart")
+               + ": with a suitable setting a first-order method is as reliable as LM "
+               "here, so the article's general claim that second-order methods are more "
+               "robust is **not** supported; its Adam failure belongs to its settings.")]
+
+
+def findings(facts) -> str:
+    """Bullet points stating the study's results, from ``robustness.csv``."""
+    robust, roles = facts.robustness, facts.roles
+    lm, adam = roles.arm("lm"), roles.arm("adam")
+    best = study.most_reliable(robust)
+    lines = [f"Success means at least {pct(facts.study['success_accuracy'])} of all "
+             f"points right. The most reliable arm was `{best.arm}` on {best.inputs} "
+             f"inputs: {describe(best)} initial weights succeeded.",
+             *lm_and_adam(facts, lm, adam), *best_first_order(facts, lm),
+             paragraph("This item would check the article's statement that cross-entropy "
+                       "gives similar results to the SSQ loss under Adam",
+                       lambda: cross_entropy(facts, adam,
+                                             facts.arm_settings(adam)["inputs"]))]
     try:
         twin = [loss_twin(facts, adam)]
     except Unwritable:

@@ -192,7 +192,7 @@ def article_figures():
 
 def article_config():
     """The config values the article reads (secondorder.article.config_values), as the
-    article job's params: the job writes them for the notebook, and a change reruns it."""
+    article job's params: the job writes them for the notebook; a change reruns it."""
     from secondorder.article import config_values
 
     return config_values(config)

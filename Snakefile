@@ -36,6 +36,7 @@ localrules:
     evaluate,
     summary,
     audit,
+    portable_hashes,
     suite,
 
 

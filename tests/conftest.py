@@ -58,7 +58,7 @@ suite:
 
 #: The session-scoped workflow runs; a test that uses one (directly or through another
 #: fixture) is marked ``slow``: ``pytest -m "not slow"`` runs no workflow.
-WORKFLOW_RUNS = ("tiny_run", "small_run")
+WORKFLOW_RUNS = ("tiny_run", "small_run", "emulated_run")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,6 +73,35 @@ def tiny_run(tmp_path_factory):
     working directory (its ``results/`` holds every artifact)."""
     workdir = tmp_path_factory.mktemp("tiny")
     run_snakemake(workdir, "--cores", "2", *configs(TINY))
+    return workdir
+
+
+#: The targets of :func:`emulated_run`: the article's four fits and their scores, and
+#: one study job of each kind of optimizer (first-order, LM, L-BFGS).
+EMULATED_TARGETS = ("results/eval/lm/metrics.json", "results/study/adam/scaled/1-2/fits.csv",
+                    "results/study/lm/raw/1-2/fits.csv", "results/study/lbfgs/raw/1-2/fits.csv")
+#: The rules of those targets, each given two threads (the tiny run's jobs have one).
+EMULATED_THREADS = ("spirals", "split_scale", "shared_init", "train_adam", "train_lm",
+                    "train_lm_fd", "evaluate", "study_first_order", "study_second_order")
+
+
+@pytest.fixture(scope="session")
+def emulated_run(tmp_path_factory):
+    """The tiny config's article fits and three of its study jobs as on another CPU: an
+    AVX2 CPU without numpy's AVX-512 targets (disabled through numpy's own variable;
+    the workflow then leaves its cap unset, as numpy refuses both) and two threads per
+    job (TensorFlow's pools; a portable job runs OpenBLAS on one whatever its threads);
+    ``tests/test_numerics.py`` compares its portable hashes with ``tiny_run``'s.
+    OPENBLAS_CORETYPE is left as the session holds it."""
+    workdir = tmp_path_factory.mktemp("emulated")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPY_")}
+    env["NPY_DISABLE_CPU_FEATURES"] = "X86_V4 AVX512_ICL AVX512_SPR"
+    threads = [f"{rule}=2" for rule in EMULATED_THREADS]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(workdir), "--cores", "2", "--set-threads", *threads, *map(str, configs(TINY)),
+           "--", *EMULATED_TARGETS]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return workdir
 
 
@@ -96,17 +125,33 @@ def small_run(tmp_path_factory, small_config):
 
 @pytest.fixture(scope="session")
 def workflow(tmp_path_factory):
-    """The parsed workflow (default config), through Snakemake's API."""
+    """The parsed workflow (default config), through Snakemake's API. Parsing puts the
+    numerics settings into this process's environment (workflow/rules/common.smk); they
+    are restored right after, so the workflows the tests run as subprocesses start from
+    the test session's own values, and no test changes the machine's
+    OPENBLAS_CORETYPE."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
                                           StorageSettings)
 
+    from secondorder import numerics
+
+    names = [s.variable for s in numerics.SETTINGS] + [numerics.PLAN_VARIABLE]
+    saved = {name: os.environ.get(name) for name in names}
     with SnakemakeApi(OutputSettings(quiet=set())) as api:
         wf = api.workflow(
             resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
             config_settings=ConfigSettings(configfiles=[ROOT / "config" / "config.yaml"]),
             snakefile=ROOT / "Snakefile", workdir=tmp_path_factory.mktemp("wf"))
-        yield wf._workflow
+        try:
+            parsed = wf._workflow  # parses the Snakefile
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        yield parsed
 
 
 def set_key(conf, dotted, value):

@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import configs, run_snakemake
 
 RULES = {"spirals", "split_scale", "shared_init", "train", "evaluate", "summary", "article",
-         "audit", "all", "study", "scaling", "suite_fit", "suite_summary"}
+         "audit", "portable_hashes", "all", "study", "scaling", "suite_fit", "suite_summary"}
 #: The article's arms (config ``run``): lm_fd is the scipy call as the article ran it
 #: (scipy <= 1.15), lm_fd_modern the same line under the installed scipy.
 ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")

@@ -4,12 +4,20 @@ Each pipeline job writes one provenance record (``results/provenance/<rule>[/<wi
 when it has written its outputs: the sha256 of every output and input, the rule, its
 wildcards and params (the config values it used), library versions, git commit and
 whether the tree was dirty, host, SLURM job id when there is one, start and end times,
-and for a job that computed with TensorFlow (it trains: ``threads`` given to
-:func:`job`) the device it computed on; the other jobs claim none. The ``audit`` rule gathers the records into ``results/audit/manifest.json``.
+the numerics it computed with (``numerics``: checked at the job's start,
+:mod:`secondorder.numerics`), and for a job that computed with TensorFlow (it trains:
+``threads`` given to :func:`job`) the device it computed on; the other jobs claim none.
+The ``audit`` rule gathers the records into ``results/audit/manifest.json``, with the
+comparison of the run's portable artifacts against the published reference
+(``results/audit/portable.json``, :mod:`secondorder.portable`).
 
 ``secondorder audit verify [results-dir]`` recomputes every hash and reports each
 artifact that is **missing**, **changed** (its bytes differ from what its job wrote),
 or **stale** (one of the inputs it was produced from has changed since). It reads only.
+``secondorder audit compare [results-dir] [--reference FILE]`` names each portable
+artifact identical to the published reference, different or missing
+(:func:`secondorder.portable.main_compare`); ``secondorder audit reference`` writes a
+reference from a run (:func:`secondorder.portable.reference`).
 """
 
 from __future__ import annotations
@@ -89,8 +97,11 @@ def job(smk, threads: int | None = None):
 
 # --- manifest ----------------------------------------------------------------------------
 
-def build_manifest(record_paths, out_json) -> dict:
-    """Gather provenance records into one manifest (artifacts sorted by path)."""
+def build_manifest(record_paths, out_json, portable_json=None) -> dict:
+    """Gather provenance records into one manifest (artifacts sorted by path); with
+    ``portable_json`` (``results/audit/portable.json``, :func:`secondorder.portable.
+    write_comparison`) also the comparison with the published reference: its counts
+    and the run's code paths where they differ from the reference's."""
     records = [io.read_json(p) for p in sorted(map(str, record_paths))]
     artifacts = {}
     for rec, path in zip(records, sorted(map(str, record_paths))):
@@ -99,6 +110,11 @@ def build_manifest(record_paths, out_json) -> dict:
                               "wildcards": rec["wildcards"], "record": path}
     manifest = {"created": provenance.now(), "records": records,
                 "artifacts": dict(sorted(artifacts.items()))}
+    if portable_json is not None:
+        comparison = io.read_json(portable_json)
+        manifest["portable"] = {k: comparison.get(k) for k in (
+            "reference", "sentence", "compared", "identical", "different", "missing",
+            "settings_differ")}
     io.write_json(out_json, manifest)
     return manifest
 

@@ -14,6 +14,10 @@ two spirals): check its results, document its config, pin its software."""
 EXAMPLES = """examples:
   secondorder --version                      the package version
   secondorder audit verify results           check every artifact against the manifest
+  secondorder audit compare results          each portable artifact identical to the
+                                             published reference, different or missing
+  secondorder audit reference results > reference/portable-hashes/default.json
+                                             a reference from a run
   secondorder config-doc > config/README.md  every config key, from the config schema
   secondorder pins > requirements/pins.txt   the exact versions installed here
 
@@ -31,6 +35,8 @@ def version() -> str:
 
 
 def main(argv=None) -> int:
+    from secondorder.portable import REFERENCES
+
     parser = argparse.ArgumentParser(prog="secondorder", description=DESCRIPTION,
                                      epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,6 +48,19 @@ def main(argv=None) -> int:
         "verify", help="recompute every hash; exit 1 naming each missing, changed or stale file")
     verify.add_argument("results_dir", nargs="?", default="results",
                         help="the pipeline's results directory (default: results)")
+    compare = audit_commands.add_parser(
+        "compare", help="portable hashes against a published reference; exit 1 naming each "
+        "artifact that differs or is missing")
+    compare.add_argument("results_dir", nargs="?", default="results",
+                         help="the pipeline's results directory (default: results)")
+    compare.add_argument("--reference", default=REFERENCES["default"],
+                         help="the reference (default: %(default)s, the default config's "
+                         f"run; the test config's: {REFERENCES['test']})")
+    reference = audit_commands.add_parser(
+        "reference", help="print a reference (the portable hashes of a run and what it was "
+        "made with) as JSON")
+    reference.add_argument("results_dir", nargs="?", default="results",
+                           help="the pipeline's results directory (default: results)")
     commands.add_parser(
         "config-doc", help="print every config key with its default and meaning (Markdown; "
         "secondorder config-doc > config/README.md)")
@@ -58,6 +77,18 @@ def main(argv=None) -> int:
         from secondorder.pins import render
 
         sys.stdout.write(render())
+        return 0
+    if args.audit_command == "compare":
+        from secondorder.portable import main_compare
+
+        return main_compare(args.results_dir, args.reference)
+    if args.audit_command == "reference":
+        import json
+
+        from secondorder.portable import reference as make_reference
+
+        sys.stdout.write(json.dumps(make_reference(args.results_dir), indent=2,
+                                    sort_keys=True) + "\n")
         return 0
     from secondorder import audit as audit_module
 

@@ -1,5 +1,7 @@
 """What produced an artifact: library versions (and the sha256 of the pins file), host, git
-state, times, and for a job that computed with TensorFlow the device it computed on.
+state, times, the numerics the job computed with (:func:`secondorder.numerics.job_record`:
+what was requested, held and chosen, and whether it is portable), and for a job that
+computed with TensorFlow the device it computed on.
 
 Naming the device means asking TensorFlow (importing it takes seconds), so only the jobs
 that train record it (:func:`environment` with ``with_device=True``); a job that never
@@ -44,11 +46,12 @@ def device() -> dict:
         details = tf.config.experimental.get_device_details(gpus[0])
         return {"type": "GPU", "name": details.get("device_name", gpus[0].name),
                 "tf_device": "/GPU:0"}
-    return {"type": "CPU", "name": _cpu_model(), "tf_device": "/CPU:0",
+    return {"type": "CPU", "name": cpu_model(), "tf_device": "/CPU:0",
             "cores": os.cpu_count()}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
@@ -95,7 +98,11 @@ def package() -> dict:
 def environment(with_device: bool = False) -> dict:
     """Everything above in one dict for a ``fit.json`` or provenance record; with
     ``with_device`` also the device TensorFlow computes on (:func:`device`: only for a
-    job that computed with TensorFlow, which has imported it anyway)."""
+    job that computed with TensorFlow, which has imported it anyway). ``numerics`` is the
+    job-start check's record (a process that never ran it gets the host-only check)."""
+    from secondorder import numerics
+
     return {"versions": versions(), "package": package(),
             **({"device": device()} if with_device else {}),
-            "host": socket.gethostname(), "git": git_state(), **scheduler()}
+            "host": socket.gethostname(), "git": git_state(), **scheduler(),
+            "numerics": numerics.job_record()}

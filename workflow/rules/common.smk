@@ -4,18 +4,10 @@ import os
 import sys
 from pathlib import Path
 
+from secondorder import numerics
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks, study_arm
 from secondorder.pipeline.suite import TABLES as SUITE_TABLES
-
-# glibc places large buffers by a dynamic threshold, so their alignment (and with it the
-# order of numpy's SIMD sums, hence the last bit of MINPACK's finite differences) would
-# depend on what the process did before; a fixed threshold makes jobs repeatable.
-os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
-# scipy 1.17's MINPACK reads one double past its Jacobian now and then; glibc filling
-# freed blocks from each job's start makes that value negligible (turned on only at the
-# MINPACK call, it was not enough: secondorder/optim/minpack_memory.py says why).
-os.environ.setdefault("MALLOC_PERTURB_", "1")
 
 try:
     # the suite's settings: config/suite.yaml, under any `suite` keys of the config files;
@@ -24,6 +16,17 @@ try:
     validate(config)
 except ConfigError as err:
     sys.exit(f"Error: {err}")
+
+# The numerics every job computes with (secondorder/numerics.py: numpy's dispatch, the
+# BLAS kernel, oneDNN's and XLA's instruction sets capped at AVX2 so that every AVX2+FMA
+# CPU computes the same bits; glibc's fill of freed blocks and a fixed mmap threshold so
+# that a rerun repeats itself): put into this process's environment, which every job
+# inherits, before any job's Python starts; never over a value the environment holds.
+# Each job checks at its start what the libraries chose and records it.
+for message in numerics.configure(os.environ, portable=config["numerics"]["portable"])[
+    "messages"
+]:
+    print(f"numerics: {message}", file=sys.stderr)
 
 
 #: The one software environment, named by the `conda:` directive of each of the
@@ -93,6 +96,14 @@ def arm_settings(wildcards):
 def study_arm_settings(wildcards):
     """The arm a study job trains (``study.lm_jacobian`` applied)."""
     return study_arm(config["arms"][wildcards.arm], STUDY)
+
+
+def numerics_reference():
+    """The published reference of this config's portable hashes (``numerics.reference``,
+    relative to the repository), compared with the run by the ``portable_hashes`` rule;
+    none when the config names none."""
+    ref = config["numerics"]["reference"]
+    return [str(Path(workflow.basedir) / ref)] if ref else []
 
 
 def upstream_records():

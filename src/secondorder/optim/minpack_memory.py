@@ -19,7 +19,8 @@ The remedy is glibc's "perturb" setting: every block freed is filled with one by
 zero (fresh memory) or a block size (a denormal): all far below ``enorm``'s threshold
 for small components (3.8e-20), where they cannot change a norm that has any ordinary
 component, so the recomputed norm is the Fortran's. The workflow sets it for every job
-from its start (``MALLOC_PERTURB_=1`` in ``workflow/rules/common.smk``);
+from its start (``MALLOC_PERTURB_=1``, :data:`secondorder.numerics.SETTINGS`, checked at
+each job's start);
 :func:`scrub_freed_blocks`, called before each MINPACK call, turns it on in any other
 process from then on. Blocks freed before that keep their old bytes, and a block freed
 on purpose with a large number in exactly its last eight bytes at exactly that address

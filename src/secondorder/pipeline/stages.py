@@ -224,10 +224,16 @@ def scaling(out_csv, *, hidden, lm_iterations, adam_epochs, repeats) -> None:
 
 # --- script set-up -------------------------------------------------------------------------
 
-def start(log_path, threads: int | None = None) -> None:
-    """Log to ``log_path`` (and stderr) and, for TensorFlow jobs, pin its thread pools to
-    the job's ``threads`` so parallel jobs do not oversubscribe the cores."""
+def start(log_path, threads: int | None = None) -> dict:
+    """Log to ``log_path`` (and stderr); for TensorFlow jobs, pin its thread pools to the
+    job's ``threads`` so parallel jobs do not oversubscribe the cores; in a portable job
+    run each OpenBLAS on one thread (:func:`secondorder.numerics.pin_blas_threads`);
+    then check the numerics the job computes with (:func:`secondorder.numerics.check`: fails the job,
+    naming the setting, when one the workflow needs is not in effect) and return the
+    record every provenance record and ``fit.json`` of the job carries."""
     import os
+
+    from secondorder import numerics
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, force=True,
@@ -239,4 +245,13 @@ def start(log_path, threads: int | None = None) -> None:
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    numerics.pin_blas_threads()
+    try:
+        record = numerics.job_record(threads=threads, tensorflow=bool(threads), refresh=True)
+    except numerics.NumericsError as err:
+        log.error("%s", err)
+        raise
+    log.info("numerics: %s, %s", record["mode"],
+             "portable" if record["portable"] else "not portable: " + "; ".join(record["why"]))
+    return record
 

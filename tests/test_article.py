@@ -281,3 +281,27 @@ def test_the_studys_findings_read_the_parts_and_the_loss_twin(tmp_path, default_
     assert "`adam_crossentropy` (crossentropy) succeeded from 3 of 50" in text
     assert "consistent with the claim" in text
     assert "`rmsprop`: 44 of 50" in text and "`adam_crossentropy`:" not in text
+
+
+def test_the_appendix_says_how_many_artifacts_match_the_reference():
+    from secondorder import portable
+
+    result = {"reference": "reference/portable-hashes/test.json", "compared": 56,
+              portable.IDENTICAL: 54, portable.DIFFERENT: 1, portable.MISSING: 1,
+              "settings_differ": ["numerics mode: this run 'x', the reference 'y'"]}
+    text = provenance.same_bits(result)
+    assert ("Of the 56 portable artifacts of the published reference "
+            "(`reference/portable-hashes/test.json`), 54 are identical in this run, 1 "
+            "different and 1 missing") in text
+    assert text.endswith("other code paths than the reference's: numerics mode: this run "
+                         "'x', the reference 'y'.")
+    assert "compared with none" in provenance.same_bits({**result, "reference": None})
+    with pytest.raises(Unwritable, match="compared nothing"):
+        provenance.same_bits(None)
+
+
+def test_the_tiny_runs_appendix_reads_its_comparison(page):
+    result = io.read_json(page["results"] / "audit" / "portable.json")
+    assert (f"Of the {result['compared']} portable artifacts of the published reference "
+            f"(<code>{result['reference']}</code>), {result['identical']} are identical in "
+            "this run") in page["html"]

@@ -23,7 +23,8 @@ rule article:
         scaling_csvs=["results/summary/scaling.csv"] if "scaling" in config else [],
         bench_jsons=bench_in_article(),
         suite_jsons=suite_in_article(),
-        provenance_jsons=upstream_records(),
+        portable_jsons=["results/audit/portable.json"],
+        provenance_jsons=upstream_records() + ["results/provenance/portable_hashes.json"],
     output:
         notebook="results/article/article.ipynb",
         html=in_report("results/article/article.html", "article"),

@@ -88,6 +88,7 @@ class Artifacts:
     scaling_csvs: tuple = ()
     bench_jsons: tuple = ()
     suite_jsons: tuple = ()
+    portable_jsons: tuple = ()
     provenance_jsons: tuple = ()
     figures_dir: str = "results/article/figures"
 
@@ -206,6 +207,9 @@ class Facts:
     scaling = _artifact("scaling_csvs", how="optional")
     bench = _artifact("bench_jsons", io.read_json, "optional")
     suite_summary = _artifact("suite_jsons", io.read_json, "optional")
+    #: The run's portable artifacts against the published reference
+    #: (``results/audit/portable.json``, :func:`secondorder.portable.write_comparison`).
+    portable = _artifact("portable_jsons", io.read_json, "optional")
     #: The provenance records of every job the article is built from.
     records = _artifact("provenance_jsons", io.read_json, "all")
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from secondorder import audit
+from secondorder.article.facts import Unwritable, paragraph
 from secondorder.article.page import Table, bullets
+from secondorder.portable import DIFFERENT, IDENTICAL, MISSING
 
 HEADING = "Appendix: where every number comes from"
 
@@ -51,6 +53,27 @@ def settings_chain(facts) -> str:
     return bullets(lines)
 
 
+def same_bits(portable: dict | None) -> str:
+    """How many of the published reference's portable artifacts this run reproduced bit
+    for bit (``results/audit/portable.json``), and where its code paths differ."""
+    if portable is None:
+        raise Unwritable("this run compared nothing with a published reference "
+                         "(no `results/audit/portable.json`)")
+    if portable["reference"] is None:
+        return ("**Same bits elsewhere.** This config has no published reference of "
+                "portable hashes (`numerics.reference`), so this run was compared with "
+                "none.")
+    return (f"**Same bits elsewhere.** Of the {portable['compared']} portable artifacts of "
+            f"the published reference (`{portable['reference']}`), "
+            f"{portable[IDENTICAL]} are identical in this run, {portable[DIFFERENT]} "
+            f"different and {portable[MISSING]} missing (portable: the data, the shared "
+            "initial weights, every fit and score and the tables built from them, times "
+            "and host facts left out; `secondorder audit compare results` lists each)"
+            + ("; this run computed on other code paths than the reference's: "
+               + "; ".join(portable["settings_differ"]) if portable["settings_differ"]
+               else "") + ".")
+
+
 def render(facts):
     yield ("Each job of the pipeline recorded the sha256 of what it read and wrote, its "
            "settings, the library versions and the commit; the jobs that trained also "
@@ -60,6 +83,8 @@ def render(facts):
            f"{len(facts.records)} jobs; `results/audit/manifest.json` holds the full "
            "records, and `secondorder audit verify results` recomputes every hash and "
            "names any file that is missing, changed, or stale.")
+    yield paragraph("This paragraph would compare the run with the published reference "
+                    "of its config", lambda: same_bits(facts.portable))
     yield Table(pd.DataFrame(audit.table(facts.records)).set_index("artifact"), "provenance")
     yield "The settings of each stage, from the generator to the article's numbers:"
     yield settings_chain(facts)

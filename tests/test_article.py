@@ -305,3 +305,9 @@ def test_the_tiny_runs_appendix_reads_its_comparison(page):
     assert (f"Of the {result['compared']} portable artifacts of the published reference "
             f"(<code>{result['reference']}</code>), {result['identical']} are identical in "
             "this run") in page["html"]
+
+
+def test_the_article_names_every_jacobian():
+    from secondorder.optim.lm_network import JACOBIANS
+
+    assert set(results.JACOBIANS) == set(JACOBIANS)

@@ -8,7 +8,7 @@ import pandas as pd
 from secondorder import audit
 from secondorder.article.facts import Unwritable, paragraph
 from secondorder.article.page import Table, bullets
-from secondorder.portable import DIFFERENT, IDENTICAL, MISSING
+from secondorder.portable import DIFFERENT, IDENTICAL, MISSING, REFERENCES
 
 HEADING = "Appendix: where every number comes from"
 
@@ -53,6 +53,12 @@ def settings_chain(facts) -> str:
     return bullets(lines)
 
 
+def reference_name(path: str) -> str:
+    """A reference's path as the repository names it
+    (:data:`secondorder.portable.REFERENCES`), not the absolute path the workflow used."""
+    return next((ref for ref in REFERENCES.values() if str(path).endswith(ref)), str(path))
+
+
 def same_bits(portable: dict | None) -> str:
     """How many of the published reference's portable artifacts this run reproduced bit
     for bit (``results/audit/portable.json``), and where its code paths differ."""
@@ -64,7 +70,7 @@ def same_bits(portable: dict | None) -> str:
                 "portable hashes (`numerics.reference`), so this run was compared with "
                 "none.")
     return (f"**Same bits elsewhere.** Of the {portable['compared']} portable artifacts of "
-            f"the published reference (`{portable['reference']}`), "
+            f"the published reference (`{reference_name(portable['reference'])}`), "
             f"{portable[IDENTICAL]} are identical in this run, {portable[DIFFERENT]} "
             f"different and {portable[MISSING]} missing (portable: the data, the shared "
             "initial weights, every fit and score and the tables built from them, times "

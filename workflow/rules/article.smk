@@ -24,7 +24,8 @@ rule article:
         bench_jsons=bench_in_article(),
         suite_jsons=suite_in_article(),
         portable_jsons=["results/audit/portable.json"],
-        provenance_jsons=upstream_records() + ["results/provenance/portable_hashes.json"],
+        provenance_jsons=upstream_records()
+        + ["results/provenance/portable_hashes.json"],
     output:
         notebook="results/article/article.ipynb",
         html=in_report("results/article/article.html", "article"),

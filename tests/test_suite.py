@@ -224,7 +224,7 @@ def _hand_fits():
                              "init": init, "n_test": 10, "n_params": 50, "n_residuals": 100,
                              "status": "converged", "time_s": 1.0, "iterations": 10,
                              "ms_per_iteration": 100.0, "peak_rss_mb": 500.0,
-                             "past_cap": False})
+                             "past_cap": False, "batch_size": 1})
     return pd.DataFrame(rows)
 
 
@@ -302,7 +302,7 @@ def test_write_summary_and_the_articles_text(settings, tmp_path):
     from types import SimpleNamespace
 
     from secondorder import io
-    from secondorder.pipeline import article_text
+    from secondorder.article import suite as section
 
     mine = copy.deepcopy(settings)
     mine["budgets_s"] = [0.1]
@@ -311,22 +311,29 @@ def test_write_summary_and_the_articles_text(settings, tmp_path):
     io.write_csv(tmp_path / "in.csv", _hand_fits())
     io.write_csv(tmp_path / "in.records.csv", _hand_records())
     out = SimpleNamespace(fits=tmp_path / "fits.csv", records=tmp_path / "records.csv",
-                          summary=tmp_path / "summary.json",
-                          tables=[tmp_path / f"{name}.csv" for name in suite.TABLES],
-                          profiles_png=tmp_path / "fig_suite_profiles.png")
+                          summary=tmp_path / "summary.json")
+    io.write_json(tmp_path / "job.json", {"fractions": [0.6, 0.2, 0.2]})
     summary = suite.write_summary([tmp_path / "in.csv"], [tmp_path / "in.records.csv"],
-                                  out=out, suite=mine, scope="slice")
+                                  out=out, suite=mine, scope="slice",
+                                  job_jsons=[tmp_path / "job.json"])
     assert summary["comparisons"] == {"ssq": ["lm", "adam", "lbfgs", "rmsprop"]}
     assert summary["settings"]["budgets_s"] == [0.1, 1.0] and summary["fits"] == 16
     for name in ("fig_suite_profiles", "fig_suite_verdict", "fig_suite_lm_cost"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    tables = article_text.suite_tables(tmp_path)
+    # every table by name, at its path of suite.TABLES
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(
+        ["fits.csv", "records.csv", "in.csv", "in.records.csv", *suite.TABLES.values()])
+    tables = suite.read_tables(tmp_path, section.TABLES)
+    assert list(tables) == list(section.TABLES)
     assert tables["not_run"].empty  # an empty table reads back as an empty frame
-    text = article_text.suite_findings(summary, **{k: tables[k] for k in (
-        "success", "verdict", "verdict_changes", "not_run", "lm_cost")})
+    with pytest.raises(KeyError, match="no suite table"):
+        suite.read_tables(tmp_path, ["verdicts"])
+    text = section.findings(summary, tables, pd.read_csv(tmp_path / "fits.csv"))
     assert "16 fits (slice scope)" in text and "a cap of 1 s of own compute" in text
+    assert "split 60/20/20 into training" in text  # the jobs' fractions
+    assert "every fit trained alone" in text  # the fits' batch sizes
     assert "`lm` 2/2 (100.0%" in text  # LM met the tightest target on both pairs
     assert "at 0.1 s 1 cannot tell; at 1 s 1 holds" in text
     assert "cannot tell (0.1 s) -> holds (1 s)" in text
-    table = article_text.suite_verdict_table(tables["verdict"])
+    table = section.verdict_table(tables["verdict"])
     assert table.loc[("generated", "small"), ("ssq", "+0 rows / +2%", 1.0)] == "holds"

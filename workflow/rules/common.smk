@@ -7,6 +7,7 @@ from pathlib import Path
 from secondorder import numerics
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks, study_arm
+from secondorder.pipeline.suite import TABLES as SUITE_TABLES
 
 try:
     # the suite's settings: config/suite.yaml, under any `suite` keys of the config files;
@@ -198,6 +199,14 @@ def article_figures():
         figures.append(png if name in SUITE_FIGURES else in_report(png, name))
         figures.append(f"results/article/figures/{name}.svg")
     return figures
+
+
+def article_config():
+    """The config values the article reads (secondorder.article.config_values), as the
+    article job's params: the job writes them for the notebook; a change reruns it."""
+    from secondorder.article import config_values
+
+    return config_values(config)
 
 
 def bench_in_article():

@@ -40,19 +40,8 @@ rule suite_summary:
         fits="results/suite/{scope}/fits.csv",
         records="results/suite/{scope}/records.csv",
         summary="results/suite/{scope}/summary.json",
-        tables=multiext(
-            "results/suite/{scope}/",
-            "selected.csv",
-            "targets.csv",
-            "hits.csv",
-            "success.csv",
-            "profiles.csv",
-            "verdict.csv",
-            "verdict_instances.csv",
-            "verdict_changes.csv",
-            "not_run.csv",
-            "lm_cost.csv",
-        ),
+        # the tables by name: secondorder.pipeline.suite.TABLES
+        tables=multiext("results/suite/{scope}/", *SUITE_TABLES.values()),
         profiles_png=in_report(
             "results/suite/{scope}/fig_suite_profiles.png", "fig_suite_profiles"
         ),

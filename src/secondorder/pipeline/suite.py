@@ -51,6 +51,7 @@ import json
 import logging
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -496,18 +497,47 @@ def _lm_cost(fits: pd.DataFrame, lm_arm: str) -> pd.DataFrame:
                  memory_cap=("status", lambda s: bool((s == "memory_cap").any()))))
 
 
-#: Tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``.
-TABLES = ("selected", "targets", "hits", "success", "profiles", "verdict",
-          "verdict_instances", "verdict_changes", "not_run", "lm_cost")
+#: The tables :func:`write_summary` writes beside ``fits.csv`` and ``records.csv``, by
+#: name: each one's file in a scope's folder (``results/suite/<scope>/``). The
+#: workflow's outputs (``suite.smk``), :func:`write_summary` and the article all
+#: address a table through this mapping (:func:`table_paths`, :func:`read_tables`).
+TABLES: dict[str, str] = {name: f"{name}.csv" for name in (
+    "selected", "targets", "hits", "success", "profiles", "verdict", "verdict_instances",
+    "verdict_changes", "not_run", "lm_cost")}
 
 
-def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dict:
+def table_paths(folder) -> dict[str, Path]:
+    """``{name: path}`` of each table of :data:`TABLES` in a scope's ``folder``."""
+    return {name: Path(folder) / file for name, file in TABLES.items()}
+
+
+def read_tables(folder, names=None) -> dict[str, pd.DataFrame]:
+    """The tables ``names`` (default: all of :data:`TABLES`) of a scope's ``folder``, by
+    name; a table written with no rows reads back as an empty DataFrame. An unknown name
+    raises ``KeyError`` naming the known ones."""
+    from secondorder import io
+
+    paths = table_paths(folder)
+    unknown = sorted(set(names or ()) - set(paths))
+    if unknown:
+        raise KeyError(f"no suite table {unknown}; the tables are {sorted(paths)}")
+    tables = {}
+    for name in names or paths:
+        try:
+            tables[name] = io.read_csv(paths[name])
+        except pd.errors.EmptyDataError:
+            tables[name] = pd.DataFrame()
+    return tables
+
+
+def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str,
+                  job_jsons=()) -> dict:
     """All fits and records of a scope in ``out.fits`` and ``out.records``, the tables
-    of :func:`summarise` in ``out.tables`` (:data:`TABLES`, in that order), the figures
-    (profiles, verdict map, LM's cost) and ``out.summary`` (JSON: the settings, counts,
-    statuses, what was not run, success at the cap and the verdict counts)."""
-    from pathlib import Path
-
+    of :func:`summarise` beside ``out.summary`` (each at its path of
+    :func:`table_paths`), the figures (profiles, verdict map, LM's cost) and
+    ``out.summary`` (JSON: the settings, the train/validation/test ``fractions`` the
+    jobs split with, read from their records ``job_jsons``, counts, statuses, what was
+    not run, success at the cap and the verdict counts)."""
     from secondorder import io
     from secondorder.pipeline import plots
 
@@ -516,9 +546,9 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
     io.write_csv(out.fits, fits)
     io.write_csv(out.records, records)
     tables = summarise(fits, records, suite=suite, scope=scope)
-    for name, path in zip(TABLES, out.tables):
+    folder = Path(out.summary).parent
+    for name, path in table_paths(folder).items():
         io.write_csv(path, tables[name])
-    folder = Path(out.profiles_png).parent
     plots.save(plots.suite_profiles(tables["profiles"]), folder, "fig_suite_profiles")
     plots.save(plots.suite_verdict_map(tables["verdict"]), folder, "fig_suite_verdict")
     plots.save(plots.suite_lm_cost(tables["lm_cost"]), folder, "fig_suite_lm_cost")
@@ -532,6 +562,7 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
                                               "second_order")},
                      **{k: settings[k] for k in ("inits", "splits", "cap_s", "jobs")},
                      "budgets_s": budgets(suite, scope)},
+        "fractions": sorted({tuple(io.read_json(p)["fractions"]) for p in job_jsons}),
         "comparisons": ({} if tables["success"].empty else  # those judged, with their arms
                         {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
                          for c, g in tables["success"].groupby("comparison")["arm"]}),

@@ -298,7 +298,7 @@ def test_killed_runs_resume_to_the_same_results(small_run, small_config, tmp_pat
         # 2: 1 to 5 s after this attempt started a training job
         log2 = tmp_path / "run2.log"
         run = Run(work, log2, small_config)
-        run.wait_for(lambda: re.search(r"rule (train|study)_", log2.read_text()),
+        run.wait_for(lambda: re.search(r"rule (train|study):", log2.read_text()),
                      "a training job")
         time.sleep(rng.uniform(1, 5))
         run.kill()

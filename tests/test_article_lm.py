@@ -192,20 +192,19 @@ def test_report_says_the_upgrade_changed_the_result():
     """The article's paragraph on the two arms is built from the run's numbers."""
     import pandas as pd
 
-    from secondorder.pipeline import article_text
+    from secondorder.article.differences import scipy_upgrade
 
     fits = pd.DataFrame({
         "arm": ["adam", "lm_fd", "lm_fd_modern"], "accuracy_all": [0.5, 0.996, 0.982],
         "accuracy_val": [0.6, 0.99, 0.97], "ssq_train": [190.0, 1.0, 11.0],
         "evaluations": [1223, 43936, 232923], "time_s": [20.0, 8.0, 40.0],
-        "status": ["early_stopping", "ftol", "ftol"]})
+        "status": ["early_stopping", "ftol", "ftol"], "batch_size": [1, 1, 1]})
     info = {"lm_fd_modern": {"versions": {"scipy": "1.17.1"}}}
-    text = article_text.scipy_upgrade(fits, info)
+    text = scipy_upgrade(fits, info, "lm_fd", "lm_fd_modern")
     for piece in ("99.6%", "98.2%", "43,936", "232,923", "8.0 s", "40.0 s", "1.17.1",
                   "changed the article's result", "1.4 percentage points lower",
                   "5.3 times the residual evaluations", "5.0 times the time (each ran alone)"):
         assert piece in text, piece
     same = fits.copy()
     same.loc[2, ["accuracy_all", "evaluations"]] = [0.996, 43936]
-    assert "the two agree" in article_text.scipy_upgrade(same, info)
-    assert article_text.scipy_upgrade(fits[fits["arm"] != "lm_fd_modern"], info) == ""
+    assert "the two agree" in scipy_upgrade(same, info, "lm_fd", "lm_fd_modern")

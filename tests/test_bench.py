@@ -312,9 +312,10 @@ def test_the_lm_rows_take_the_lm_arms_options():
 
 
 def test_the_articles_goal_lines_name_the_lm_options(summary):
-    from secondorder.pipeline.article_text import bench_findings
+    from secondorder.article.speed import GOALS, findings
 
-    text = bench_findings(summary)
+    assert set(GOALS) == set(bench.TARGETS)  # the article names every goal
+    text = findings(summary)
     assert "The `lm` arm's options: jacobian tf, damping nielsen, scaling identity" in text
     assert "(`bench.lm_fast`): jacobian closed_form, damping nielsen" in text
     assert text.count("\n- ") == len(summary["targets"]) + 1  # device, goals, options

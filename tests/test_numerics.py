@@ -386,6 +386,9 @@ def test_emulated_cpus_give_identical_portable_hashes(tiny_run, emulated_run):
     both made is identical."""
     emulated = portable_hashes(emulated_run)
     assert len(emulated) >= 20
+    for run, threads in ((tiny_run, 1), (emulated_run, 2)):  # the emulation took effect
+        chosen = io.read_json(run / "results" / "fits" / "lm" / "fit.json")["numerics"]["chosen"]
+        assert chosen["tensorflow"]["intra_op_threads"] == threads, run
     ours = portable_hashes(tiny_run, only=emulated)
     first = first_difference(ours, emulated)
     assert first is None, f"first artifact that differs on the emulated CPU: {first}"

@@ -261,7 +261,9 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
 ARMS = ("lm", "adam", "rmsprop", "lbfgs")
 
 #: A planned design as design.json holds it (the summary copies it into primary.json).
-DESIGN = {"power": {"target": 0.8, "planned_mde": 0.3}, "assumptions": {"icc": 0.3}}
+DESIGN = {"power": {"target": 0.8, "planned_mde": 0.3, "reps": 400},
+          "assumptions": {"sd_difference": 0.3, "icc": 0.3},
+          "design": {"problems": 1, "splits": 8, "inits": 2, "clusters": 8}}
 
 
 def _hand_suite(settings):
@@ -282,7 +284,7 @@ def _hand_fits():
                              "init": init, "n_test": 10, "n_params": 50, "n_residuals": 100,
                              "status": "converged", "time_s": 1.0, "iterations": 10,
                              "ms_per_iteration": 100.0, "peak_rss_mb": 500.0,
-                             "past_cap": False})
+                             "past_cap": False, "batch_size": 1})
     return pd.DataFrame(rows)
 
 
@@ -351,12 +353,15 @@ def test_summarise_scores_outcomes_and_words_the_verdict(settings):
     assert out["not_run"].empty and out["lm_cost"]["ms_per_iteration"].tolist() == [100.0]
 
 
-def test_write_summary_writes_every_table_by_name(settings, tmp_path):
+def test_write_summary_writes_every_table_by_name_and_the_article_reads_them(settings,
+                                                                           tmp_path):
     """The summary's files, figures and JSON from the hand-made tables, each table at
-    its name's path (files.TABLES) and read back by name."""
+    its name's path (files.TABLES) and read back by name; the article's section states
+    their numbers: the primary verdict, its power, the map's words."""
     from types import SimpleNamespace
 
     from secondorder import io
+    from secondorder.article import suite as section
 
     mine = _hand_suite(settings)
     io.write_csv(tmp_path / "in.csv", _hand_fits())
@@ -364,13 +369,16 @@ def test_write_summary_writes_every_table_by_name(settings, tmp_path):
     io.write_csv(tmp_path / "selected.csv", _hand_selected())
     io.write_csv(tmp_path / "targets.csv", _hand_targets())
     io.write_json(tmp_path / "design.json", DESIGN)
+    io.write_json(tmp_path / "job.json", {"fractions": [0.6, 0.2, 0.2]})
     out = SimpleNamespace(fits=tmp_path / "fits.csv", records=tmp_path / "records.csv",
                           summary=tmp_path / "summary.json")
     summary = files.write_summary([tmp_path / "in.csv"], [tmp_path / "in.records.csv"],
-                                  out=out, suite=mine, scope="slice")
+                                  out=out, suite=mine, scope="slice",
+                                  job_jsons=[tmp_path / "job.json"])
     assert summary["comparisons"] == {"ssq": ["lm", "adam", "lbfgs", "rmsprop"]}
     assert summary["settings"]["budgets_s"] == [0.1, 1.0] and summary["fits"] == 64
     assert summary["primary"] == {"confirmatory": False, "word": "holds"}
+    assert summary["fractions"] == [(0.6, 0.2, 0.2)]  # a list of lists once in JSON
     for name in files.FIGURES:
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     written = files.read_tables(tmp_path)
@@ -379,3 +387,19 @@ def test_write_summary_writes_every_table_by_name(settings, tmp_path):
     assert written["primary"]["word"] == "holds"
     with pytest.raises(KeyError, match="no suite table"):
         files.read_tables(tmp_path, ["verdicts"])
+    tables = files.read_tables(tmp_path, section.TABLES)
+    text = section.findings(summary, tables, pd.read_csv(tmp_path / "fits.csv"))
+    assert "The slice scope" in text and "splits 60/20/20 into training" in text
+    assert "every fit trained alone" in text  # the fits' batch sizes
+    assert "**Its verdict: holds.**" in text
+    assert "It was declared for the `answer` scope" in text
+    assert "detect 0.3 with 80% power" in text  # the planned MDE of design.json
+    primary = tables["primary"]["comparisons"]
+    assert f"difference {primary[0]['theta']:.3g}" in text
+    assert "Benjamini-Hochberg at q = 0.05" in text
+    assert "What changed from the suite's earlier verdict" in text
+    table = section.verdict_table(tables["cells"])
+    assert table.loc[("lm", "ssq", "time_to_target", "+1 row / +5%", "all",
+                      "small"), 1.0] == "holds"
+    assert list(section.primary_table(tables["primary"]).index) == \
+        [c["rival"] for c in primary]

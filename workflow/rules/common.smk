@@ -203,6 +203,14 @@ def article_figures():
     return figures
 
 
+def article_config():
+    """The config values the article reads (secondorder.article.config_values), as the
+    article job's params: the job writes them for the notebook; a change reruns it."""
+    from secondorder.article import config_values
+
+    return config_values(config)
+
+
 def bench_in_article():
     """The benchmark's summary when ``bench.in_article`` is set (the article then shows
     its table, and building the article runs the benchmark); the DAG depends on the

@@ -28,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -314,6 +315,97 @@ def growth_exponents(table: pd.DataFrame, min_params: int = 200) -> dict[str, fl
     return out
 
 
+# --- a whole fit, and what the measurements say on paper ------------------------------------
+
+#: The engines whose cost per iteration stands for a fit's (:func:`fit_costs`): LM with
+#: the ``lm`` arm's TensorFlow Jacobian, and the compiled Adam loop.
+FIT_ENGINES = {"lm": "lm_tf", "adam": "adam_compiled"}
+
+
+def fit_costs(table: pd.DataFrame, lm_iterations: float, adam_epochs: float) -> pd.DataFrame:
+    """Estimated seconds of a whole fit per size: LM (:data:`FIT_ENGINES`) at
+    ``lm_iterations`` iterations, Adam at ``adam_epochs`` epochs (typical counts, e.g.
+    the study's medians)."""
+    wide = table.pivot_table(index="n_params", columns="engine", values="ms_per_iter")
+    return pd.DataFrame({
+        "n_params": wide.index,
+        "lm_fit_s": wide[FIT_ENGINES["lm"]].to_numpy() * lm_iterations / 1000,
+        "adam_fit_s": wide[FIT_ENGINES["adam"]].to_numpy() * adam_epochs / 1000})
+
+
+def crossover(costs: pd.DataFrame) -> float | None:
+    """Number of weights at which an LM fit stops being cheaper than an Adam fit
+    (log-log interpolation between the measured sizes); ``None`` when LM is cheaper at
+    every size measured, ``0`` when it is never cheaper."""
+    ratio = np.log(costs["lm_fit_s"].to_numpy() / costs["adam_fit_s"].to_numpy())
+    n = np.log(costs["n_params"].to_numpy())
+    if ratio[0] >= 0:
+        return 0.0
+    above = np.nonzero(ratio >= 0)[0]
+    if not len(above):
+        return None
+    i = above[0]
+    return float(np.exp(n[i - 1] + (n[i] - n[i - 1]) * -ratio[i - 1] / (ratio[i] - ratio[i - 1])))
+
+
+@dataclass(frozen=True)
+class FitCostEstimate:
+    """What the scaling table says about whole fits: the table itself, the growth
+    exponents (:func:`growth_exponents`), the estimated seconds per fit at each size
+    (:func:`fit_costs`) with the fit lengths assumed (``lm_iterations``,
+    ``adam_epochs``) and the crossover (:func:`crossover`)."""
+
+    table: pd.DataFrame
+    exponents: dict
+    costs: pd.DataFrame
+    crossover: float | None
+    lm_iterations: float
+    adam_epochs: float
+
+
+def estimate_fits(table: pd.DataFrame, lm_iterations: float,
+                  adam_epochs: float) -> FitCostEstimate:
+    """:class:`FitCostEstimate` of a scaling table for fits of ``lm_iterations`` LM
+    iterations and ``adam_epochs`` Adam epochs."""
+    costs = fit_costs(table, lm_iterations, adam_epochs)
+    return FitCostEstimate(table, growth_exponents(table), costs, crossover(costs),
+                           float(lm_iterations), float(adam_epochs))
+
+
+def lm_flops(m, n):
+    """Floating-point operations of one LM iteration's products with ``m`` residuals and
+    ``n`` weights: ``2 m n min(m, n)``, the Gram matrix of the smaller side (``JᵀJ``,
+    or ``J D⁻² Jᵀ`` in sample space when ``n > m``; its Cholesky and the other
+    products are of lower order while ``min(m, n)`` is small beside the other)."""
+    m, n = np.asarray(m, dtype=float), np.asarray(n, dtype=float)
+    return 2.0 * m * n * np.minimum(m, n)
+
+
+@dataclass(frozen=True)
+class Datasheet:
+    """A GPU's figures as its maker publishes them, for estimates on paper; never a
+    measurement."""
+
+    name: str
+    fp64_flops: float
+    memory_bytes: float
+    source: str
+
+    def largest_gram(self, matrices: int = 4) -> int:
+        """The most weights ``n`` for which ``matrices`` float64 ``n x n`` matrices fit
+        in its memory (one LM row in parameter space holds four: ``JᵀJ`` at the state
+        and at the trial point, the damped matrix and its Cholesky factor; the
+        Jacobian aside)."""
+        return int(np.sqrt(self.memory_bytes / (8 * matrices)))
+
+
+#: The one GPU the article estimates on paper (the suite's LM cost): 67 TFLOP/s of FP64
+#: on the tensor cores and 80 GB of memory.
+H100 = Datasheet("NVIDIA H100 SXM", fp64_flops=67e12, memory_bytes=80e9,
+                 source="NVIDIA H100 Tensor Core GPU datasheet (SXM5: FP64 Tensor Core "
+                        "67 teraFLOPS, 80 GB HBM3)")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="measure one engine at some sizes")
     parser.add_argument("--hidden", type=int, nargs="+", required=True)
@@ -337,26 +429,3 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     main()
 
-
-def fit_costs(table: pd.DataFrame, lm_iterations: float, adam_epochs: float) -> pd.DataFrame:
-    """Estimated seconds of a whole fit per size: LM at ``lm_iterations`` iterations,
-    Adam at ``adam_epochs`` epochs (typical counts, e.g. the study's medians)."""
-    wide = table.pivot_table(index="n_params", columns="engine", values="ms_per_iter")
-    return pd.DataFrame({"n_params": wide.index,
-                         "lm_fit_s": wide["lm_tf"].to_numpy() * lm_iterations / 1000,
-                         "adam_fit_s": wide["adam_compiled"].to_numpy() * adam_epochs / 1000})
-
-
-def crossover(costs: pd.DataFrame) -> float | None:
-    """Number of weights at which an LM fit stops being cheaper than an Adam fit
-    (log-log interpolation between the measured sizes); ``None`` when LM is cheaper at
-    every size measured, ``0`` when it is never cheaper."""
-    ratio = np.log(costs["lm_fit_s"].to_numpy() / costs["adam_fit_s"].to_numpy())
-    n = np.log(costs["n_params"].to_numpy())
-    if ratio[0] >= 0:
-        return 0.0
-    above = np.nonzero(ratio >= 0)[0]
-    if not len(above):
-        return None
-    i = above[0]
-    return float(np.exp(n[i - 1] + (n[i] - n[i - 1]) * -ratio[i - 1] / (ratio[i] - ratio[i - 1])))

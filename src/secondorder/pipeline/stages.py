@@ -255,27 +255,3 @@ def start(log_path, threads: int | None = None) -> dict:
              "portable" if record["portable"] else "not portable: " + "; ".join(record["why"]))
     return record
 
-
-# --- article ----------------------------------------------------------------------------
-
-def render_article(notebook, out_ipynb, out_html, parameters: dict,
-                   kernel_name: str = "python3") -> None:
-    """Execute ``notebook`` with papermill (``parameters`` injected after the cell tagged
-    ``parameters``; the notebook saves its figures under ``parameters["figures_dir"]``),
-    then render it to HTML without code. Both files are written atomically."""
-    from pathlib import Path
-
-    import nbconvert
-    import nbformat
-    import papermill
-
-    with io.atomic_path(out_ipynb) as tmp_nb:
-        papermill.execute_notebook(str(notebook), str(tmp_nb), kernel_name=kernel_name,
-                                   progress_bar=False, parameters=parameters,
-                                   cwd=str(Path.cwd()))
-        executed = nbformat.read(tmp_nb, as_version=4)
-    exporter = nbconvert.HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                                      exclude_output_prompt=True)
-    html, _ = exporter.from_notebook_node(executed)
-    io.write_text(out_html, html)
-    log.info("article: %s and %s", out_ipynb, out_html)

@@ -158,6 +158,34 @@ def robustness(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFra
                   "median_accuracy", "median_time_s", "median_batch_wall_s"]]
 
 
+def most_reliable(robust: pd.DataFrame) -> pd.Series:
+    """The row of :func:`robustness` with the highest success rate, ties broken by the
+    higher median accuracy (the first such row in the table's order)."""
+    return robust.sort_values(["rate", "median_accuracy"], ascending=False,
+                              kind="stable").iloc[0]
+
+
+def rate_of(robust: pd.DataFrame, arm: str, inputs: str) -> pd.Series | None:
+    """The row of :func:`robustness` of ``arm`` on ``inputs``; None when the study did
+    not train that arm on those inputs."""
+    row = robust[(robust["arm"] == arm) & (robust["inputs"] == inputs)]
+    return None if row.empty else row.iloc[0]
+
+
+def intervals_apart(a, b) -> int:
+    """``+1`` when the 95% Wilson interval of ``a`` (a row of :func:`robustness`) lies
+    wholly above that of ``b``, ``-1`` when wholly below, ``0`` when they overlap."""
+    return 1 if a.ci_low > b.ci_high else -1 if b.ci_low > a.ci_high else 0
+
+
+def median_iterations(fits: pd.DataFrame, arm: str, inputs: str) -> float:
+    """Median iterations (epochs for a first-order arm) of the study's fits of ``arm`` on
+    ``inputs`` (rows of ``fits.csv`` whose ``source`` is ``study``); NaN when none."""
+    rows = fits[(fits["source"] == "study") & (fits["arm"] == arm)
+                & (fits["inputs"] == inputs)]
+    return float(rows["iterations"].median())
+
+
 def rounding_sensitivity(fits: pd.DataFrame, success_accuracy: float = 0.95) -> pd.DataFrame:
     """How much rounding alone moves outcomes: for each arm trained on ``raw`` and on
     ``raw_reordered`` inputs (the same problem, training rows summed in another order,
@@ -204,6 +232,27 @@ def median_curve(history: pd.DataFrame, x: str, y: str = "ssq_train",
     return pd.DataFrame({x: grid, "median": np.nanmedian(values, axis=0),
                          "q25": np.nanpercentile(values, 25, axis=0),
                          "q75": np.nanpercentile(values, 75, axis=0)})
+
+
+def median_curves(history_csvs, y: str = "ssq_train") -> dict:
+    """Median curves of ``y`` (with quartiles, :func:`median_curve`) per ``(arm, inputs)``
+    against iteration and against each fit's own compute (``time_s``), from the
+    study's thinned histories ``history_csvs``: ``{(arm, inputs): {"iteration": frame,
+    "time_s": frame}}``. Arms with no ``y`` (trained on another loss) are left out."""
+    from secondorder import io
+
+    frames = [io.read_csv(p) for p in history_csvs]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return {}
+    history = pd.concat(frames, ignore_index=True)
+    curves = {}
+    for (arm, inputs), group in history.groupby(["arm", "inputs"], sort=False):
+        if y in group and group[y].notna().any():
+            group = group.dropna(subset=[y])
+            curves[(arm, inputs)] = {x: median_curve(group, x, y)
+                                     for x in ("iteration", "time_s")}
+    return curves
 
 
 def weights_of_seed(weights_npys, seed: int) -> dict[tuple[str, str], np.ndarray]:

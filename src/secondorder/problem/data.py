@@ -15,13 +15,18 @@ import numpy as np
 COLUMNS = ("x", "y", "class")
 
 
+#: The generator's spirals: each turns ``TURNS`` times while its radius grows from 0
+#: towards ``RADIUS`` (TensorFlow Playground's, as the article translated it).
+TURNS, RADIUS = 1.75, 5
+
+
 def spiral_data(nsamp: int) -> np.ndarray:
     """The article's two-spirals generator (translated from TensorFlow Playground).
 
     Returns an ``(nsamp, 4)`` array: columns ``x, y`` and one-hot targets for class 1
     and class 2. The first ``nsamp // 2`` rows are class 1 (phase 0), the next
-    ``nsamp // 2`` class 2 (phase pi); radius ``r = 5 i / n`` and angle
-    ``t = 1.75 * 2 pi i / n + phase`` for ``i = 0..n-1``. An odd ``nsamp`` leaves the
+    ``nsamp // 2`` class 2 (phase pi); radius ``r = RADIUS i / n`` and angle
+    ``t = TURNS * 2 pi i / n + phase`` for ``i = 0..n-1``. An odd ``nsamp`` leaves the
     last row all zero, as the article's loop does.
 
     The arithmetic is evaluated in the article's order, scalar by scalar, so the
@@ -36,8 +41,8 @@ def spiral_data(nsamp: int) -> np.ndarray:
     # last bit differs from the scalar path the article's loop takes.
     for target_col, delta_t in ((2, 0.0), (3, np.pi)):
         for i in range(n):
-            r = i / n * 5
-            t = 1.75 * i / n * 2 * np.pi + delta_t
+            r = i / n * RADIUS
+            t = TURNS * i / n * 2 * np.pi + delta_t
             out[row, 0] = r * np.sin(t)
             out[row, 1] = r * np.cos(t)
             out[row, target_col] = 1

@@ -129,12 +129,16 @@ def write_selection(fit_csvs, record_csvs, folder, *, suite: dict, scope: str) -
     return tables
 
 
-def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dict:
+def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str,
+                  job_jsons=()) -> dict:
     """All evaluation fits and records of a scope in ``out.fits`` and ``out.records``,
     the tables of :func:`secondorder.pipeline.suite.tables.summarise` (reading
     ``selected``, ``targets`` and ``design`` from the same folder), the figures and
-    ``out.summary`` (JSON: the settings, counts, statuses, what was not run, the
-    primary word and the verdict's words counted)."""
+    ``out.summary`` (JSON: the settings, the train/validation/test ``fractions`` the
+    jobs split with, read from their records ``job_jsons``, how often each arm records,
+    counts, statuses, what was not run, the primary word and the verdict's words
+    counted)."""
+    from secondorder.optim.arms import Arm
     from secondorder.pipeline import plots
     from secondorder.pipeline.suite.tables import counts, summarise
 
@@ -159,6 +163,9 @@ def write_summary(fit_csvs, record_csvs, *, out, suite: dict, scope: str) -> dic
                      **{k: settings[k] for k in ("inits", "splits", "tune_inits",
                                                  "tune_splits", "cap_s", "jobs")},
                      "budgets_s": scopes.budgets(suite, scope)},
+        "fractions": sorted({tuple(io.read_json(p)["fractions"]) for p in job_jsons}),
+        "record_every": {a: Arm(scopes.grid(suite, a)[0]).record_every
+                         for a in sorted(fits["arm"].unique())},
         "comparisons": {c: sorted(g.unique(), key=lambda a: (a not in suite["second_order"], a))
                         for c, g in tables["outcomes"].groupby("comparison")["arm"]},
         "fits": int(len(fits)), "records": int(len(records)),

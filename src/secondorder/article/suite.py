@@ -48,7 +48,7 @@ def number(value, digits: int = 3) -> str:
     writes both as null)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "none"
-    return f"{value:.{digits}g}"
+    return f"{(0.0 if abs(value) < 1e-12 else value):.{digits}g}"
 
 
 def interval(low, high) -> str:

@@ -163,8 +163,9 @@ def primary_verdict(table: pd.DataFrame, cells: pd.DataFrame, *, suite: dict, sc
                           f"p < {r.alpha_adjusted:.3g}, so no difference could have been "
                           "detected")
         else:
-            limits.append(f"{against}: any difference from {r.ci_low:+.3f} to "
-                          f"{r.ci_high:+.3f} ({100 * r.interval_level:.3g}% interval) "
+            low, high = (0.0 if abs(v) < 1e-12 else v for v in (r.ci_low, r.ci_high))
+            limits.append(f"{against}: any difference from {low:+.3f} to {high:+.3f} "
+                          f"({100 * r.interval_level:.3g}% interval) "
                           f"fits the data; this cell detects {r.mde:.3f} with "
                           f"{100 * suite['inference']['power']:g}% power")
     largest = float(mine["largest_mde"].max()) if len(mine) else math.nan

@@ -3,9 +3,10 @@ detectable difference, the variance that plan assumed and the one observed after
 what the scope costs.
 
 **Planned power** (:func:`planned`, ``results/suite/<scope>/design.json``, written
-before any fit): the primary family of the scope (:func:`~secondorder.pipeline.suite.scopes.primary`:
-its cells x the primary comparison's rivals in the scope, Holm at ``alpha``) on a design
-of ``problems x splits x inits`` pairs (:class:`secondorder.pipeline.power.Design`;
+before any fit): the primary family of the scope
+(:func:`~secondorder.pipeline.suite.scopes.primary`: its cells x the primary
+comparison's rivals in the scope, Holm at ``alpha``) on a design of
+``problems x splits x inits`` pairs (:class:`secondorder.pipeline.power.Design`;
 ``splits``: the fewest any problem of the scope gets, so the plan is conservative where
 large problems are split once), simulated with the project's own rule
 (:func:`secondorder.pipeline.power.power`, :func:`~secondorder.pipeline.power.planned_mde`)

@@ -4,7 +4,8 @@ the run) and one exploratory family.
 
 A *cell* (:data:`CELL`) is a group of problems (``family``: a problem family, or
 ``all``, every problem of the scope, each weighing the same) at one size, budget and
-tolerance; the test error has no tolerance (:data:`~secondorder.pipeline.suite.metrics.NO_TOLERANCE`).
+tolerance; the test error has no tolerance
+(:data:`~secondorder.pipeline.suite.metrics.NO_TOLERANCE`).
 In a cell, for each comparison (``ssq``: LM's own loss; ``crossentropy``), second-order
 arm and outcome (:data:`~secondorder.pipeline.suite.outcomes.OUTCOMES`), the arm is
 compared with *each* rival on the pairs both completed
@@ -89,7 +90,8 @@ def _is_primary(table: pd.DataFrame, question: dict) -> np.ndarray:
 
 def verdict_tables(table: pd.DataFrame, *, suite: dict, scope: str,
                    comparisons: dict, second_order) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(verdict, cells)`` from the outcomes (:func:`~secondorder.pipeline.suite.outcomes.outcomes`).
+    """``(verdict, cells)`` from the outcomes
+    (:func:`~secondorder.pipeline.suite.outcomes.outcomes`).
 
     ``verdict``: one row per cell, comparison, outcome, second-order arm and rival with
     :data:`secondorder.pipeline.verdict.COLUMNS` (theta, interval, p before and after

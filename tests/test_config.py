@@ -64,6 +64,7 @@ def test_the_primary_question_is_checked_against_the_suite(root, default):
     primary.update(scope="everything", second_order="adam",
                    tolerance={"rows": 3, "relative": 0.5}, budget=5.0)
     conf["suite"]["scopes"]["slice"]["sizes"] = ["medium"]
+    conf["suite"]["scopes"]["crossover"]["arms"] = ["lm", "adam_ce"]
     with pytest.raises(cfg.ConfigError) as err:
         cfg.validate(conf)
     text = str(err.value)
@@ -72,6 +73,7 @@ def test_the_primary_question_is_checked_against_the_suite(root, default):
     assert "suite.primary.tolerance': must be one of suite.tolerances" in text
     assert "size 'small' is not one of scope 'slice''s sizes ['medium']" in text
     assert "suite.primary.budget': 5.0 s is above scope 'answer''s cap 2.0 s" in text
+    assert "suite.scopes.crossover.arms': no rival of the primary comparison 'ssq'" in text
     fixed = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
     fixed["suite"]["scopes"]["slice"].update(sizes=["medium"],
                                              primary={"cells": [{"size": "medium"}]})

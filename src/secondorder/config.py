@@ -178,6 +178,12 @@ def _suite_primary_checks(suite: dict) -> list[str]:
                 problems.append(f"{key}.cells': size {cell['size']!r} is not one of scope "
                                 f"{name!r}'s sizes {sizes}; give the scope its own primary "
                                 f"cells (suite.scopes.{name}.primary)")
+        arms = part.get("arms", list(suite["arms"]))
+        if not [a for a in arms if a not in suite["second_order"]
+                and suite["arms"].get(a, {}).get("comparison", "ssq") == own["comparison"]]:
+            problems.append(f"config key 'suite.scopes.{name}.arms': no rival of the "
+                            f"primary comparison {own['comparison']!r}; give the scope its "
+                            f"own primary (suite.scopes.{name}.primary)")
         cap = part.get("cap_s", suite["cap_s"])
         if own["budget"] != "cap" and own["budget"] > cap:
             problems.append(f"{key}.budget': {own['budget']} s is above scope {name!r}'s "

@@ -113,14 +113,20 @@ def test_cli_help_is_plain_text(argv):
 
 
 def test_citation_names_the_package_version():
-    """CITATION.cff's version is pyproject's (the installed package's), and it says where
-    the code lives and when this version was released."""
+    """CITATION.cff's version is pyproject's (the installed package's), released on the
+    date CHANGELOG.md gives that version; an address, where it names one, is a real
+    https URL (the repository has none yet, so CITATION.cff names none)."""
     from secondorder.cli import version
 
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert str(citation["version"]) == PYPROJECT["project"]["version"] == version()
-    for key in ("url", "repository-code", "date-released"):
-        assert citation.get(key), f"CITATION.cff has no {key}"
+    released = re.search(rf"^## \[{re.escape(str(citation['version']))}\] - (\S+)$",
+                         (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert released, "CHANGELOG.md has no section for CITATION.cff's version"
+    assert str(citation["date-released"]) == released.group(1)
+    for key in ("url", "repository-code"):
+        if key in citation:
+            assert re.fullmatch(r"https://\S+", citation[key]) and "TODO" not in citation[key]
 
 
 # --- conda environment files --------------------------------------------------------------

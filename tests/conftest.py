@@ -52,8 +52,8 @@ suite:
   budgets_s: [0.1]
   bootstrap: {resamples: 100}
   scopes:
-    cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, cap_s: 0.3,
-              arms: [lm, lbfgs], jobs: arm}
+    cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, tune_inits: 1,
+              tune_splits: 1, cap_s: 0.3, arms: [lm, lbfgs], jobs: arm}
 """
 
 #: The session-scoped workflow runs; a test that uses one (directly or through another

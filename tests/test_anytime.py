@@ -79,7 +79,7 @@ def test_several_improvements_per_report_are_recorded_at_their_own_time_and_work
 
 @pytest.fixture(scope="module")
 def iris():
-    from secondorder.pipeline.suite import architecture
+    from secondorder.pipeline.suite.runner import architecture
     from secondorder.problem import datasets, model
 
     problem, info = datasets.load_problem("iris")

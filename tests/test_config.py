@@ -51,7 +51,33 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
     assert "suite.scopes.crossover.arms': no second-order arm" in text
     assert "suite.arms.lm.grid[0]" in text and "levenberg" in text
     assert "suite.second_order': 'lm_gn' is not one of the suite's arms" in text
-    assert "suite.in_article': must be one of ['full', 'slice', 'crossover', 'none']" in text
+    assert ("suite.in_article': must be one of ['full', 'slice', 'answer', 'crossover', "
+            "'none']") in text
+
+
+def test_the_primary_question_is_checked_against_the_suite(root, default):
+    """The declared question names a scope, a second-order arm, a comparison with
+    rivals and one of the tolerances; each scope must hold its cells' size (or declare
+    its own cells) and its budget."""
+    conf = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+    primary = conf["suite"]["primary"]
+    primary.update(scope="everything", second_order="adam",
+                   tolerance={"rows": 3, "relative": 0.5}, budget=5.0)
+    conf["suite"]["scopes"]["slice"]["sizes"] = ["medium"]
+    conf["suite"]["scopes"]["crossover"]["arms"] = ["lm", "adam_ce"]
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(conf)
+    text = str(err.value)
+    assert "suite.primary.scope': must be one of ['full', 'slice', 'answer'" in text
+    assert "suite.primary.second_order': must be one of suite.second_order" in text
+    assert "suite.primary.tolerance': must be one of suite.tolerances" in text
+    assert "size 'small' is not one of scope 'slice''s sizes ['medium']" in text
+    assert "suite.primary.budget': 5.0 s is above scope 'answer''s cap 2.0 s" in text
+    assert "suite.scopes.crossover.arms': no rival of the primary comparison 'ssq'" in text
+    fixed = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+    fixed["suite"]["scopes"]["slice"].update(sizes=["medium"],
+                                             primary={"cells": [{"size": "medium"}]})
+    cfg.validate(fixed)
 
 
 def test_defaults_come_from_the_schema(default):

@@ -377,7 +377,7 @@ def test_a_csv_problem_joins_the_full_suite_and_any_scope(tmp_path, root):
     import yaml
 
     from secondorder import config as cfg
-    from secondorder.pipeline import suite
+    from secondorder.pipeline.suite import scopes
 
     conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
     conf["suite"] = {"csv_problems": {"penguins": _penguins(features="numeric",
@@ -385,10 +385,10 @@ def test_a_csv_problem_joins_the_full_suite_and_any_scope(tmp_path, root):
                      "scopes": {"mine": {"problems": ["penguins", "moons"],
                                          "sizes": ["small"], "inits": 1}}}
     conf = cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
-    full = suite.scope_settings(conf["suite"], "full")["problems"]
+    full = scopes.scope_settings(conf["suite"], "full")["problems"]
     assert full[-1] == "penguins" and full[:-1] == conf["suite"]["problems"]
     assert "penguins" not in conf["suite"]["problems"]
-    assert {p for p, _, _ in suite.jobs(conf["suite"], "mine")} == {"penguins", "moons"}
+    assert {p for p, _, _ in scopes.jobs(conf["suite"], "mine")} == {"penguins", "moons"}
     conf["suite"]["scopes"]["mine"]["problems"] = ["penguins", "mnist"]
     with pytest.raises(cfg.ConfigError, match=r"scopes.mine.problems': unknown problem "
                                               r"'mnist'; known are \['breast_cancer'"):
@@ -403,7 +403,7 @@ def test_the_readme_example_of_your_own_data_is_valid(root):
     import yaml
 
     from secondorder import config as cfg
-    from secondorder.pipeline import suite
+    from secondorder.pipeline.suite import scopes
 
     readme = (root / "README.md").read_text()
     section = readme[readme.index("**Your own data in the suite.**"):]
@@ -412,7 +412,7 @@ def test_the_readme_example_of_your_own_data_is_valid(root):
     conf = yaml.safe_load((root / "config" / "config.yaml").read_text())
     conf["suite"] = mine["suite"]
     conf = cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
-    assert {p for p, _, _ in suite.jobs(conf["suite"], "mine")} == {"penguins", "iris"}
+    assert {p for p, _, _ in scopes.jobs(conf["suite"], "mine")} == {"penguins", "iris"}
 
 
 def test_bad_feature_forms_are_named_by_the_config_check(root):

@@ -10,7 +10,7 @@ from secondorder.optim import minibatch
 
 @pytest.fixture(scope="module")
 def iris():
-    from secondorder.pipeline.suite import architecture
+    from secondorder.pipeline.suite.runner import architecture
     from secondorder.problem import datasets, model
 
     problem, info = datasets.load_problem("iris")

@@ -224,16 +224,41 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
     study_jobs = [r for r in records if r["rule"].startswith("study_")]
     assert study_jobs and all(r.get("slurm_job_id") for r in study_jobs)
     suite_jobs = [r for r in records if r["rule"] == "suite_fit"]
-    assert sorted(r["wildcards"]["part"] for r in suite_jobs) == ["lbfgs", "lm"]
+    assert sorted(r["wildcards"]["part"] for r in suite_jobs) == ["lbfgs"] * 2 + ["lm"] * 2
     assert all(r.get("slurm_job_id") for r in suite_jobs)
-    verdict = io.read_csv(workdir / "results" / "suite" / "cluster" / "verdict.csv")
-    assert set(verdict["second_order"]) == {"lm"} and len(verdict) == 2 * 3
     different = [p for p in compared if local[p]["sha256"] != remote[p]["sha256"]]
     assert different == []
     assert_same_fits(local_dir, workdir, ARMS)
     for arm in ARMS:
         fit = json.loads((workdir / "results" / "fits" / arm / "fit.json").read_text())
         assert fit.get("slurm_job_id"), arm
+
+
+def test_the_suite_runs_its_phases_under_slurm(slurm_run):
+    """The tiny cluster scope of ``conftest.SMALL`` (iris, LM and L-BFGS, one job per
+    phase x arm): its tuning and evaluation jobs ran as SLURM jobs, the evaluation after
+    the selection it reads; the design and the selection ran in the Snakemake process
+    (localrules); its tables are written by name, and its primary question, with one
+    cluster, says it cannot tell, with no detectable difference."""
+    from secondorder.pipeline.suite import files
+
+    workdir, _, _ = slurm_run
+    records = _records(workdir)
+    fits = {(r["wildcards"]["phase"], r["wildcards"]["part"]): r for r in records
+            if r["rule"] == "suite_fit"}
+    assert sorted(fits) == [(phase, arm) for phase in ("evaluate", "tune")
+                            for arm in ("lbfgs", "lm")]
+    assert all(r.get("slurm_job_id") and r.get("slurm_node") for r in fits.values())
+    local = [r for r in records if r["rule"] in ("suite_design", "suite_select")]
+    assert len(local) == 2 and not any("slurm_job_id" in r for r in local)
+    select = next(r for r in records if r["rule"] == "suite_select")
+    for arm in ("lbfgs", "lm"):
+        assert fits[("evaluate", arm)]["started"] >= select["finished"]
+    folder = workdir / "results" / "suite" / "cluster"
+    tables = files.read_tables(folder)
+    assert set(tables["verdict"]["rival"]) == {"lbfgs"}
+    assert tables["primary"]["word"] == "cannot tell"
+    assert tables["design"]["design"]["clusters"] == 1
 
 
 def test_slurm_scancel_is_retried(slurm_run, small_config, tmp_path):

@@ -1,5 +1,6 @@
-"""The multi-dataset suite's protocol: scopes, jobs, grids, budgets, splits, caps, records,
-your own data, and its summary on a hand-made table."""
+"""The multi-dataset suite's protocol: scopes, phases and their seeds, jobs, grids,
+budgets, splits, caps, records, your own data, the primary question, and the summary on
+a hand-made table."""
 
 import copy
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from secondorder import config as cfg
-from secondorder.pipeline import suite
+from secondorder.pipeline.suite import files, outcomes, runner, scopes, tables
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def settings(root):
 
 
 def test_jobs_per_arm_or_per_instance(settings):
-    full = suite.jobs(settings, "full")
+    full = scopes.jobs(settings, "full")
     arms = set(settings["arms"])
     regression = {"diabetes", "friedman1"}
     expected = sum(len(arms) - (2 if p in regression else 0)
@@ -27,34 +28,67 @@ def test_jobs_per_arm_or_per_instance(settings):
     assert len(full) == len(set(full)) == expected  # one job per problem x size x arm
     # cross-entropy arms on classification problems only
     assert not [j for j in full if j[0] in regression and j[2].endswith("_ce")]
-    part = suite.jobs(settings, "slice")  # jobs: instance, one per problem x size
+    part = scopes.jobs(settings, "slice")  # jobs: instance, one per problem x size
     scope = settings["scopes"]["slice"]
     assert part == [(p, s, "all") for p in scope["problems"] for s in scope["sizes"]]
-    assert suite.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
-    assert suite.job_arms(settings, "full", "diabetes", "all") == \
+    assert scopes.job_arms(settings, "slice", "diabetes", "all") == scope["arms"]
+    assert scopes.job_arms(settings, "full", "diabetes", "all") == \
         ["lm", "adam", "rmsprop", "adam_minibatch", "lbfgs", "lm_br"]
-    assert suite.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
+    assert scopes.job_arms(settings, "full", "iris", "adam_ce") == ["adam_ce"]
     with pytest.raises(ValueError, match="scope must be one of"):
-        suite.jobs(settings, "medium")
+        scopes.jobs(settings, "medium")
     with pytest.raises(ValueError, match="not in scope 'slice'"):
-        suite.job_arms(settings, "slice", "iris", "adam_ce")
+        scopes.job_arms(settings, "slice", "iris", "adam_ce")
 
 
 def test_scopes_budgets_splits_and_comparisons(settings):
-    assert suite.scopes(settings) == ["full", "slice", "crossover"]
-    sl = suite.scope_settings(settings, "slice")
+    assert scopes.scopes(settings) == ["full", "slice", "answer", "crossover"]
+    sl = scopes.scope_settings(settings, "slice")
     assert sl["cap_s"] == settings["scopes"]["slice"]["cap_s"]
-    assert sl["jobs"] == "instance" and suite.scope_settings(settings, "full")["jobs"] == "arm"
+    assert sl["jobs"] == "instance" and scopes.scope_settings(settings, "full")["jobs"] == "arm"
     # the verdict's budgets: those below the cap, and the cap
-    assert suite.budgets(settings, "full") == [0.1, 0.3, 1.0, 3.0, 10.0]
-    assert suite.budgets({**settings, "budgets_s": [0.1, 3.0, 20.0]}, "slice") == [0.1, 0.5]
-    # small problems get `splits` split seeds, large ones one
-    assert suite.split_seeds(settings, "full", 150) == [0, 1, 2]
-    assert suite.split_seeds(settings, "full", 1797) == [0]
-    assert suite.split_seeds(settings, "slice", 150) == [0]
-    assert suite.comparisons(settings) == {
+    assert scopes.budgets(settings, "full") == [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+    assert scopes.budgets(settings, "slice") == [0.01, 0.03, 0.1, 0.3, 0.5]
+    assert scopes.budgets({**settings, "budgets_s": [0.1, 3.0, 20.0]}, "slice") == [0.1, 0.5]
+    assert scopes.comparisons(settings) == {
         "ssq": ["adam", "rmsprop", "adam_minibatch", "lbfgs"],
         "crossentropy": ["adam_ce", "rmsprop_ce"]}
+
+
+def test_the_phases_draw_disjoint_seeds_from_one_chain_each(settings):
+    """The evaluation takes the even members of the split and init chains, the tuning
+    the odd ones: never a shared split or initial weight draw, however many each takes;
+    large problems are split once per phase."""
+    assert scopes.split_seeds(settings, "full", "evaluate", 150) == [0, 2, 4]
+    assert scopes.split_seeds(settings, "full", "tune", 150) == [1, 3]
+    assert scopes.split_seeds(settings, "full", "evaluate", 1797) == [0]
+    assert scopes.split_seeds(settings, "full", "tune", 1797) == [1]
+    assert scopes.split_seeds(settings, "slice", "evaluate", 150) == [0, 2, 4, 6]
+    assert scopes.init_seeds(settings, "slice", "evaluate") == [1000, 1002]
+    assert scopes.init_seeds(settings, "slice", "tune") == [1001, 1003]
+    for scope in scopes.scopes(settings):
+        for chain in (lambda phase: scopes.init_seeds(settings, scope, phase),
+                      lambda phase: scopes.split_seeds(settings, scope, phase, 150)):
+            assert not set(chain("tune")) & set(chain("evaluate"))
+    assert scopes.seed_chain(7, "tune", 200)[-1] == 7 + 2 * 199 + 1
+    with pytest.raises(ValueError, match="phase must be one of"):
+        scopes.seed_chain(0, "test", 1)
+
+
+def test_the_primary_question_resolves_per_scope(settings):
+    """The declared question as the verdict's cells: every problem pooled (family all)
+    at the scope's cap and the middle tolerance; confirmatory only in its own scope."""
+    answer = scopes.primary(settings, "answer")
+    assert answer["confirmatory"] and answer["outcome"] == "time_to_target"
+    assert answer["cells"] == [{"family": "all", "size": "small", "budget": 2.0,
+                                "tolerance": "+1 row / +5%"}]
+    sl = scopes.primary(settings, "slice")
+    assert not sl["confirmatory"] and sl["cells"][0]["budget"] == 0.5
+    own = copy.deepcopy(settings)
+    own["scopes"]["slice"]["primary"] = {"outcome": "test_error", "budget": 0.3}
+    test_error = scopes.primary(own, "slice")
+    assert test_error["cells"][0]["tolerance"] == "none"
+    assert test_error["budget"] == 0.3 and test_error["comparison"] == "ssq"
 
 
 def test_every_arm_has_the_same_tuning_budget(settings):
@@ -66,22 +100,22 @@ def test_every_arm_has_the_same_tuning_budget(settings):
     from secondorder.optim.arms import Arm
 
     for arm in settings["arms"]:
-        points = suite.grid(settings, arm)
+        points = scopes.grid(settings, arm)
         assert len(points) == settings["grid_points"] == 6
         assert all(p["inputs"] == "standardised" for p in points)
         assert len({repr(sorted(p.items())) for p in points}) == len(points)  # distinct
         for point in points:
             Arm(point)
     for arm in ("lm", "lm_br"):
-        points = suite.grid(settings, arm)
+        points = scopes.grid(settings, arm)
         assert {p["damping"] for p in points} == {"nielsen", "marquardt"}
         assert len({p["mu0"] for p in points}) == 3
         assert len({p.get("max_fail") for p in points}) == 1  # a stop rule is no setting
-    assert all(p["restore_best"] for p in suite.grid(settings, "lbfgs"))
+    assert all(p["restore_best"] for p in scopes.grid(settings, "lbfgs"))
     unfair = copy.deepcopy(settings)
     unfair["arms"]["lm"]["grid"] = unfair["arms"]["lm"]["grid"][:2]
     with pytest.raises(ValueError, match="every arm must have grid_points = 6"):
-        suite.grid(unfair, "lm")
+        scopes.grid(unfair, "lm")
 
 
 def test_every_arm_keeps_a_record_at_every_epoch_or_iteration(settings):
@@ -90,7 +124,7 @@ def test_every_arm_keeps_a_record_at_every_epoch_or_iteration(settings):
     improvement of its chunks."""
     from secondorder.optim.arms import Arm
 
-    every = {a: Arm(suite.grid(settings, a)[0]).record_every for a in settings["arms"]}
+    every = {a: Arm(scopes.grid(settings, a)[0]).record_every for a in settings["arms"]}
     assert set(every.values()) == {"1 epoch", "1 iteration"}, every
     assert all(spec["base"]["chunk"] == 1 for spec in settings["arms"].values()
                if spec["base"]["optimizer"] == "lm")
@@ -98,14 +132,14 @@ def test_every_arm_keeps_a_record_at_every_epoch_or_iteration(settings):
 
 def test_architectures_span_the_sizes(settings):
     info = {"n_inputs": 4, "n_outputs": 3, "task": "classification"}
-    small = suite.architecture(info, settings["sizes"]["small"])
-    large = suite.architecture(info, settings["sizes"]["large"])
+    small = runner.architecture(info, settings["sizes"]["small"])
+    large = runner.architecture(info, settings["sizes"]["large"])
     assert small.nhid2 == 0 and large.nhid2 > 0 and small.output == "softmax"
     assert 50 <= small.n_params <= 1000 and 3000 <= large.n_params <= 20000
-    regression = suite.architecture({**info, "n_outputs": 1, "task": "regression"}, [5])
+    regression = runner.architecture({**info, "n_outputs": 1, "task": "regression"}, [5])
     assert regression.output == "linear" and regression.n_params == 5 * 5 + 6 * 1
     with pytest.raises(ValueError, match="one or two hidden layers"):
-        suite.architecture(info, [4, 4, 4])
+        runner.architecture(info, [4, 4, 4])
 
 
 def test_lm_memory_and_step_space_estimates():
@@ -124,20 +158,27 @@ def _tiny(settings, **scope):
 
 def test_a_memory_cap_is_recorded_not_run(settings):
     """An LM row that would need more than lm_memory_gb is not run: every fit of the
-    job is a ``memory_cap`` row with the reason, no time, no errors and no records."""
+    job is a ``memory_cap`` row with the reason, no time, no errors and no records; the
+    summary reports the instance as not run and leaves it out for every arm."""
     tight = {**_tiny(settings), "lm_memory_gb": 1e-6}
-    fits, records, record = suite.run_job(tight, scope="slice", problem_name="iris",
-                                          size="small", part="lm")
+    fits, records, record = runner.run_job(tight, scope="slice", phase="tune",
+                                           problem_name="iris", size="small", part="lm")
     assert len(fits) == settings["grid_points"] * 2 and records.empty
     assert (fits["status"] == "memory_cap").all()
     assert fits["message"].str.contains("lm_memory_gb").all()
     assert fits["time_s"].isna().all() and fits["test_error"].isna().all()
-    assert record["seeds"] == [settings["first_seed"], settings["first_seed"] + 1]
+    assert record["seeds"] == [settings["first_seed"] + 1, settings["first_seed"] + 3]
+    # the evaluation of an arm the tuning could not run: its first grid point, not run
+    fits, _, record = runner.run_job(tight, scope="slice", phase="evaluate",
+                                     problem_name="iris", size="small", part="lm",
+                                     points={})
+    assert record["points"] == {"lm": [0]} and (fits["status"] == "memory_cap").all()
     rivals = _hand_fits().query("arm != 'lm'").assign(problem="iris")
-    summary = suite.summarise(pd.concat([fits, rivals, _hand_fits()]), _hand_records(),
-                              suite=tight, scope="slice")
-    assert summary["not_run"][["problem", "not_run"]].values.tolist() == [["iris", "lm"]]
-    assert set(summary["hits"]["problem"]) == {"p"}  # iris left out for every arm
+    out = tables.summarise(pd.concat([fits.assign(split=0, init=0), rivals, _hand_fits()]),
+                           _hand_records(), _hand_selected(), _hand_targets(),
+                           suite=_hand_suite(settings), scope="slice", design=DESIGN)
+    assert out["not_run"][["problem", "not_run"]].values.tolist() == [["iris", "lm"]]
+    assert set(out["outcomes"]["problem"]) == {"p"}  # iris left out for every arm
 
 
 def test_a_comparison_covers_the_instances_its_rivals_apply_to():
@@ -148,11 +189,11 @@ def test_a_comparison_covers_the_instances_its_rivals_apply_to():
                              ("q", ("lm", "adam"))) for a in arms_]
     fits = pd.DataFrame(rows)
     ce = (["lm", "adam_ce", "rmsprop_ce"], ["adam_ce", "rmsprop_ce"])
-    instances, missing = suite._instances_run(fits, *ce)
+    instances, missing = outcomes.instances(fits, *ce)
     assert instances.values.tolist() == [["p", "small"]] and missing.empty
     capped = fits.assign(status=np.where((fits["problem"] == "p") & (fits["arm"] == "lm"),
                                          "memory_cap", "converged"))
-    instances, missing = suite._instances_run(capped, *ce)
+    instances, missing = outcomes.instances(capped, *ce)
     assert instances.empty and missing["not_run"].tolist() == [["lm"]]
 
 
@@ -162,12 +203,12 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
     once for the job (the next inits and the other learning rate reuse it); each fit's
     own compute is at least the cap, and its errors are those of its record in force
     at the cap."""
-    quick = _tiny(settings, cap_s=0.05)
+    quick = _tiny(settings, cap_s=0.05, tune_splits=1)
     quick["arms"]["adam"]["base"].update(epochs=10**7, patience=10**6, chunk=20)
     quick["grid_points"] = 2  # one compilation per grid point: keep the test short
     quick["arms"]["adam"]["grid"] = [{"learning_rate": 0.01}, {"learning_rate": 0.1}]
-    fits, records, _ = suite.run_job(quick, scope="slice", problem_name="iris",
-                                     size="small", part="adam")
+    fits, records, _ = runner.run_job(quick, scope="slice", phase="tune",
+                                      problem_name="iris", size="small", part="adam")
     assert len(fits) == 2 * 2
     assert (fits["status"] == "max_time").all() and (fits["batch_size"] == 1).all()
     assert (fits["time_s"] >= 0.05 - 1e-9).all() and fits["past_cap"].any()
@@ -185,8 +226,9 @@ def test_the_cap_binds_and_records_past_it_are_not_scored(settings):
 
 
 def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path):
-    """A CSV problem (your own data) runs like a built-in one, on every split; it joins
-    the full suite unlisted, and the job's record counts the rows it dropped."""
+    """A CSV problem (your own data) runs like a built-in one, on every split of the
+    evaluation at the grid points it is given; it joins the full suite unlisted, and
+    the job's record counts the rows it dropped."""
     rows = "".join(f"{np.sin(i)},{np.cos(3 * i)},{'a' if np.sin(i) > 0 else 'b'}\n"
                    for i in range(60))
     path = tmp_path / "own.csv"
@@ -195,14 +237,17 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
     mine["csv_problems"] = {"own": {"path": str(path), "features": ["x1", "x2"],
                                     "target": "cls", "task": "classification",
                                     "missing": "drop"}}
-    assert "own" in suite.scope_settings(mine, "full")["problems"]
+    assert "own" in scopes.scope_settings(mine, "full")["problems"]
     mine["scopes"]["slice"]["problems"] = ["own"]
     mine["arms"]["lbfgs"]["base"]["max_iter"] = 5
-    assert suite.jobs(mine, "slice") == [("own", "small", "all")]
-    fits, records, record = suite.run_job(mine, scope="slice", problem_name="own",
-                                          size="small", part="lbfgs")
-    assert sorted(fits["split"].unique()) == [0, 1] and set(record["splits"]) == {"0", "1"}
-    assert len(fits) == 2 * 6 * 2 and (fits["family"] == "own").all()
+    assert scopes.jobs(mine, "slice") == [("own", "small", "all")]
+    fits, records, record = runner.run_job(mine, scope="slice", phase="evaluate",
+                                           problem_name="own", size="small", part="lbfgs",
+                                           points={"lbfgs": [1, 4]})
+    assert sorted(fits["split"].unique()) == [0, 2] and set(record["splits"]) == {"0", "2"}
+    assert sorted(fits["grid_point"].unique()) == [1, 4] and record["phase"] == "evaluate"
+    assert len(fits) == 2 * 2 * 2 and (fits["family"] == "own").all()
+    assert sorted(fits["seed"].unique()) == [1000, 1002]
     assert record["classes"] == ["a", "b"] and (fits["n_test"] == 12).all()
     assert record["csv"]["rows_read"] == 61 and record["csv"]["rows_dropped"] == 1
     assert set(map(tuple, records[["split", "grid_point", "init"]].drop_duplicates()
@@ -213,14 +258,29 @@ def test_splits_and_your_own_data_run_through_the_same_suite(settings, tmp_path)
 
 # --- the summary on a hand-made table ---------------------------------------------------
 
+ARMS = ("lm", "adam", "rmsprop", "lbfgs")
+
+#: A planned design as design.json holds it (the summary copies it into primary.json).
+DESIGN = {"power": {"target": 0.8, "planned_mde": 0.3, "reps": 400},
+          "assumptions": {"sd_difference": 0.3, "icc": 0.3},
+          "design": {"problems": 1, "splits": 8, "inits": 2, "clusters": 8}}
+
+
+def _hand_suite(settings):
+    mine = copy.deepcopy(settings)
+    mine["budgets_s"] = [0.1]
+    mine["scopes"]["slice"].update(cap_s=1.0, arms=list(ARMS))
+    mine["inference"]["resamples"] = 500
+    return mine
+
 
 def _hand_fits():
     rows = []
-    for arm in ("lm", "adam", "rmsprop", "lbfgs"):
-        for g in (0, 1):
+    for arm in ARMS:
+        for split in range(8):
             for init in (0, 1):
                 rows.append({"problem": "p", "family": "generated", "task": "classification",
-                             "size": "small", "arm": arm, "grid_point": g, "split": 0,
+                             "size": "small", "arm": arm, "grid_point": 0, "split": split,
                              "init": init, "n_test": 10, "n_params": 50, "n_residuals": 100,
                              "status": "converged", "time_s": 1.0, "iterations": 10,
                              "ms_per_iteration": 100.0, "peak_rss_mb": 500.0,
@@ -229,111 +289,117 @@ def _hand_fits():
 
 
 def _hand_records():
-    """On p/small/split 0, every fit starts at test error 0.5 (val 0.5). LM's grid point
-    1 is its best on validation (0.1 by 0.2 s); grid point 0 stalls at val 0.4. Adam's
-    grid point 0 reaches val 0.2 / test 0.3 at 0.5 s; the others stay at 0.5."""
+    """On p/small, 8 splits x 2 inits, every fit starts at test error 0.5. LM reaches
+    test error 0.1 at 0.05 s on every pair; Adam 0.2 at 0.5 s; RMSprop and L-BFGS stay
+    at 0.5."""
     rows = []
-
-    def fit(arm, g, init, steps):
-        rows.append((arm, g, init, 0.0, 0.0, 0.5, 0.5, False))
-        for t, val, test in steps:
-            rows.append((arm, g, init, t, 10 * t, val, test, False))
-        rows.append((arm, g, init, 1.0, 10.0, *(steps[-1][1:] if steps else (0.5, 0.5)),
-                     True))
-
-    for init in (0, 1):
-        fit("lm", 0, init, [(0.1, 0.4, 0.4)])
-        fit("lm", 1, init, [(0.2, 0.1, 0.1)])
-        fit("adam", 0, init, [(0.5, 0.2, 0.3)])
-        fit("adam", 1, init, [])
-        for arm in ("rmsprop", "lbfgs"):
-            fit(arm, 0, init, [])
-            fit(arm, 1, init, [])
-    frame = pd.DataFrame(rows, columns=["arm", "grid_point", "init", "time_s", "work",
-                                        "val_error", "test_error", "final"])
-    return frame.assign(problem="p", size="small", split=0)
+    for split in range(8):
+        for init in (0, 1):
+            for arm, steps in (("lm", [(0.05, 0.1)]), ("adam", [(0.5, 0.2)]),
+                               ("rmsprop", []), ("lbfgs", [])):
+                key = ("p", "small", arm, 0, split, init)
+                rows.append((*key, 0.0, 0.0, 0.5, 0.5, False))
+                for t, test in steps:
+                    rows.append((*key, t, 10 * t, test, test, False))
+                last = steps[-1][1] if steps else 0.5
+                rows.append((*key, 1.0, 10.0, last, last, True))
+    return pd.DataFrame(rows, columns=["problem", "size", "arm", "grid_point", "split",
+                                       "init", "time_s", "work", "val_error", "test_error",
+                                       "final"])
 
 
-def test_summarise_tunes_sets_targets_and_times_the_first_hits(settings):
-    """Budgets 0.1 and 1 s (the cap). At the cap LM's grid point 1 (val 0.1) and Adam's
-    0 are tuned; the reference is LM's median test error, 0.1; targets 0.1 (+0 rows),
-    0.2 (+1 row of 10) and 0.3 (+2 rows). LM meets all three at 0.2 s; Adam only +2
-    rows, at 0.5 s. At 0.1 s no fit has met any target yet."""
-    mine = copy.deepcopy(settings)
-    mine["budgets_s"] = [0.1]
-    mine["scopes"]["slice"]["cap_s"] = 1.0
-    mine["bootstrap"] = {"resamples": 200, "seed": 0, "level": 0.95}
-    out = suite.summarise(_hand_fits(), _hand_records(), suite=mine, scope="slice")
-    sel = out["selected"].set_index(["budget_s", "arm"])["grid_point"]
-    assert (sel[(1.0, "lm")], sel[(1.0, "adam")]) == (1, 0)
-    assert sel[(0.1, "lm")] == 0  # at 0.1 s grid point 0 leads on validation (0.4 vs 0.5)
-    targets = out["targets"]
-    assert targets["reference_arm"].unique().tolist() == ["lm"]
-    assert targets["target_error"].tolist() == pytest.approx([0.1, 0.2, 0.3])
-    hits = out["hits"].set_index(["arm", "tolerance", "init"])
-    assert hits.loc[("lm", "+0 rows / +2%", 0), "hit_time_s"] == 0.2
-    assert hits.loc[("adam", "+2 rows / +10%", 1), ["hit_time_s", "hit_work"]].tolist() == \
-        [0.5, 5.0]
-    assert np.isinf(hits.loc[("adam", "+1 row / +5%", 0), "hit_time_s"])
-    success = out["success"].set_index(["tolerance", "arm"])
-    assert success.loc[("+0 rows / +2%", "lm"), "successes"] == 2
-    assert success.loc[("+0 rows / +2%", "adam"), "successes"] == 0
-    verdict = out["verdict"].set_index(["budget_s", "tolerance"])
-    # at the cap LM solves both pairs and the best rival none: the interval is [1, 1]
-    assert verdict.loc[(1.0, "+0 rows / +2%"), "verdict"] == "holds"
-    # at +2 rows Adam also solves both pairs: a tie, which cannot tell
-    row = verdict.loc[(1.0, "+2 rows / +10%")]
-    assert (row.best_rival, row.difference, row.verdict) == ("adam", 0.0, "cannot tell")
-    assert verdict.loc[(0.1, "+0 rows / +2%"), "verdict"] == "cannot tell"
-    changes = out["verdict_changes"].set_index("tolerance")
-    assert changes.loc["+0 rows / +2%", "path"] == "cannot tell (0.1 s) -> holds (1 s)"
-    assert changes.loc["+0 rows / +2%", "changes_at_s"] == 1.0
-    profiles = out["profiles"]
-    data = profiles[(profiles["profile"] == "data") & (profiles["measure"] == "time_s")
-                    & (profiles["tolerance"] == "+0 rows / +2%")]
-    assert data.groupby("arm")["value"].max().to_dict() == \
-        {"adam": 0.0, "lbfgs": 0.0, "lm": 1.0, "rmsprop": 0.0}
+def _hand_selected():
+    return pd.DataFrame([("p", "small", a, b, 0) for a in ARMS for b in (0.1, 1.0)],
+                        columns=["problem", "size", "arm", "budget", "grid_point"])
+
+
+def _hand_targets():
+    """The reference 0.1 (from tuning fits, not these): targets 0.1, 0.2, 0.3."""
+    return pd.DataFrame([{"comparison": "ssq", "problem": "p", "family": "generated",
+                          "size": "small", "task": "classification", "n_test": 10,
+                          "reference_arm": "lm", "reference_error": 0.1, "tolerance": t,
+                          "target_error": 0.1 + k / 10}
+                         for k, t in enumerate(("+0 rows / +2%", "+1 row / +5%",
+                                                "+2 rows / +10%"))])
+
+
+def test_summarise_scores_outcomes_and_words_the_verdict(settings):
+    """LM meets every target from 0.05 s on every pair, Adam only +1 row and +2 rows
+    from 0.5 s, RMSprop and L-BFGS never: at the cap LM's time to target beats every
+    rival on all 8 clusters (8 splits, 2 inits each), so the primary cell (the pooled small
+    size at the cap, +1 row) holds; at 0.1 s LM's success beats Adam's too."""
+    mine = _hand_suite(settings)
+    out = tables.summarise(_hand_fits(), _hand_records(), _hand_selected(), _hand_targets(),
+                           suite=mine, scope="slice", design=DESIGN)
+    table = out["outcomes"].set_index(["arm", "budget", "tolerance", "split", "init"])
+    assert table.loc[("lm", 1.0, "+0 rows / +2%", 0, 0), "solved"] == 1.0
+    assert table.loc[("adam", 1.0, "+1 row / +5%", 0, 0), "solved"] == 1.0
+    assert table.loc[("adam", 0.1, "+1 row / +5%", 0, 0), "solved"] == 0.0
+    verdict = out["verdict"]
+    primary = verdict[verdict["hypotheses"] == "primary"]
+    assert sorted(primary["rival"]) == ["adam", "lbfgs", "rmsprop"]
+    assert (primary["word"] == "better").all() and (primary["clusters"] == 8).all()
+    assert (primary["ci_low"] > 0).all() and (primary["p_adjusted"] < 0.05).all()
+    cells = out["cells"]
+    assert cells.loc[cells["hypotheses"] == "primary", "word"].tolist() == ["holds"]
+    assert set(verdict["outcome"]) == set(outcomes.OUTCOMES)
+    assert set(verdict.loc[verdict["outcome"] == "test_error", "tolerance"]) == {"none"}
+    assert out["primary"]["word"] == "holds" and out["primary"]["cannot_tell"] == []
+    assert out["primary"]["planned"] == DESIGN
+    success = out["success"].set_index(["arm", "budget", "tolerance"])
+    assert success.loc[("lm", 1.0, "+0 rows / +2%"), "rate"] == 1.0
+    assert success.loc[("rmsprop", 1.0, "+2 rows / +10%"), "rate"] == 0.0
+    assert set(out["profiles"]["measure"]) == {"time_s", "work"}
     assert out["not_run"].empty and out["lm_cost"]["ms_per_iteration"].tolist() == [100.0]
 
 
-def test_write_summary_and_the_articles_text(settings, tmp_path):
-    """The summary's files, figures and JSON from the hand-made table, and the article's
-    findings from them: every number it states comes from those tables."""
+def test_write_summary_writes_every_table_by_name_and_the_article_reads_them(settings,
+                                                                           tmp_path):
+    """The summary's files, figures and JSON from the hand-made tables, each table at
+    its name's path (files.TABLES) and read back by name; the article's section states
+    their numbers: the primary verdict, its power, the map's words."""
     from types import SimpleNamespace
 
     from secondorder import io
     from secondorder.article import suite as section
 
-    mine = copy.deepcopy(settings)
-    mine["budgets_s"] = [0.1]
-    mine["scopes"]["slice"]["cap_s"] = 1.0
-    mine["bootstrap"] = {"resamples": 200, "seed": 0, "level": 0.95}
+    mine = _hand_suite(settings)
     io.write_csv(tmp_path / "in.csv", _hand_fits())
     io.write_csv(tmp_path / "in.records.csv", _hand_records())
+    io.write_csv(tmp_path / "selected.csv", _hand_selected())
+    io.write_csv(tmp_path / "targets.csv", _hand_targets())
+    io.write_json(tmp_path / "design.json", DESIGN)
+    io.write_json(tmp_path / "job.json", {"fractions": [0.6, 0.2, 0.2]})
     out = SimpleNamespace(fits=tmp_path / "fits.csv", records=tmp_path / "records.csv",
                           summary=tmp_path / "summary.json")
-    io.write_json(tmp_path / "job.json", {"fractions": [0.6, 0.2, 0.2]})
-    summary = suite.write_summary([tmp_path / "in.csv"], [tmp_path / "in.records.csv"],
+    summary = files.write_summary([tmp_path / "in.csv"], [tmp_path / "in.records.csv"],
                                   out=out, suite=mine, scope="slice",
                                   job_jsons=[tmp_path / "job.json"])
     assert summary["comparisons"] == {"ssq": ["lm", "adam", "lbfgs", "rmsprop"]}
-    assert summary["settings"]["budgets_s"] == [0.1, 1.0] and summary["fits"] == 16
-    for name in ("fig_suite_profiles", "fig_suite_verdict", "fig_suite_lm_cost"):
+    assert summary["settings"]["budgets_s"] == [0.1, 1.0] and summary["fits"] == 64
+    assert summary["primary"] == {"confirmatory": False, "word": "holds"}
+    assert summary["fractions"] == [(0.6, 0.2, 0.2)]  # a list of lists once in JSON
+    for name in files.FIGURES:
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    # every table by name, at its path of suite.TABLES
-    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(
-        ["fits.csv", "records.csv", "in.csv", "in.records.csv", *suite.TABLES.values()])
-    tables = suite.read_tables(tmp_path, section.TABLES)
-    assert list(tables) == list(section.TABLES)
-    assert tables["not_run"].empty  # an empty table reads back as an empty frame
+    written = files.read_tables(tmp_path)
+    assert set(written) == set(files.TABLES)
+    assert written["not_run"].empty  # an empty table reads back as an empty frame
+    assert written["primary"]["word"] == "holds"
     with pytest.raises(KeyError, match="no suite table"):
-        suite.read_tables(tmp_path, ["verdicts"])
+        files.read_tables(tmp_path, ["verdicts"])
+    tables = files.read_tables(tmp_path, section.TABLES)
     text = section.findings(summary, tables, pd.read_csv(tmp_path / "fits.csv"))
-    assert "16 fits (slice scope)" in text and "a cap of 1 s of own compute" in text
-    assert "split 60/20/20 into training" in text  # the jobs' fractions
+    assert "The slice scope" in text and "splits 60/20/20 into training" in text
     assert "every fit trained alone" in text  # the fits' batch sizes
-    assert "`lm` 2/2 (100.0%" in text  # LM met the tightest target on both pairs
-    assert "at 0.1 s 1 cannot tell; at 1 s 1 holds" in text
-    assert "cannot tell (0.1 s) -> holds (1 s)" in text
-    table = section.verdict_table(tables["verdict"])
-    assert table.loc[("generated", "small"), ("ssq", "+0 rows / +2%", 1.0)] == "holds"
+    assert "**Its verdict: holds.**" in text
+    assert "It was declared for the `answer` scope" in text
+    assert "detect 0.3 with 80% power" in text  # the planned MDE of design.json
+    primary = tables["primary"]["comparisons"]
+    assert f"difference {primary[0]['theta']:.3g}" in text
+    assert "Benjamini-Hochberg at q = 0.05" in text
+    assert "What changed from the suite's earlier verdict" in text
+    table = section.verdict_table(tables["cells"])
+    assert table.loc[("lm", "ssq", "time_to_target", "+1 row / +5%", "all",
+                      "small"), 1.0] == "holds"
+    assert list(section.primary_table(tables["primary"]).index) == \
+        [c["rival"] for c in primary]

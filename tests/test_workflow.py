@@ -3,13 +3,15 @@
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 from conftest import configs, run_snakemake
 
 RULES = {"spirals", "split_scale", "shared_init", "train", "evaluate", "summary", "article",
-         "audit", "portable_hashes", "all", "study", "scaling", "suite_fit", "suite_summary"}
+         "audit", "portable_hashes", "all", "study", "scaling", "suite_design", "suite_fit",
+         "suite_select", "suite_summary"}
 #: The article's arms (config ``run``): lm_fd is the scipy call as the article ran it
 #: (scipy <= 1.15), lm_fd_modern the same line under the installed scipy.
 ARMS = ("adam", "lm", "lm_fd", "lm_fd_modern")
@@ -33,6 +35,19 @@ def test_every_optimizer_named_in_run_is_trained(tmp_path):
 @pytest.fixture(scope="module")
 def results(tiny_run):
     return tiny_run / "results"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(root):
+    """The tiny run's config as the workflow validates it (config.yaml, test.yaml, the
+    suite's settings under them)."""
+    import yaml
+
+    from secondorder import config as cfg
+
+    conf = cfg.deep_update(yaml.safe_load((root / "config" / "config.yaml").read_text()),
+                           yaml.safe_load((root / "config" / "test.yaml").read_text()))
+    return cfg.validate(cfg.with_suite(conf, root / "config" / "suite.yaml"))
 
 
 def test_tiny_run_writes_every_artifact(results):
@@ -125,29 +140,37 @@ def test_tiny_run_article_has_its_figures(results):
 
 
 def test_tiny_run_suite_slice(results):
-    """The suite's rules end to end on the tiny slice (iris and diabetes, one size, two
-    inits, the six SSQ arms: LM, trainbr, Adam, RMSprop, mini-batch Adam, L-BFGS): one
-    job per problem x size, every fit a row with its anytime record, trained alone, the
-    same tuning budget for every arm, and its tables, the verdict map and the section in
-    the article."""
+    """The suite's rules end to end on the tiny slice (iris and diabetes, one size, the
+    six SSQ arms: LM, trainbr, Adam, RMSprop, mini-batch Adam, L-BFGS): the design, one
+    tuning and one evaluation job per problem x size, every fit alone with its anytime
+    record, the tuning at every grid point on its own seeds, the evaluation at the
+    selected points on others, and the tables by name."""
+    from secondorder.pipeline.suite import files
+
     suite = results / "suite" / "slice"
     fits = pd.read_csv(suite / "fits.csv")
     records = pd.read_csv(suite / "records.csv")
     arms = {"lm", "lm_br", "adam", "rmsprop", "lbfgs", "adam_minibatch"}
+    tuning = pd.concat([pd.read_csv(suite / "tune" / p / "small" / "all.csv")
+                        for p in ("iris", "diabetes")])
     for problem in ("iris", "diabetes"):
         assert set(fits.loc[fits["problem"] == problem, "arm"]) == arms
-        for ext in ("csv", "records.csv", "json"):
-            assert (suite / "fits" / problem / "small" / f"all.{ext}").is_file()
-    # the same budget: 6 grid points x 2 inits (one split) for every arm on every instance
-    budget = fits.groupby(["problem", "size", "arm"]).agg(
-        points=("grid_point", "nunique"), fits=("init", "size"), inits=("seed", "nunique"))
-    assert (budget["points"] == 6).all() and (budget["fits"] == 12).all()
+        for phase in ("tune", "evaluate"):
+            for ext in ("csv", "records.csv", "json"):
+                assert (suite / phase / problem / "small" / f"all.{ext}").is_file()
+    # the tuning: 6 grid points x 1 init x 1 split for every arm, the odd seeds
+    budget = tuning.groupby(["problem", "size", "arm"]).agg(
+        points=("grid_point", "nunique"), fits=("init", "size"))
+    assert (budget["points"] == 6).all() and (budget["fits"] == 6).all()
+    assert set(tuning["seed"]) == {1001} and set(tuning["split"]) == {1}
+    # the evaluation: the selected points, 2 inits x 4 splits, the even seeds
+    selected = pd.read_csv(suite / "selected.csv")
+    points = selected.groupby(["problem", "arm"])["grid_point"].apply(set)
+    trained = fits.groupby(["problem", "arm"])["grid_point"].apply(set)
+    assert (points == trained).all()
+    assert set(fits["seed"]) == {1000, 1002} and set(fits["split"]) == {0, 2, 4, 6}
     assert (fits["batch_size"] == 1).all()  # every fit alone
-    assert (budget["inits"] == 2).all()
-    assert set(fits["seed"]) == {1000, 1001}  # the seed chain from suite.first_seed
     assert fits["status"].notna().all() and (fits["time_s"] > 0).all()
-    cls = fits[fits["task"] == "classification"]
-    assert cls[["val_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
     # every fit has a record at 0 and a final one, in time order
     keys = ["problem", "size", "arm", "grid_point", "split", "init"]
     per_fit = records.groupby(keys)
@@ -155,24 +178,59 @@ def test_tiny_run_suite_slice(results):
     assert (per_fit["time_s"].min() == 0).all() and (per_fit["final"].sum() == 1).all()
     assert per_fit["time_s"].apply(lambda t: t.is_monotonic_increasing).all()
     summary = json.loads((suite / "summary.json").read_text())
-    assert summary["fits"] == len(fits) and summary["settings"]["budgets_s"] == [0.1, 0.3, 1.0]
-    success = pd.read_csv(suite / "success.csv")
-    assert set(success["tolerance"]) == {"+0 rows / +2%", "+1 row / +5%", "+2 rows / +10%"}
-    assert (success["ci_low"] <= success["rate"]).all()
-    assert (success["rate"] <= success["ci_high"]).all()
-    verdict = pd.read_csv(suite / "verdict.csv")
-    assert set(verdict["verdict"]) <= {"holds", "mixed", "cannot tell", "fails"}
-    # one map per second-order arm (LM, trainbr): one (family, size) group x 3 budgets
-    # x 3 tolerances each
-    assert set(verdict["second_order"]) == {"lm", "lm_br"} and len(verdict) == 2 * 3 * 3
-    assert (verdict["ci_low"] <= verdict["difference"]).all()
-    per_instance = pd.read_csv(suite / "verdict_instances.csv")
-    assert sorted(per_instance["problem"].unique()) == ["diabetes", "iris"]
-    profiles = pd.read_csv(suite / "profiles.csv")
-    assert set(profiles["profile"]) == {"data", "performance"}
-    assert set(profiles["measure"]) == {"time_s", "work"} and profiles["value"].le(1).all()
-    html = (results / "article" / "article.html").read_text()
-    assert "Beyond two spirals: the suite" in html and "The verdict map" in html
-    for name in ("fig_suite_verdict", "fig_suite_profiles", "fig_suite_lm_cost"):
-        assert (results / "article" / "figures" / f"{name}.png").stat().st_size > 1000
+    assert summary["fits"] == len(fits) and summary["settings"]["budgets_s"] == [0.03, 0.3, 1.0]
+    tables = files.read_tables(suite)
+    assert set(tables["targets"]["tolerance"]) == {"+0 rows / +2%", "+1 row / +5%",
+                                                   "+2 rows / +10%"}
+    outcomes = tables["outcomes"]
+    assert outcomes["time_to_target"].between(0, 1).all()
+    assert set(outcomes["solved"]) <= {0.0, 1.0}
+    verdict = tables["verdict"]
+    assert set(verdict["word"]) <= {"better", "equivalent", "cannot tell", "worse"}
+    assert set(verdict["second_order"]) == {"lm", "lm_br"}
+    assert set(verdict["hypotheses"]) == {"primary", "exploratory"}
+    assert (verdict["hypotheses"] == "primary").sum() == 4  # LM x the 4 SSQ rivals
+    assert set(tables["cells"]["word"]) <= {"holds", "equivalent", "cannot tell", "fails"}
+    # the slice's primary: 2 problems x 4 splits = 8 clusters, a finite smallest
+    # detectable difference, planned before the run and stated after it
+    primary = tables["primary"]
+    assert not primary["confirmatory"] and primary["declared_for"] == "answer"
+    assert {c["clusters"] for c in primary["comparisons"]} == {8}
+    assert all(c["mde"] is not None and c["mde"] > 0 for c in primary["comparisons"])
+    assert tables["design"]["design"]["clusters"] == 8
+    assert tables["design"]["power"]["planned_mde"] > 0.15  # the slice cannot tell 0.15
+    if primary["word"] == "cannot tell":
+        assert primary["cannot_tell"]
+    success = tables["success"]
+    assert (success["ci_low"] <= success["rate"] + 1e-12).all()
+    assert (success["rate"] <= success["ci_high"] + 1e-12).all()
+    assert set(tables["profiles"]["measure"]) == {"time_s", "work"}
+    for name in files.FIGURES:
+        assert (suite / f"{name}.png").stat().st_size > 1000
 
+
+
+def test_tiny_run_suite_no_test_row_feeds_a_selection(results, tiny_config):
+    """The tiny slice's selection read back from its tuning files: scrambling every
+    test error of the tuning records leaves ``selected.csv`` as the run wrote it (only
+    validation errors choose grid points), while the targets move (they are set from
+    the tuning fits' test errors, on other splits than any scored fit)."""
+    from secondorder import io
+    from secondorder.pipeline.suite import selection
+
+    suite = results / "suite" / "slice"
+    fits = pd.concat([io.read_csv(p) for p in sorted(suite.glob("tune/*/small/all.csv"))])
+    records = pd.concat([io.read_csv(p)
+                         for p in sorted(suite.glob("tune/*/small/all.records.csv"))])
+    written = io.read_csv(suite / "selected.csv")
+    selected, targets = selection.select(fits, records, suite=tiny_config["suite"],
+                                         scope="slice")
+    pd.testing.assert_frame_equal(selected, written, check_dtype=False)
+    scrambled = records.assign(
+        test_error=np.random.default_rng(0).permutation(records["test_error"].to_numpy()))
+    again, moved = selection.select(fits, scrambled, suite=tiny_config["suite"],
+                                    scope="slice")
+    pd.testing.assert_frame_equal(again, selected)
+    assert not np.allclose(moved["target_error"], targets["target_error"])
+    evaluated = set(io.read_csv(suite / "fits.csv")["split"])
+    assert evaluated.isdisjoint(set(fits["split"]))

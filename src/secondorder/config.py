@@ -147,6 +147,47 @@ def _suite_scope_checks(suite: dict) -> list[str]:
         if not set(part.get("arms", suite["arms"])) & set(suite["second_order"]):
             problems.append(f"config key 'suite.scopes.{scope}.arms': no second-order arm "
                             f"({suite['second_order']}) to judge")
+    return problems + _suite_primary_checks(suite)
+
+
+def _suite_primary_checks(suite: dict) -> list[str]:
+    """The primary question names a scope, a second-order arm, a comparison with rivals
+    and one of the tolerances, and every scope holds its cells' sizes (or declares its
+    own cells) and its budget."""
+    declared = suite["primary"]
+    key = "config key 'suite.primary"
+    names = ["full", *suite["scopes"]]
+    problems = []
+    if declared["scope"] not in names:
+        problems.append(f"{key}.scope': must be one of {names}, got {declared['scope']!r}")
+    if declared["second_order"] not in suite["second_order"]:
+        problems.append(f"{key}.second_order': must be one of suite.second_order "
+                        f"{suite['second_order']}, got {declared['second_order']!r}")
+    if not [a for a, spec in suite["arms"].items() if a not in suite["second_order"]
+            and spec.get("comparison", "ssq") == declared["comparison"]]:
+        problems.append(f"{key}.comparison': no arm of the suite is a rival in "
+                        f"{declared['comparison']!r}")
+    if declared["tolerance"] not in suite["tolerances"]:
+        problems.append(f"{key}.tolerance': must be one of suite.tolerances")
+    for name in names:
+        part = suite["scopes"].get(name, {})
+        sizes = part.get("sizes", list(suite["sizes"]))
+        own = {**declared, **part.get("primary", {})}
+        for cell in own["cells"]:
+            if cell.get("size", sizes[0]) not in sizes:
+                problems.append(f"{key}.cells': size {cell['size']!r} is not one of scope "
+                                f"{name!r}'s sizes {sizes}; give the scope its own primary "
+                                f"cells (suite.scopes.{name}.primary)")
+        arms = part.get("arms", list(suite["arms"]))
+        if not [a for a in arms if a not in suite["second_order"]
+                and suite["arms"].get(a, {}).get("comparison", "ssq") == own["comparison"]]:
+            problems.append(f"config key 'suite.scopes.{name}.arms': no rival of the "
+                            f"primary comparison {own['comparison']!r}; give the scope its "
+                            f"own primary (suite.scopes.{name}.primary)")
+        cap = part.get("cap_s", suite["cap_s"])
+        if own["budget"] != "cap" and own["budget"] > cap:
+            problems.append(f"{key}.budget': {own['budget']} s is above scope {name!r}'s "
+                            f"cap {cap} s")
     return problems
 
 

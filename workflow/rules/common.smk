@@ -7,7 +7,9 @@ from pathlib import Path
 from secondorder import numerics
 from secondorder.config import ConfigError, validate, with_suite
 from secondorder.pipeline.study import seed_blocks, study_arm
-from secondorder.pipeline.suite import TABLES as SUITE_TABLES
+from secondorder.pipeline.suite.files import SUMMARY as SUITE_SUMMARY
+from secondorder.pipeline.suite.files import TABLES as SUITE_TABLES
+from secondorder.pipeline.suite.scopes import PHASES as SUITE_PHASES
 
 try:
     # the suite's settings: config/suite.yaml, under any `suite` keys of the config files;
@@ -228,52 +230,73 @@ def all_outputs():
 # --- the multi-dataset suite ------------------------------------------------------------
 
 
+#: The files of a scope's summary (secondorder.pipeline.suite.files: TABLES, SUMMARY).
+SUITE_SUMMARY_TABLES = [SUITE_TABLES[name] for name in SUITE_SUMMARY]
+
+
 def suite_jobs(scope):
-    """``problem/size/part`` of every suite job of ``scope`` (part: an arm, or ``all``
-    for a job that trains every arm)."""
-    from secondorder.pipeline.suite import jobs
+    """``problem/size/part`` of every suite job of ``scope`` in each phase (part: an
+    arm, or ``all`` for a job that trains every arm)."""
+    from secondorder.pipeline.suite.scopes import jobs
 
     return ["/".join(job) for job in jobs(SUITE, scope)] if SUITE else []
 
 
-def suite_files(scope, ext):
+def suite_files(scope, phase, ext):
     """One file (fits ``csv``, ``records.csv`` or the job's ``json``) per suite job of
-    ``scope``."""
-    return [f"results/suite/{scope}/fits/{job}.{ext}" for job in suite_jobs(scope)]
+    ``scope`` in ``phase``."""
+    return [f"results/suite/{scope}/{phase}/{job}.{ext}" for job in suite_jobs(scope)]
 
 
 def suite_records(scope):
+    """The provenance records of every job of a suite scope."""
     return [
-        f"results/provenance/suite/{scope}/{job}.json" for job in suite_jobs(scope)
-    ] + [f"results/provenance/suite/{scope}/summary.json"]
+        f"results/provenance/suite/{scope}/{phase}/{job}.json"
+        for phase in SUITE_PHASES
+        for job in suite_jobs(scope)
+    ] + [
+        f"results/provenance/suite/{scope}/{name}.json"
+        for name in ("design", "select", "summary")
+    ]
 
 
 def suite_scope_regex():
     """A wildcard constraint matching the suite's scopes (full and the named ones)."""
-    from secondorder.pipeline.suite import scopes
+    from secondorder.pipeline.suite.scopes import scopes
 
     return one_of(scopes(SUITE) if SUITE else [])
 
 
-def suite_csv(wildcards):
-    """The CSV file of a suite job's problem when it is your own data (an input, so
-    its hash is in the provenance and a changed file reruns the job)."""
+def suite_fit_inputs(wildcards):
+    """A suite job's inputs: the CSV file of its problem when it is your own data (its
+    hash is in the provenance and a changed file reruns the job) and, for the
+    evaluation, the grid points the tuning selected."""
     spec = (SUITE.get("csv_problems") or {}).get(wildcards.problem) if SUITE else None
-    return [spec["path"]] if spec else []
+    inputs = {"csv": [spec["path"]] if spec else []}
+    if wildcards.phase == "evaluate":
+        inputs["selected"] = f"results/suite/{wildcards.scope}/selected.csv"
+    return inputs
 
 
 def suite_runtime(wildcards, attempt):
     """A suite job's time limit in minutes (``sbatch -t``): every fit at the cap plus
     10 minutes for start-up and compilation, growing with each attempt (without a
-    job's wildcards, the full scope's job of every arm)."""
-    from secondorder.pipeline.suite import scope_settings
+    job's wildcards, the full scope's tuning job of every arm: the larger phase; the
+    evaluation counted at every grid point, an upper bound)."""
+    from secondorder.pipeline.suite.scopes import scope_settings
 
     if not SUITE:
         return 10 * attempt
     part = scope_settings(SUITE, getattr(wildcards, "scope", "full"))
     one = getattr(wildcards, "part", "all") != "all"
-    fits = (1 if one else len(part["arms"])) * SUITE["grid_points"] * part["inits"]
-    return int(attempt * (10 + fits * part["splits"] * part["cap_s"] / 60))
+    tune = getattr(wildcards, "phase", "tune") == "tune"
+    inits, splits = (
+        (part["tune_inits"], part["tune_splits"])
+        if tune
+        else (part["inits"], part["splits"])
+    )
+    fits = (1 if one else len(part["arms"])) * SUITE["grid_points"] * inits * splits
+    return int(attempt * (10 + fits * part["cap_s"] / 60))
 
 
 def suite_in_article():

@@ -229,5 +229,5 @@ class Facts:
     @property
     def suite_folder(self) -> Path:
         """The folder of the suite scope the article shows (its tables, by name:
-        :func:`secondorder.pipeline.suite.read_tables`)."""
+        :func:`secondorder.pipeline.suite.files.read_tables`)."""
         return Path(self.artifacts.suite_jsons[0]).parent

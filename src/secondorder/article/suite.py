@@ -1,30 +1,38 @@
-"""Beyond two spirals: the suite. The protocol in numbers, success at the cap, the
-verdict map and where it changes with the budget, what was not run, and LM's cost.
+"""Beyond two spirals: the suite. The protocol (its phases, which numbers come from which
+fits, the fairness choices), the primary question's verdict with its power and what it
+cannot tell, the exploratory map with its false-discovery control, the secondary views,
+what was not run, LM's cost, and what changed from the suite's earlier verdict.
 
 Every number comes from the summary of the scope the article shows (``summary.json``)
-and its tables, read by name (:func:`tables`, through
-:func:`secondorder.pipeline.suite.read_tables`): a change of the suite's tables
+and its tables and documents, read by name (:func:`tables`, through
+:func:`secondorder.pipeline.suite.files.read_tables`): a change of the suite's tables
 changes this module and :mod:`secondorder.pipeline.suite`, nothing else of the article.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
 from secondorder.article.page import Figure, Table, bullets, pct
 from secondorder.pipeline import cost_study, plots
-from secondorder.pipeline.suite import read_tables
-from secondorder.pipeline.suite_metrics import VERDICTS
+from secondorder.pipeline.suite.files import read_tables
 
 HEADING = "Beyond two spirals: the suite"
 
-#: The suite's tables this section reads (names of :data:`secondorder.pipeline.suite.TABLES`).
-TABLES = ("success", "verdict", "verdict_changes", "verdict_instances", "not_run",
-          "lm_cost", "profiles")
+#: The suite's tables this section reads (names of
+#: :data:`secondorder.pipeline.suite.files.TABLES`).
+TABLES = ("design", "primary", "verdict", "cells", "success", "profiles", "not_run",
+          "lm_cost")
+
+#: The outcomes as the text names them.
+OUTCOME_WORDS = {"test_error": "test error", "solved": "success",
+                 "time_to_target": "time to target"}
 
 
-def tables(facts) -> dict[str, pd.DataFrame]:
+def tables(facts) -> dict:
     """The tables this section reads (:data:`TABLES`) of the scope the article shows."""
     return read_tables(facts.suite_folder, TABLES)
 
@@ -33,6 +41,28 @@ def fits(facts) -> pd.DataFrame:
     """The arm and batch size of every fit of the scope the article shows (its
     ``fits.csv``, written with its summary)."""
     return pd.read_csv(facts.suite_folder / "fits.csv", usecols=["arm", "batch_size"])
+
+
+def number(value, digits: int = 3) -> str:
+    """A number as the text shows it; ``none`` for a missing or infinite one (JSON
+    writes both as null)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "none"
+    return f"{(0.0 if abs(value) < 1e-12 else value):.{digits}g}"
+
+
+def interval(low, high) -> str:
+    """An interval as the text shows it; the whole line where the test cannot reject
+    (JSON writes its infinite ends as null)."""
+    if low is None or high is None:
+        return "the whole line"
+    return f"{number(low)} to {number(high)}"
+
+
+def detects(mde) -> str:
+    """``detects 0.12`` or ``detects no difference`` (an infinite MDE: the test cannot
+    reach its level with these clusters)."""
+    return "detects no difference" if number(mde) == "none" else f"detects {number(mde)}"
 
 
 def split_words(summary: dict) -> str:
@@ -59,84 +89,149 @@ def timing(fits: pd.DataFrame) -> str:
 
 
 def protocol(summary: dict, fits: pd.DataFrame) -> list[str]:
-    """The protocol in numbers: fits, splits, grid, inits, cap, timing rule, targets."""
+    """The protocol in numbers: the phases and their seeds, which numbers come from
+    which fits, the outcomes, the fairness choices."""
     s = summary["settings"]
     tolerances = ", ".join(f"+{t['rows']} misclassified test row(s) or +{100 * t['relative']:g}% "
                            "of the reference's error" for t in s["tolerances"])
     splits = ", ".join(f"{p} {len(v)}" for p, v in summary["splits"].items())
     comparisons = "; ".join(f"`{c}`: " + ", ".join(f"`{a}`" for a in arms)
                             for c, arms in summary["comparisons"].items())
+    budgets = ", ".join(f"{b:g}" for b in s["budgets_s"])
+    minibatch = ("; the rivals include mini-batch Adam with a cosine learning-rate "
+                 "schedule, tuned over the learning rate and the batch size"
+                 if "adam_minibatch" in summary["arms"] else "")
     return [
-        f"**Protocol.** {summary['fits']} fits ({summary['scope']} scope): "
-        f"{len(summary['problems'])} problem(s) ({', '.join(summary['problems'])}) x "
-        f"{len(summary['sizes'])} model size(s) ({', '.join(summary['sizes'])}) x "
-        f"{len(summary['arms'])} arms. Each problem is split {split_words(summary)} "
-        f"(splits per problem: {splits}); every arm trains each of its {s['grid_points']} "
-        f"grid points from the same {s['inits']} initial weight draws on every split (the "
-        "same tuning budget for all). Validation rows stop (each method's early stopping) "
-        "and tune (the grid point with the lowest median validation error at each "
-        "budget); test rows score. Every fit recorded its best-so-far weights by "
-        "validation against its own compute and its work (the floating-point operations "
-        f"of everything it computed), up to a cap of {s['cap_s']:g} s of own compute per "
-        "fit, so every smaller budget is scored from the same run.",
-        f"**Times** are each fit's own compute: {timing(fits)}; compilation and record "
-        f"keeping excluded, every arm on {s['threads']} thread(s) (TensorFlow and BLAS "
-        "alike). Records are taken as the fits report: " + ", ".join(
+        f"**Protocol.** The {summary['scope']} scope: {len(summary['problems'])} "
+        f"problem(s) ({', '.join(summary['problems'])}) x {len(summary['sizes'])} model "
+        f"size(s) ({', '.join(summary['sizes'])}) x {len(summary['arms'])} arms, in two "
+        "phases on disjoint seeds. *Tuning*: every arm at each of its "
+        f"{s['grid_points']} grid settings from {s['tune_inits']} initial weight draw(s) "
+        f"on {s['tune_splits']} split(s) of each small problem. *Evaluation*: each arm at "
+        "the settings the tuning selected, from "
+        f"{s['inits']} other initial weight draw(s) on other splits (splits per problem: "
+        f"{splits}; repeated random splits {split_words(summary)}); {summary['fits']} "
+        "evaluation fits. The tuning fits' validation errors pick each arm's setting at "
+        "each budget (the lowest median); the tuning fits' test errors set the targets "
+        "(the best arm's median test error at the cap plus a tolerance: "
+        f"{tolerances}); the evaluation fits' test errors only score. Validation rows stop "
+        "each fit and pick the weights it returns. No test-row number picks a stop, a "
+        "setting or a checkpoint.",
+        "**Outcomes.** At each budget ("
+        f"{budgets} s of a fit's own compute, the last the cap), each evaluation fit "
+        "returns its best-by-validation weights so far, scored once on the test rows: "
+        "its *test error*, its *success* (the error meets the target) and its *time to "
+        "target*, the share of log-spaced budgets from the smallest to this one at which "
+        "the returned model meets the target (one minus the restricted mean of the log "
+        "time to the target over that range, where success stays once reached; a run "
+        "that never meets the target is censored and counts 0).",
+        f"**Fair like for like.** Times: {timing(fits)}; compilation and record keeping "
+        f"excluded, every arm on {s['threads']} thread(s). Work: the floating-point "
+        "operations of everything an arm computes (LM's JᵀJ and its solve included). "
+        f"Every arm has {s['grid_points']} distinct settings{minibatch}. Records are "
+        "taken at the improvement's own time: " + ", ".join(
             f"`{a}` every {every}" for a, every in summary["record_every"].items()) + ".",
-        "**Targets** are set per problem, size and split from the tuned fits: the "
-        "reference is the lowest median test error of any arm of the comparison at the "
-        f"cap; the target adds a tolerance: {tolerances}. A fit's time to target is the "
-        "first time its record met the target.",
-        f"**Comparisons** (the same problems in every denominator): {comparisons}."]
+        f"**Comparisons**, each rival by name, on the problems every arm of the "
+        f"comparison ran: {comparisons}."]
 
 
-def success_lines(success: pd.DataFrame) -> list[str]:
-    """Who met the target by the cap, per comparison and tolerance, with 95% Wilson
-    intervals."""
-    lines = []
-    for (comparison, tolerance), part in success.groupby(["comparison", "tolerance"],
-                                                         sort=False):
-        rates = [f"`{r.arm}` {r.successes}/{r.fits} ({pct(r.rate)}, 95% CI "
-                 f"{pct(r.ci_low)}-{pct(r.ci_high)})"
-                 for r in part.sort_values("rate", ascending=False).itertuples()]
-        lines.append(f"**Met the target by the cap** ({comparison}, {tolerance}): "
-                     + "; ".join(rates) + ".")
+def primary_lines(primary: dict, design: dict) -> list[str]:
+    """The primary question as declared, its verdict per rival, its power and MDE
+    planned and observed, the variance assumed and observed, what it cannot tell."""
+    q = primary["question"]
+    rule = primary["rule"]
+    cells = "; ".join(f"{c['family']} problems, {c['size']} size" for c in q["cells"])
+    tolerance = "" if q["tolerance"] == "none" else f", tolerance {q['tolerance']}"
+    scope_words = (
+        "This scope is the one declared to answer it."
+        if primary["confirmatory"] else
+        f"It was declared for the `{primary['declared_for']}` scope; this scope asks it of "
+        "a design not planned to answer it, so its answer is not the confirmatory one.")
+    word = (primary["word"] if isinstance(primary["word"], str) else
+            "; ".join(f"{cell} {w}" for cell, w in primary["word"].items()))
+    rows = [f"`{c['rival']}`: difference {number(c['theta'])} (interval "
+            f"{interval(c['ci_low'], c['ci_high'])} at {100 * c['interval_level']:.3g}%, "
+            f"adjusted p {number(c['p_adjusted'])}), {c['word']}; this comparison "
+            f"{detects(c['mde'])}"
+            for c in primary["comparisons"]]
+    assumed = design.get("assumptions", {})
+    observed = primary.get("observed", {})
+    power = design.get("power", {})
+    variance = (
+        f"The plan assumed a pair's difference with standard deviation "
+        f"{number(assumed.get('sd_difference'))} and intraclass correlation "
+        f"{number(assumed.get('icc'))} at the split level; the evaluation showed "
+        f"{number(observed.get('sd_difference'))} and {number(observed.get('icc'))}."
+        if "sd_difference" in assumed else
+        f"The plan assumed the rivals' success rate {number(assumed.get('base'))} with "
+        f"split and arm x split effects {number(assumed.get('split_sd'))} and "
+        f"{number(assumed.get('interaction_sd'))} on the logit scale.")
+    lines = [
+        f"**The primary question**, declared in the config before the run: does "
+        f"`{q['second_order']}` do better than each {q['comparison']} rival on "
+        f"{OUTCOME_WORDS[q['outcome']]}{tolerance}, at {q['budget']:g} s ({cells}; every "
+        f"problem weighing the same, clusters = splits)? Holm's adjustment over its "
+        f"{len(primary['comparisons'])} comparisons at alpha = {rule['alpha']:g}; "
+        f"equivalent means within ±{rule['margin']:g}. {scope_words}",
+        f"**Its verdict: {word}.** "
+        "Per rival (positive: better):\n" + bullets(rows),
+        f"**Its power.** Planned before any fit: {design['design']['problems']} problems x "
+        f"{design['design']['splits']} splits x {design['design']['inits']} initial "
+        f"weights ({design['design']['clusters']} clusters) "
+        f"{detects(power.get('planned_mde')).replace('detects', 'detect')} with "
+        f"{100 * power.get('target', 0.8):g}% power per comparison (simulated with this "
+        f"rule, {power.get('reps')} replicates); the clusters observed "
+        f"{detects(primary['mde']['observed']).replace('detects', 'detect')}. "
+        + variance]
+    if primary["cannot_tell"]:
+        lines.append("**What it cannot tell:**\n" + bullets(primary["cannot_tell"]))
     return lines
 
 
-def verdict_lines(summary: dict, verdict: pd.DataFrame,
-                  verdict_changes: pd.DataFrame) -> list[str]:
-    """The verdict map at the smallest budget and at the cap, and where it changes."""
-    if verdict.empty:
+def map_lines(cells: pd.DataFrame, primary: dict) -> list[str]:
+    """The exploratory map: its false-discovery control, the words counted, and the
+    cells that said something other than *cannot tell*."""
+    if cells.empty:
         return ["_No comparison had an instance that every one of its arms ran: no "
                 "verdict._"]
-    boot = summary["settings"]["bootstrap"]
-    budgets = sorted(verdict["budget_s"].unique())
-    groups = []
-    for (so, comparison, tolerance), part in verdict.groupby(
-            ["second_order", "comparison", "tolerance"], sort=False):
-        ends = []
-        for budget in (budgets[0], budgets[-1]):
-            words = part[part["budget_s"] == budget]["verdict"].value_counts()
-            ends.append(f"at {budget:g} s " + ", ".join(
-                f"{words[w]} {w}" for w in VERDICTS if w in words))
-        groups.append(f"`{so}` against the {comparison} rivals, {tolerance}, over "
-                      f"{part[['family', 'size']].drop_duplicates().shape[0]} (family, "
-                      "size) group(s): " + "; ".join(ends) + ".")
-    changed = (verdict_changes[verdict_changes["changes_at_s"].notna()]
-               if len(verdict_changes) else verdict_changes)
-    return [
-        "**The verdict map** (LM's success rate minus the best rival's at each budget, "
-        f"paired by split and initial weights, {100 * boot['level']:g}% bootstrap "
-        f"interval over {boot['resamples']} resamples within each problem; *holds* when "
-        "the interval lies above 0, *fails* below, *mixed* when it covers 0 while LM is "
-        "ahead on one problem and behind on another, *cannot tell* otherwise):\n"
-        + bullets(groups),
-        ("**Where the answer changes with the budget**: " + "; ".join(
-            f"{r.family}/{r.size} ({r.comparison}, {r.tolerance}): {r.path}"
-            for r in changed.itertuples()) + "." if len(changed) else
-         "**The answer does not change with the budget** in any group between "
-         f"{budgets[0]:g} s and {budgets[-1]:g} s.")]
+    rule = primary["rule"]
+    rest = cells[cells["hypotheses"] == "exploratory"]
+    counts = rest["word"].value_counts()
+    said = rest[rest["word"] != "cannot tell"]
+    lines = [
+        f"**The exploratory map**: every other cell (each problem family and all "
+        f"problems, size, budget, tolerance, outcome, each second-order arm, each "
+        f"comparison), {len(rest)} cells, Benjamini-Hochberg at q = {rule['q']:g} over "
+        "all their comparisons: " + ", ".join(
+            f"{counts.get(w, 0)} {w}" for w in ("holds", "equivalent", "cannot tell",
+                                                "fails")) + "."]
+    if len(said):
+        lines.append("Cells that said more than *cannot tell*:\n" + bullets(
+            f"`{r.second_order}` vs the {r.comparison} rivals, "
+            f"{OUTCOME_WORDS[r.outcome]}"
+            + ("" if r.tolerance == "none" else f" ({r.tolerance})")
+            + f", {r.family}/{r.size}, {r.budget:g} s: {r.word}"
+            for r in said.itertuples()))
+    return lines
+
+
+def success_lines(success: pd.DataFrame) -> list[str]:
+    """Success at the cap per comparison at the middle tolerance, every problem weighing
+    the same, with cluster bootstrap intervals (a secondary view)."""
+    if success.empty:
+        return []
+    cap = success["budget"].max()
+    tolerances = list(dict.fromkeys(success["tolerance"]))
+    middle = tolerances[len(tolerances) // 2]
+    part = success[(success["budget"] == cap) & (success["tolerance"] == middle)]
+    lines = []
+    for comparison, group in part.groupby("comparison", sort=False):
+        rates = [f"`{r.arm}` {pct(r.rate)} ({pct(r.ci_low)}-{pct(r.ci_high)})"
+                 for r in group.sort_values("rate", ascending=False).itertuples()]
+        lines.append(f"**Success at the cap** ({comparison}, {middle}; every problem "
+                     "weighing the same, two-stage cluster bootstrap interval): "
+                     + "; ".join(rates) + ".")
+    return lines
 
 
 def not_run_line(not_run: pd.DataFrame) -> list[str]:
@@ -187,25 +282,61 @@ def cost_lines(lm_cost: pd.DataFrame, cap_s: float, memory_gb: float,
     return lines
 
 
-def findings(summary: dict, t: dict[str, pd.DataFrame], fits: pd.DataFrame) -> str:
+#: What changed from the suite's earlier verdict (issue 24), and why: the method, not
+#: a result.
+CHANGES = (
+    "a fit counted as solved when its record's test error had *ever* met the target; "
+    "now each budget scores the model a run stopped there returns (its best-by-validation "
+    "weights), since reading test errors along the run is stopping on the test rows",
+    "the best rival was picked on the pairs it was then compared with (the winner's "
+    "curse); now each rival is compared by name",
+    "targets came from the very fits being scored; now from separate tuning fits on "
+    "other splits and initial weights, which also pick each arm's setting",
+    "the initial weights of one split were resampled as independent pairs; now the "
+    "splits are the clusters, flipped as units, and every problem weighs the same",
+    "every cell of the map was judged at an unadjusted 95%; now one primary question is "
+    "declared before the run (Holm) and the rest are exploratory (Benjamini-Hochberg)",
+    "*cannot tell* named a tie and no information alike; now every word stands beside "
+    "the smallest difference its cell could detect, and a tie within the margin reads "
+    "*equivalent*",
+    "Wilson intervals pooled clustered fits; now success rates weigh problems equally "
+    "with a cluster bootstrap interval, and performance profiles are gone (a run's "
+    "returned model can meet the target and lose it again, so it has no single first "
+    "time that does not read the test rows)",
+)
+
+
+def findings(summary: dict, t: dict, fits: pd.DataFrame) -> str:
     """The suite's findings as Markdown paragraphs, from its summary, its tables and
     its ``fits.csv``."""
     s = summary["settings"]
-    parts = [*protocol(summary, fits), *success_lines(t["success"]),
-             *verdict_lines(summary, t["verdict"], t["verdict_changes"]),
-             *not_run_line(t["not_run"]),
-             *cost_lines(t["lm_cost"], s["cap_s"], s["lm_memory_gb"])]
+    parts = [*protocol(summary, fits), *primary_lines(t["primary"], t["design"]),
+             *map_lines(t["cells"], t["primary"]),
+             *success_lines(t["success"]), *not_run_line(t["not_run"]),
+             *cost_lines(t["lm_cost"], s["cap_s"], s["lm_memory_gb"]),
+             "**What changed from the suite's earlier verdict, and why:**\n"
+             + bullets(CHANGES)]
     return "\n\n".join(parts)
 
 
-def verdict_table(verdict: pd.DataFrame, by=("family", "size")) -> pd.DataFrame:
-    """The verdict map as a table: one row per group of ``by``, one column per
-    (comparison, tolerance, budget) holding the verdict word."""
-    if verdict.empty:
+def primary_table(primary: dict) -> pd.DataFrame:
+    """The primary family, one row per rival."""
+    frame = pd.DataFrame(primary["comparisons"])
+    if frame.empty:
+        return frame
+    return frame[["rival", "family", "size", "clusters", "pairs", "theta", "ci_low",
+                  "ci_high", "p", "p_adjusted", "mde", "word"]].set_index("rival")
+
+
+def verdict_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The map as a table: one row per second-order arm, comparison, outcome,
+    tolerance, family and size, one column per budget holding the cell's word."""
+    if cells.empty:
         return pd.DataFrame()
-    table = verdict.pivot_table(index=list(by), columns=["comparison", "tolerance", "budget_s"],
-                                values="verdict", aggfunc="first")
-    table.columns = table.columns.set_names(["comparison", "tolerance", "budget (s)"])
+    table = cells.pivot_table(index=["second_order", "comparison", "outcome", "tolerance",
+                                     "family", "size"],
+                              columns="budget", values="word", aggfunc="first")
+    table.columns = table.columns.set_names("budget (s)")
     return table
 
 
@@ -219,15 +350,16 @@ def intro(facts) -> str:
         "`suite.csv_problems`), with one- and two-hidden-layer perceptrons, against "
         "first-order rivals tuned on validation under the same budget. Inputs are "
         "standardised from the training rows (the raw-versus-scaled question is the "
-        "study's above). The yardstick follows AlgoPerf and Moré and Wild: held-out test "
-        "rows, targets from the tuned fits with tolerances in misclassified rows or "
-        "relative error, the first time a target is met, one timing rule for every arm, "
-        "and the verdict as a map over problem family, model size and budget, with "
-        "intervals that can say *cannot tell*. This build shows the "
-        f"`{scope}` scope (`suite.in_article`); `snakemake --cores all suite` runs the "
-        "full suite (`results/suite/full/`, one job per problem x size x arm: spread it "
-        "over a cluster with the SLURM profiles). Fits are chaotic: counts from another "
-        "CPU differ by a few fits (see *Rounding alone*).")
+        "study's above). The yardstick follows AlgoPerf, Moré and Wild, and the "
+        "statistics of ML benchmarks (Bouthillier et al. 2021; Agarwal et al. 2021): "
+        "targets from separate reference fits, what a stopped run returns scored once "
+        "on held-out test rows, one timing rule for every arm, and one primary question "
+        "with its power, the rest a map under a false-discovery control. This build "
+        f"shows the `{scope}` scope (`suite.in_article`); `snakemake --cores all "
+        "results/suite/answer/summary.json` runs the scope planned to answer the primary "
+        "question, `snakemake --cores all suite` the full suite (spread it over a "
+        "cluster with the SLURM profiles). Fits are chaotic: counts from another CPU "
+        "differ by a few fits (see *Rounding alone*).")
 
 
 def render(facts):
@@ -238,26 +370,24 @@ def render(facts):
         return
     t = tables(facts)
     yield findings(summary, t, fits(facts))
-    yield Figure("fig_suite_verdict", lambda: plots.suite_verdict_map(t["verdict"]),
-                 "The verdict map: per comparison and tolerance, each (problem family, model "
-                 "size) group against the budget (a fit's own compute), coloured by the "
-                 "verdict and labelled with LM's success rate minus the best rival's "
-                 "(paired by split and initial weights; 95% bootstrap intervals within each "
-                 "problem).")
+    yield "The primary family, one row per rival:"
+    yield Table(primary_table(t["primary"]), "suite-primary")
+    yield Figure("fig_suite_verdict", lambda: plots.suite_verdict_map(t["cells"]),
+                 "The verdict map: per second-order arm and comparison, the test error, "
+                 "the success and the time to target at the middle tolerance, each (problem "
+                 "family, size) cell against the budget, coloured by its word and labelled "
+                 "with the smallest advantage over a rival; the primary cell outlined (Holm), "
+                 "the rest exploratory (Benjamini-Hochberg).")
     yield Figure("fig_suite_profiles", lambda: plots.suite_profiles(t["profiles"]),
-                 "Data profiles (Moré and Wild 2009: the fraction of instances solved within "
-                 "a budget) and performance profiles (Dolan and Moré 2002: within tau times "
-                 "the best arm), against a fit's own compute and against its floating-point "
-                 "operations, at the middle tolerance; an instance is a (problem, size, "
-                 "split, initial weights), each arm at its grid point tuned on validation, "
-                 "solved when its best-so-far weights first meet the target on the test "
-                 "rows.")
+                 "Data profiles at the middle tolerance: the share of instances (problem, "
+                 "size, split, initial weights) whose returned model meets the target at "
+                 "each budget of own compute and of floating-point operations, each arm at "
+                 "its setting selected at the cap; a curve may fall, as a returned model "
+                 "can lose the target again.")
     yield Figure("fig_suite_lm_cost", lambda: plots.suite_lm_cost(t["lm_cost"]),
                  "Milliseconds of a fit's own compute per LM iteration against the number "
                  "of weights, one point per (problem, size), coloured by the number of "
                  "residuals; crosses: sizes LM was not run at (memory cap).")
-    yield "The verdict per problem family and size, at each tolerance and budget:"
-    yield Table(verdict_table(t["verdict"]), "suite-verdict")
-    yield "The same test on each problem and size alone:"
-    yield Table(verdict_table(t["verdict_instances"], by=("problem", "size")),
-                "suite-verdict-instances")
+    yield "Every cell's word, per second-order arm, comparison, outcome and tolerance, " \
+          "problem family and size, at each budget:"
+    yield Table(verdict_table(t["cells"]), "suite-verdict")

@@ -7,7 +7,7 @@ fits: from each report it takes every row's best-so-far weights by validation lo
 (``best_x``; the weights early stopping would restore), scores them on the
 validation and test rows, and keeps a record whenever those errors change. From one
 run with the largest budget, every smaller budget's result follows post hoc: the
-record in force at that budget (:func:`secondorder.pipeline.suite_metrics.at_budget`)
+record in force at that budget (:func:`secondorder.pipeline.suite.metrics.in_force`)
 is what a run stopped there would have returned, since no trainer's decisions before
 a time depend on what comes after it.
 

@@ -304,37 +304,37 @@ def scaling(table: pd.DataFrame, costs: pd.DataFrame, crossover_params, assumpti
 
 # --- the multi-dataset suite --------------------------------------------------------------
 
-#: Labels of the profile panels: (profile, measure) -> (x label, title).
+#: Labels of the data profile panels: measure -> (x label, title).
 PROFILE_PANELS = {
-    ("data", "time_s"): ("budget: a fit's own compute (s)", "data profile, time"),
-    ("data", "work"): ("budget: floating-point operations", "data profile, work"),
-    ("performance", "time_s"): ("tau (time / the fastest arm's)", "performance profile, time"),
-    ("performance", "work"): ("tau (work / the least work)", "performance profile, work"),
+    "time_s": ("budget: a fit's own compute (s)", "data profile, time"),
+    "work": ("budget: floating-point operations", "data profile, work"),
 }
 
 
+def _middle(values):
+    values = list(dict.fromkeys(values))
+    return values[len(values) // 2]
+
+
 def suite_profiles(profiles: pd.DataFrame, tolerance: str | None = None):
-    """Moré-Wild data profiles (the fraction of instances solved within a budget) and
-    Dolan-Moré performance profiles (within tau times the best arm), against a fit's
-    own compute and against its work, one row of panels per comparison, at one
-    ``tolerance`` (default: the middle one of the table). ``profiles``: the long
-    table of :func:`secondorder.pipeline.suite.summarise`."""
+    """Data profiles (after Moré and Wild 2009): the share of instances whose returned
+    model meets the target at each budget of a fit's own compute and of its work, one
+    row of panels per comparison, at one ``tolerance`` (default: the middle one of the
+    table). ``profiles``: :func:`secondorder.pipeline.suite.outcomes.data_profiles`."""
     if profiles.empty:
         fig, ax = plt.subplots(figsize=(6.4, 2.0))
         ax.axis("off")
         ax.text(0.5, 0.5, "no comparison had instances every arm ran", ha="center")
         return fig
-    tolerances = list(dict.fromkeys(profiles["tolerance"]))
-    tolerance = tolerance or tolerances[len(tolerances) // 2]
+    tolerance = tolerance or _middle(profiles["tolerance"])
     part = profiles[profiles["tolerance"] == tolerance]
     comparisons = list(dict.fromkeys(part["comparison"]))
-    fig, axes = plt.subplots(len(comparisons), 4, figsize=(13, 3.2 * len(comparisons)),
+    fig, axes = plt.subplots(len(comparisons), 2, figsize=(9, 3.2 * len(comparisons)),
                              squeeze=False)
     for r, comparison in enumerate(comparisons):
-        for c, (key, (xlabel, title)) in enumerate(PROFILE_PANELS.items()):
+        for c, (measure, (xlabel, title)) in enumerate(PROFILE_PANELS.items()):
             ax = axes[r, c]
-            panel = part[(part["comparison"] == comparison) & (part["profile"] == key[0])
-                         & (part["measure"] == key[1])]
+            panel = part[(part["comparison"] == comparison) & (part["measure"] == measure)]
             for arm, line in panel.groupby("arm", sort=True):
                 ax.step(line["x"], line["value"], where="post", label=arm, color=color(arm),
                         lw=2 if arm.startswith("lm") else 1.3)
@@ -344,55 +344,65 @@ def suite_profiles(profiles: pd.DataFrame, tolerance: str | None = None):
             ax.set_title(f"{comparison}: {title}", fontsize=9)
             ax.grid(alpha=0.3)
             if c == 0:
-                ax.set_ylabel("fraction of instances solved")
-            if c == 3:
+                ax.set_ylabel("share of instances: returned model\nmeets the target")
+            else:
                 ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Target: reference test error {tolerance}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-#: Colours of the verdict map's cells.
-VERDICT_COLORS = {"holds": "#1a9850", "mixed": "#fdae61", "cannot tell": "#d9d9d9",
+#: Colours of the verdict's cell words.
+VERDICT_COLORS = {"holds": "#1a9850", "equivalent": "#91bfdb", "cannot tell": "#d9d9d9",
                   "fails": "#d73027"}
 
 
-def suite_verdict_map(verdict: pd.DataFrame):
-    """The verdict map: per comparison (and second-order arm) and tolerance, a grid of
-    (family, size) groups against budgets, each cell coloured by the verdict and
-    showing LM's success rate minus the best rival's."""
+def suite_verdict_map(cells: pd.DataFrame):
+    """The verdict map: per comparison and second-order arm (rows of panels), the test
+    error, and success and time to target at the middle tolerance (columns), a grid of
+    (family, size) cells against budgets, each coloured by its word and labelled with
+    the second-order arm's smallest advantage over a rival (positive: better than every
+    rival); the primary cell outlined. ``cells``:
+    :func:`secondorder.pipeline.suite.verdicts.verdict_tables`' second table."""
     from matplotlib.patches import Patch
 
-    if verdict.empty:
+    if cells.empty:
         fig, ax = plt.subplots(figsize=(6.4, 2.0))
         ax.axis("off")
         ax.text(0.5, 0.5, "no verdict: no comparison had instances every arm ran",
                 ha="center")
         return fig
-    rows = list(dict.fromkeys(zip(verdict["comparison"], verdict["second_order"])))
-    tolerances = list(dict.fromkeys(verdict["tolerance"]))
-    groups = sorted(set(zip(verdict["family"], verdict["size"])))
-    budgets = sorted(verdict["budget_s"].unique())
-    fig, axes = plt.subplots(len(rows), len(tolerances), squeeze=False,
-                             figsize=(3.4 * len(tolerances) + 1.5,
+    rows = list(dict.fromkeys(zip(cells["comparison"], cells["second_order"])))
+    tolerances = [t for t in dict.fromkeys(cells["tolerance"]) if t != "none"]
+    middle = _middle(tolerances) if tolerances else "none"
+    panels = [("test_error", "none"), ("solved", middle), ("time_to_target", middle)]
+    groups = sorted(set(zip(cells["family"], cells["size"])),
+                    key=lambda g: (g[0] != "all", g))
+    budgets = sorted(cells["budget"].unique())
+    fig, axes = plt.subplots(len(rows), len(panels), squeeze=False,
+                             figsize=(3.6 * len(panels) + 1.2,
                                       0.45 * len(groups) * len(rows) + 1.6 * len(rows)))
     for r, (comparison, so) in enumerate(rows):
-        for c, tolerance in enumerate(tolerances):
+        for c, (outcome, tolerance) in enumerate(panels):
             ax = axes[r, c]
-            part = verdict[(verdict["comparison"] == comparison)
-                           & (verdict["second_order"] == so)
-                           & (verdict["tolerance"] == tolerance)]
+            part = cells[(cells["comparison"] == comparison) & (cells["second_order"] == so)
+                         & (cells["outcome"] == outcome) & (cells["tolerance"] == tolerance)]
             for row in part.itertuples():
-                y, x = groups.index((row.family, row.size)), budgets.index(row.budget_s)
+                y, x = groups.index((row.family, row.size)), budgets.index(row.budget)
+                primary = row.hypotheses == "primary"
                 ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1,
-                                           color=VERDICT_COLORS[row.verdict]))
-                ax.text(x, y, f"{row.difference:+.2f}", ha="center", va="center", fontsize=7)
+                                           facecolor=VERDICT_COLORS[row.word],
+                                           edgecolor="black" if primary else "white",
+                                           lw=2.5 if primary else 0.5))
+                ax.text(x, y, f"{row.smallest_theta:+.2f}", ha="center", va="center",
+                        fontsize=7)
             ax.set_xlim(-0.5, len(budgets) - 0.5)
             ax.set_ylim(len(groups) - 0.5, -0.5)
             ax.set_xticks(range(len(budgets)), [f"{b:g}" for b in budgets], fontsize=7)
             ax.set_yticks(range(len(groups)), [f"{f}, {s}" for f, s in groups], fontsize=7)
             ax.set_xlabel("budget: a fit's own compute (s)", fontsize=8)
-            ax.set_title(f"{so} vs {comparison} rivals, {tolerance}", fontsize=8)
+            label = outcome.replace("_", " ") + ("" if tolerance == "none" else f", {tolerance}")
+            ax.set_title(f"{so} vs {comparison} rivals: {label}", fontsize=8)
     handles = [Patch(color=v, label=k) for k, v in VERDICT_COLORS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -400,7 +410,7 @@ def suite_verdict_map(verdict: pd.DataFrame):
 
 
 def suite_lm_cost(cost: pd.DataFrame):
-    """LM's time per iteration (per fit, its share of a batch) against its weights,
+    """LM's time per iteration (per fit, alone) against its weights,
     one point per (problem, size); sizes LM was not run at (memory cap) on the axis."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ran = cost[~cost["memory_cap"] & cost["ms_per_iteration"].notna()]

@@ -33,6 +33,12 @@ Per cell (the claim "LM should be the default"): ``fails`` if LM is worse than a
 rival; ``holds`` if better than every rival; ``equivalent`` if better than or
 equivalent to every rival, equivalent to at least one; ``cannot tell`` otherwise.
 
+:func:`compare` is two steps: :func:`paired_tests` (one row and one sign-flip test per
+cell and rival) and :func:`decide` (each family adjusted at once, then the words,
+intervals and smallest detectable differences). Tables of several calls (other
+outcomes, second-order arms, margins) stack before :func:`decide`, so that one family of
+hypotheses spans them (:mod:`secondorder.pipeline.suite.verdicts`).
+
 Every comparison row states its interval at ``1 - alpha_adjusted`` (the level its own
 test is judged at after the adjustment, :func:`~secondorder.pipeline.inference.adjusted_level`,
 so the interval excludes 0 exactly when the word is ``better`` or ``worse``) and the
@@ -229,28 +235,19 @@ COLUMNS = ["second_order", "rival", "hypotheses", "problems", "clusters", "pairs
            "exact", "word"]
 
 
-def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
-            higher_is_better: bool, cell=CELL, primary=None,
-            rule: Rule = Rule()) -> pd.DataFrame:
-    """One row per cell and rival: LM against that rival on the pairs both completed.
+def paired_tests(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
+                 higher_is_better: bool, cell=CELL,
+                 rule: Rule = Rule()) -> tuple[pd.DataFrame, list]:
+    """The first step of :func:`compare`: one row per cell and rival with its test
+    before any adjustment, and the tests themselves
+    (:class:`~secondorder.pipeline.inference.SignFlip`, None for a comparison without a
+    complete pair), in the rows' order.
 
-    ``outcomes``: one row per fit (:func:`paired_differences`); ``primary``: the cells
-    of the primary family, as a list of dicts of some cell columns and their values
-    (``[{"budget": 10.0, "tolerance": "+1 row / +5%"}]`` names every cell at that
-    budget and tolerance); None: every cell is exploratory. Within a cell each problem
-    must appear at one size (the strata are problems).
-
-    Columns: the cell columns, ``second_order``, ``rival``, ``hypotheses`` (the family
-    of hypotheses: ``primary`` or ``exploratory``); ``problems``,
-    ``clusters``, ``pairs`` (complete ones); ``second_order_mean`` and ``rival_mean``
-    (each arm's outcome averaged with the weights of ``theta``); ``theta``;
-    ``ci_low``, ``ci_high`` (the inverted sign-flip test at ``interval_level =
-    1 - alpha_adjusted``); ``p`` (two-sided), ``p_adjusted``, ``alpha_adjusted``;
-    ``tost_p``, ``tost_p_adjusted``, ``margin``; ``mde`` (the smallest difference
-    detectable at ``alpha_adjusted`` with power ``rule.power``); ``exact`` (every sign
-    vector enumerated); ``word``. A comparison without a complete pair has NaN numbers,
-    counts 0 and the word ``cannot tell``, and is left out of its family's
-    adjustment."""
+    Columns: the cell columns, ``rival``, ``second_order``, ``problems``, ``clusters``,
+    ``pairs``, ``theta``, ``second_order_mean``, ``rival_mean``, ``p``, ``tost_p`` (at
+    ``rule.margin``), ``margin`` and ``exact`` (see :func:`compare`). Tables of several
+    calls (other outcomes, arms or margins) may be stacked and decided together by
+    :func:`decide`, so that one family of hypotheses spans them."""
     cell = list(cell)
     clash = sorted(set(cell) & set(COLUMNS))
     if clash:
@@ -276,14 +273,28 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
                                       resamples=rule.resamples, seed=rule.seed)
         row["p"] = float(test.p_value()) if test else np.nan
         row["tost_p"] = float(test.tost(rule.margin)) if test else np.nan
+        row["margin"] = rule.margin
         row["exact"] = bool(test.exact) if test else False
         rows.append(row)
         tests.append(test)
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError("outcomes holds no cell")
-    table["hypotheses"] = np.where(_primary_cells(table[cell], primary, cell),
-                                   "primary", "exploratory")
+    return table, tests
+
+
+def decide(table: pd.DataFrame, tests, *, rule: Rule = Rule()) -> pd.DataFrame:
+    """The second step of :func:`compare`: each family of hypotheses (the column
+    ``hypotheses``) adjusted at once (:func:`judge_family`, ``rule.alpha`` or
+    ``rule.q``), then each comparison's interval and smallest detectable difference at
+    the level its own test is judged at. ``table`` and ``tests``: from
+    :func:`paired_tests` (several calls' stacked, rows and tests in the same order).
+    Returns ``table`` with ``p_adjusted``, ``tost_p_adjusted``, ``alpha_adjusted``,
+    ``interval_level``, ``ci_low``, ``ci_high``, ``mde`` and ``word``."""
+    _require(table, ["hypotheses", "theta", "p", "tost_p"], "table")
+    if len(tests) != len(table):
+        raise ValueError(f"need one test per row, got {len(tests)} for {len(table)} rows")
+    table = table.reset_index(drop=True).copy()
     for column in ("p_adjusted", "tost_p_adjusted", "alpha_adjusted"):
         table[column] = np.nan
     table["word"] = "cannot tell"
@@ -293,14 +304,44 @@ def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
         for column, values in judged.items():
             table.loc[members, column] = values
     table["interval_level"] = 1.0 - table["alpha_adjusted"]
-    table["margin"] = rule.margin
     bounds = [(test.interval(level), test.mde(level, rule.power)) if test else
               ((np.nan, np.nan), np.nan)
               for test, level in zip(tests, table["alpha_adjusted"])]
     table["ci_low"] = [float(b[0][0]) for b in bounds]
     table["ci_high"] = [float(b[0][1]) for b in bounds]
     table["mde"] = [float(b[1]) for b in bounds]
-    return table[cell + COLUMNS]
+    return table
+
+
+def compare(outcomes: pd.DataFrame, *, second_order: str = "lm", rivals,
+            higher_is_better: bool, cell=CELL, primary=None,
+            rule: Rule = Rule()) -> pd.DataFrame:
+    """One row per cell and rival: LM against that rival on the pairs both completed
+    (:func:`paired_tests`, then the families adjusted and worded by :func:`decide`).
+
+    ``outcomes``: one row per fit (:func:`paired_differences`); ``primary``: the cells
+    of the primary family, as a list of dicts of some cell columns and their values
+    (``[{"budget": 10.0, "tolerance": "+1 row / +5%"}]`` names every cell at that
+    budget and tolerance); None: every cell is exploratory. Within a cell each problem
+    must appear at one size (the strata are problems).
+
+    Columns: the cell columns, ``second_order``, ``rival``, ``hypotheses`` (the family
+    of hypotheses: ``primary`` or ``exploratory``); ``problems``,
+    ``clusters``, ``pairs`` (complete ones); ``second_order_mean`` and ``rival_mean``
+    (each arm's outcome averaged with the weights of ``theta``); ``theta``;
+    ``ci_low``, ``ci_high`` (the inverted sign-flip test at ``interval_level =
+    1 - alpha_adjusted``); ``p`` (two-sided), ``p_adjusted``, ``alpha_adjusted``;
+    ``tost_p``, ``tost_p_adjusted``, ``margin``; ``mde`` (the smallest difference
+    detectable at ``alpha_adjusted`` with power ``rule.power``); ``exact`` (every sign
+    vector enumerated); ``word``. A comparison without a complete pair has NaN numbers,
+    counts 0 and the word ``cannot tell``, and is left out of its family's
+    adjustment."""
+    cell = list(cell)
+    table, tests = paired_tests(outcomes, second_order=second_order, rivals=rivals,
+                                higher_is_better=higher_is_better, cell=cell, rule=rule)
+    table["hypotheses"] = np.where(_primary_cells(table[cell], primary, cell),
+                                   "primary", "exploratory")
+    return decide(table, tests, rule=rule)[cell + COLUMNS]
 
 
 def cells(comparisons: pd.DataFrame, cell=CELL) -> pd.DataFrame:

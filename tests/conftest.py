@@ -50,7 +50,7 @@ scaling:
 suite:
   in_article: cluster
   budgets_s: [0.1]
-  bootstrap: {resamples: 100}
+  inference: {resamples: 100}
   scopes:
     cluster: {problems: [iris], sizes: [small], inits: 1, splits: 1, tune_inits: 1,
               tune_splits: 1, cap_s: 0.3, arms: [lm, lbfgs], jobs: arm}

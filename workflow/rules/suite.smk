@@ -83,7 +83,9 @@ rule suite_select:
 rule suite_summary:
     input:
         fits=lambda wildcards: suite_files(wildcards.scope, "evaluate", "csv"),
-        records=lambda wildcards: suite_files(wildcards.scope, "evaluate", "records.csv"),
+        records=lambda wildcards: suite_files(
+            wildcards.scope, "evaluate", "records.csv"
+        ),
         jobs=lambda wildcards: suite_files(wildcards.scope, "evaluate", "json"),
         selected="results/suite/{scope}/selected.csv",
         targets="results/suite/{scope}/targets.csv",

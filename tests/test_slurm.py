@@ -221,7 +221,7 @@ def test_tiny_config_runs_under_slurm(local_run, slurm_run):
     assert any(p.endswith("weights.npy") for p in compared)
     # The study's jobs (a smaller study here) ran under SLURM too, and so did the suite's,
     # one job per problem x size x arm (conftest.SMALL's cluster scope).
-    study_jobs = [r for r in records if r["rule"].startswith("study_")]
+    study_jobs = [r for r in records if r["rule"] == "study"]
     assert study_jobs and all(r.get("slurm_job_id") for r in study_jobs)
     suite_jobs = [r for r in records if r["rule"] == "suite_fit"]
     assert sorted(r["wildcards"]["part"] for r in suite_jobs) == ["lbfgs"] * 2 + ["lm"] * 2

@@ -19,6 +19,7 @@ import pandas as pd
 from secondorder.article.page import Figure, Table, bullets, pct
 from secondorder.pipeline import cost_study, plots
 from secondorder.pipeline.suite.files import read_tables
+from secondorder.pipeline.verdict import CELL_WORDS
 
 HEADING = "Beyond two spirals: the suite"
 
@@ -206,13 +207,31 @@ def map_lines(cells: pd.DataFrame, primary: dict) -> list[str]:
             f"{counts.get(w, 0)} {w}" for w in ("holds", "equivalent", "cannot tell",
                                                 "fails")) + "."]
     if len(said):
-        lines.append("Cells that said more than *cannot tell*:\n" + bullets(
-            f"`{r.second_order}` vs the {r.comparison} rivals, "
-            f"{OUTCOME_WORDS[r.outcome]}"
-            + ("" if r.tolerance == "none" else f" ({r.tolerance})")
-            + f", {r.family}/{r.size}, {r.budget:g} s: {r.word}"
-            for r in said.itertuples()))
+        lines.append("Cells that said more than *cannot tell*, counted per second-order arm, "
+                     "comparison and outcome, with the budgets where each word came out "
+                     "(every cell with its interval: `cells.csv`):\n\n" + said_table(said))
     return lines
+
+
+def said_table(said: pd.DataFrame) -> str:
+    """A Markdown table of the exploratory cells that said more than *cannot tell*: one
+    row per second-order arm x comparison x outcome, each word's count and budgets."""
+    rows = ["| arm | rivals | outcome | " + " | ".join(CELL_WORDS_SAID) + " |",
+            "|---|---|---|" + "---|" * len(CELL_WORDS_SAID)]
+    keys = ["second_order", "comparison", "outcome"]
+    for (arm, comparison, outcome), group in said.groupby(keys, sort=False):
+        cells = []
+        for word in CELL_WORDS_SAID:
+            hit = group[group["word"] == word]
+            budgets = ", ".join(f"{b:g}" for b in sorted(set(hit["budget"])))
+            cells.append(f"{len(hit)} ({budgets} s)" if len(hit) else "0")
+        rows.append(f"| `{arm}` | {comparison} | {OUTCOME_WORDS[outcome]} | "
+                    + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+#: The words :func:`said_table` counts: every cell word but *cannot tell*.
+CELL_WORDS_SAID = tuple(w for w in CELL_WORDS if w != "cannot tell")
 
 
 def success_lines(success: pd.DataFrame) -> list[str]:

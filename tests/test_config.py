@@ -17,10 +17,23 @@ def default(root):
         return yaml.safe_load(fh)
 
 
-def test_default_and_test_configs_are_valid(root, default):
+@pytest.fixture
+def suite_config(root, default):
+    """Makes fresh copies of the default config with config/suite.yaml merged in."""
+    return lambda: cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+
+
+def rejection(conf) -> str:
+    """The message of the ConfigError that ``validate(conf)`` must raise."""
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(conf)
+    return str(err.value)
+
+
+def test_default_and_test_configs_are_valid(root, default, suite_config):
     cfg.validate(copy.deepcopy(default))
     suite_yaml = root / "config" / "suite.yaml"
-    cfg.validate(cfg.with_suite(copy.deepcopy(default), suite_yaml))
+    cfg.validate(suite_config())
     with open(root / "config" / "test.yaml") as fh:
         tiny = yaml.safe_load(fh)
     merged = cfg.with_suite(cfg.deep_update(default, tiny), suite_yaml)
@@ -35,17 +48,15 @@ def test_default_and_test_configs_are_valid(root, default):
     assert len(merged["suite"]["arms"]["lm"]["grid"]) == merged["suite"]["grid_points"]
 
 
-def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
-    conf = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+def test_suite_budgets_must_be_equal_and_the_scopes_inside(suite_config):
+    conf = suite_config()
     conf["suite"]["arms"]["adam"]["grid"].append({"learning_rate": 1.0})
     conf["suite"]["scopes"]["slice"]["problems"].append("mnist")
     conf["suite"]["scopes"]["crossover"]["arms"] = ["adam", "rmsprop"]
     conf["suite"]["arms"]["lm"]["grid"][0]["damping"] = "levenberg"
     conf["suite"]["second_order"] = ["lm", "lm_gn"]
     conf["suite"]["in_article"] = "medium"
-    with pytest.raises(cfg.ConfigError) as err:
-        cfg.validate(conf)
-    text = str(err.value)
+    text = rejection(conf)
     assert "suite.arms.adam.grid': has 7 points; every arm needs suite.grid_points = 6" in text
     assert "suite.scopes.slice.problems': unknown problem 'mnist'; known are ['breast_cancer'," in text
     assert "suite.scopes.crossover.arms': no second-order arm" in text
@@ -55,26 +66,24 @@ def test_suite_budgets_must_be_equal_and_the_scopes_inside(root, default):
             "'none']") in text
 
 
-def test_the_primary_question_is_checked_against_the_suite(root, default):
+def test_the_primary_question_is_checked_against_the_suite(suite_config):
     """The declared question names a scope, a second-order arm, a comparison with
     rivals and one of the tolerances; each scope must hold its cells' size (or declare
     its own cells) and its budget."""
-    conf = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+    conf = suite_config()
     primary = conf["suite"]["primary"]
     primary.update(scope="everything", second_order="adam",
                    tolerance={"rows": 3, "relative": 0.5}, budget=5.0)
     conf["suite"]["scopes"]["slice"]["sizes"] = ["medium"]
     conf["suite"]["scopes"]["crossover"]["arms"] = ["lm", "adam_ce"]
-    with pytest.raises(cfg.ConfigError) as err:
-        cfg.validate(conf)
-    text = str(err.value)
+    text = rejection(conf)
     assert "suite.primary.scope': must be one of ['full', 'slice', 'answer'" in text
     assert "suite.primary.second_order': must be one of suite.second_order" in text
     assert "suite.primary.tolerance': must be one of suite.tolerances" in text
     assert "size 'small' is not one of scope 'slice''s sizes ['medium']" in text
     assert "suite.primary.budget': 5.0 s is above scope 'answer''s cap 2.0 s" in text
     assert "suite.scopes.crossover.arms': no rival of the primary comparison 'ssq'" in text
-    fixed = cfg.with_suite(copy.deepcopy(default), root / "config" / "suite.yaml")
+    fixed = suite_config()
     fixed["suite"]["scopes"]["slice"].update(sizes=["medium"],
                                              primary={"cells": [{"size": "medium"}]})
     cfg.validate(fixed)
@@ -111,9 +120,7 @@ BAD = [
 def test_bad_values_are_named(default, key, value, text):
     conf = copy.deepcopy(default)
     set_key(conf, key, value)
-    with pytest.raises(cfg.ConfigError) as err:
-        cfg.validate(conf)
-    assert text in str(err.value)
+    assert text in rejection(conf)
 
 
 def test_missing_config_file_is_named(tmp_path):
